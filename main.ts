@@ -1,0 +1,38 @@
+/**
+ * chatd's entry point: reads the command line and starts the role it asks for. The same
+ * program is the supervisor (what the user starts), a child process (`__child`, started by
+ * the supervisor) and the interactive client (`client`); threads are Web Workers started from
+ * `src/thread.ts`.
+ *
+ * @module
+ */
+import { type Invocation, parseInvocation, UsageError } from "./src/config.ts";
+import { runSupervisor } from "./src/supervisor.ts";
+import { runWorkerProcess } from "./src/worker_process.ts";
+
+async function main(args: string[]): Promise<number> {
+  let invocation: Invocation;
+  try {
+    invocation = parseInvocation(args);
+  } catch (error: unknown) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`chatd: ${error.message}\nTry 'chatd --help' for the options.`);
+    return 2;
+  }
+  switch (invocation.kind) {
+    case "help":
+    case "version":
+      console.log(invocation.text.trimEnd());
+      return 0;
+    case "serve":
+      return await runSupervisor(invocation.config);
+    case "child":
+      return await runWorkerProcess(invocation);
+    case "client": {
+      const { runClient } = await import("./src/client.ts");
+      return await runClient(invocation);
+    }
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,80 @@
+/**
+ * How the supervisor re-executes itself to start a child process.
+ *
+ * Under `deno run`, `Deno.execPath()` is the deno binary, so the child command is
+ * `deno run <flags> main.ts __child ...`. In a binary made by `deno compile`,
+ * `Deno.execPath()` is the binary itself, with the flags compiled in, so the command is
+ * `chatd __child ...`.
+ *
+ * @module
+ */
+import { type Config, configToArgs } from "./config.ts";
+
+/** The Deno flags a child needs under `deno run`; `compile.sh` bakes the same into the binary. */
+export const CHILD_DENO_FLAGS: readonly string[] = [
+  "--unstable-net",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+];
+
+/** Where this program runs from. */
+export interface Runtime {
+  /** `Deno.execPath()`. */
+  execPath: string;
+  /** `Deno.build.standalone`: true inside a binary made by `deno compile`. */
+  standalone: boolean;
+  /** `Deno.mainModule`. */
+  mainModule: string;
+  /** The deno.json to use under `deno run`, when there is one. */
+  configFile?: string;
+}
+
+/** A command for `Deno.Command`. */
+export interface ChildCommand {
+  command: string;
+  args: string[];
+}
+
+/**
+ * Builds the command line that starts child `pId`.
+ *
+ * @example
+ * ```ts
+ * childCommand({ execPath: "/usr/bin/chatd", standalone: true, mainModule: "" }, config, 0, 1);
+ * // { command: "/usr/bin/chatd", args: ["__child", "--p-id", "0", "--instance", "1", ...] }
+ * ```
+ */
+export function childCommand(
+  runtime: Runtime,
+  config: Config,
+  pId: number,
+  instance: number,
+): ChildCommand {
+  const childArgs = [
+    "__child",
+    "--p-id",
+    String(pId),
+    "--instance",
+    String(instance),
+    ...configToArgs(config),
+  ];
+  if (runtime.standalone) return { command: runtime.execPath, args: childArgs };
+  const configFlags = runtime.configFile ? ["--config", runtime.configFile] : [];
+  return {
+    command: runtime.execPath,
+    args: ["run", "--quiet", ...configFlags, ...CHILD_DENO_FLAGS, runtime.mainModule, ...childArgs],
+  };
+}
+
+/** The runtime this process is running in. */
+export function currentRuntime(): Runtime {
+  const standalone = Deno.build.standalone;
+  let configFile: string | undefined;
+  if (!standalone) {
+    const url = new URL("../deno.json", import.meta.url);
+    if (url.protocol === "file:") configFile = url.pathname;
+  }
+  return { execPath: Deno.execPath(), standalone, mainModule: Deno.mainModule, configFile };
+}

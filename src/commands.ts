@@ -1,0 +1,106 @@
+/**
+ * The commands a client can send, as one table, and the one function that checks a line
+ * against it before calling the handler.
+ *
+ * @module
+ */
+import {
+  ErrorCode,
+  HELP_LINES,
+  nameProblem,
+  Reply,
+  ROOM,
+  splitCommand,
+  splitFirst,
+} from "./protocol.ts";
+
+/** What a handler may do to its client and to the server. Implemented by the thread. */
+export interface Session {
+  /** The joined name, or undefined before `JOIN` succeeds. */
+  readonly name: string | undefined;
+  /** Sends one line (LF included) to this client. */
+  reply(line: string): void;
+  /** Asks the directory for `name`; resolves once `OK JOIN` or the error was sent. */
+  join(name: string): Promise<void>;
+  /** Delivers `text` to `to`; false when no such user is known. */
+  direct(to: string, text: string): boolean;
+  /** Delivers `text` to every other joined user. */
+  room(text: string): void;
+  /** Every joined name, sorted. */
+  users(): readonly string[];
+  /** Says `BYE`, closes the connection and frees the name. */
+  leave(): void;
+}
+
+/** One row of the command table. */
+export interface CommandSpec {
+  /** False for commands a client may send before it has joined. */
+  needsJoin: boolean;
+  /** Handles the rest of the line after the verb; a promise holds back the client's next line. */
+  handler: (session: Session, rest: string) => void | Promise<void>;
+}
+
+// C0 controls but TAB, DEL, and C1 controls: they would let one user drive another user's
+// terminal (ESC sequences, CSI as U+009B, BEL, ...). Matching them is the point here.
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
+
+/** True when `text` holds a control character other than TAB. */
+export function hasControlCharacter(text: string): boolean {
+  return CONTROL_CHARACTER.test(text);
+}
+
+function join(session: Session, rest: string): void | Promise<void> {
+  if (session.name !== undefined) {
+    return session.reply(Reply.error(ErrorCode.ALREADY_JOINED, session.name));
+  }
+  const problem = nameProblem(rest);
+  if (problem !== undefined) return session.reply(Reply.error(ErrorCode.BAD_NAME, problem));
+  return session.join(rest);
+}
+
+function chat(session: Session, rest: string): void {
+  const [to, text] = splitFirst(rest);
+  if (to === "" || text === "") {
+    return session.reply(Reply.error(ErrorCode.BAD_COMMAND, "usage: CHAT <name> <text>"));
+  }
+  if (hasControlCharacter(text)) {
+    return session.reply(Reply.error(ErrorCode.BAD_TEXT, "control characters are not allowed"));
+  }
+  if (to === ROOM) return session.room(text);
+  if (!session.direct(to, text)) session.reply(Reply.error(ErrorCode.NO_SUCH_USER, to));
+}
+
+/** Every command, by upper-case verb. */
+export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
+  PING: { needsJoin: false, handler: (session, rest) => session.reply(Reply.pong(rest)) },
+  HELP: {
+    needsJoin: false,
+    handler: (session) => session.reply(HELP_LINES.map((line) => line + "\n").join("")),
+  },
+  JOIN: { needsJoin: false, handler: join },
+  WHO: { needsJoin: false, handler: (session) => session.reply(Reply.users(session.users())) },
+  LEAV: { needsJoin: false, handler: (session) => session.leave() },
+  CHAT: { needsJoin: true, handler: chat },
+};
+
+/**
+ * Runs one line (without its line ending) against the command table.
+ *
+ * @example
+ * ```ts
+ * dispatch(session, "ping hello"); // session.reply("PONG hello\n")
+ * ```
+ */
+export function dispatch(session: Session, line: string): void | Promise<void> {
+  if (line === "") return;
+  const { verb, rest } = splitCommand(line);
+  const spec = COMMANDS[verb];
+  if (spec === undefined) {
+    return session.reply(Reply.error(ErrorCode.BAD_COMMAND, verb.slice(0, 32)));
+  }
+  if (spec.needsJoin && session.name === undefined) {
+    return session.reply(Reply.error(ErrorCode.NOT_JOINED));
+  }
+  return spec.handler(session, rest);
+}

@@ -1,0 +1,277 @@
+/**
+ * Command-line flags: their defaults, their validation and the `--help` text.
+ *
+ * The supervisor parses the user's flags once; children get the same flags back on their
+ * command line (see `child_command.ts`), so every role reads its settings from here.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { isLogLevel, type LogLevel } from "@logtape/logtape";
+
+/** The version printed by `--version` and in the greeting. */
+export const VERSION = "0.1.0";
+
+/** Every setting of a running server. */
+export interface Config {
+  host: string;
+  /** The TCP port; 0 until the supervisor has resolved `--port 0` to a free port. */
+  port: number;
+  processes: number;
+  threads: number;
+  /** Recycle a process after it has accepted this many clients; 0 = never. */
+  clientsPerProcess: number;
+  maxClientsPerThread: number;
+  /** Longest accepted line in bytes, LF included. */
+  maxLineBytes: number;
+  /** Seconds the supervisor waits for children on shutdown before killing them. */
+  grace: number;
+  logLevel: LogLevel;
+  /** Where the Unix sockets live; empty = a fresh private directory under the temp dir. */
+  runtimeDir: string;
+}
+
+/** The defaults, as documented in `--help` and the README. */
+export const DEFAULTS: Readonly<Config> = {
+  host: "127.0.0.1",
+  port: 4321,
+  processes: 2,
+  threads: 2,
+  clientsPerProcess: 0,
+  maxClientsPerThread: 1024,
+  maxLineBytes: 4096,
+  grace: 5,
+  logLevel: "info",
+  runtimeDir: "",
+};
+
+/**
+ * The longest line `--max-line-bytes` may allow. Any accepted line then fits in one
+ * datagram (see `MAX_DATAGRAM_BYTES` in datagram.ts), so messages are never split.
+ */
+export const MAX_LINE_BYTES_LIMIT = 65536;
+
+/** A bad flag or value: the message is for the user, and the process exits with code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** What the command line asks for. */
+export type Invocation =
+  | { kind: "serve"; config: Config }
+  | { kind: "child"; config: Config; pId: number; instance: number }
+  | { kind: "client"; host: string; port: number; name: string | undefined }
+  | { kind: "help"; text: string }
+  | { kind: "version"; text: string };
+
+/** The `--help` text. */
+export const HELP_TEXT = `chatd ${VERSION}: a multi-process chat server you can talk to with nc
+
+Usage:
+  chatd [options]                 start the server
+  chatd client [--host H] [--port P] [--name NAME]
+                                  an interactive terminal client
+  chatd --help | --version
+
+Options:
+  --host HOST                   address to listen on (default ${DEFAULTS.host})
+  --port PORT                   TCP port, 0 picks a free one (default ${DEFAULTS.port})
+  --processes N                 worker processes (default ${DEFAULTS.processes})
+  --threads T                   threads per process (default ${DEFAULTS.threads})
+  --clients-per-process N       recycle a process after N clients, 0 = never (default 0)
+  --max-clients-per-thread N    clients one thread serves at once (default ${DEFAULTS.maxClientsPerThread})
+  --max-line-bytes N            longest line a client may send (default ${DEFAULTS.maxLineBytes}, at most ${MAX_LINE_BYTES_LIMIT})
+  --grace SECONDS               shutdown grace period (default ${DEFAULTS.grace})
+  --log-level LEVEL             trace, debug, info, warning, error or fatal (default ${DEFAULTS.logLevel})
+  --runtime-dir DIR             directory for the Unix sockets (default: a new private temp dir)
+  -h, --help                    show this help
+  -V, --version                 show the version
+`;
+
+const SERVER_OPTIONS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  processes: { type: "string" },
+  threads: { type: "string" },
+  "clients-per-process": { type: "string" },
+  "max-clients-per-thread": { type: "string" },
+  "max-line-bytes": { type: "string" },
+  grace: { type: "string" },
+  "log-level": { type: "string" },
+  "runtime-dir": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+  // Hidden: set by the supervisor on the command line of its children.
+  "p-id": { type: "string" },
+  instance: { type: "string" },
+} as const;
+
+/**
+ * Reads the command line.
+ *
+ * @throws {UsageError} on an unknown flag, a missing value or a value out of range.
+ * @example
+ * ```ts
+ * parseInvocation(["--port", "0", "--processes", "3"]); // { kind: "serve", config: {...} }
+ * ```
+ */
+export function parseInvocation(args: string[]): Invocation {
+  const [first, ...rest] = args;
+  if (first === "client") return parseClient(rest);
+  const isChild = first === "__child";
+  const values = parse(isChild ? rest : args, SERVER_OPTIONS);
+  if (values.help) return { kind: "help", text: HELP_TEXT };
+  if (values.version) return { kind: "version", text: `chatd ${VERSION}` };
+  const config = parseConfig(values);
+  if (!isChild) {
+    if (values["p-id"] !== undefined || values.instance !== undefined) {
+      throw new UsageError("--p-id and --instance are internal flags");
+    }
+    return { kind: "serve", config };
+  }
+  const pId = integer("p-id", values["p-id"], 0, config.processes - 1, undefined);
+  const instance = integer("instance", values.instance, 0, 2 ** 31, undefined);
+  if (config.runtimeDir === "") throw new UsageError("a child needs --runtime-dir");
+  return { kind: "child", config, pId, instance };
+}
+
+function parseConfig(values: Record<string, string | boolean | undefined>): Config {
+  const logLevel = str(values["log-level"]) ?? DEFAULTS.logLevel;
+  if (!isLogLevel(logLevel)) {
+    throw new UsageError(
+      `Invalid --log-level ${logLevel}: use trace, debug, info, warning, error or fatal`,
+    );
+  }
+  const host = str(values.host) ?? DEFAULTS.host;
+  if (host === "") throw new UsageError("Invalid --host: empty");
+  return {
+    host,
+    port: integer("port", values.port, 0, 65535, DEFAULTS.port),
+    processes: integer("processes", values.processes, 1, 64, DEFAULTS.processes),
+    threads: integer("threads", values.threads, 1, 64, DEFAULTS.threads),
+    clientsPerProcess: integer(
+      "clients-per-process",
+      values["clients-per-process"],
+      0,
+      2 ** 31 - 1,
+      DEFAULTS.clientsPerProcess,
+    ),
+    maxClientsPerThread: integer(
+      "max-clients-per-thread",
+      values["max-clients-per-thread"],
+      1,
+      1_000_000,
+      DEFAULTS.maxClientsPerThread,
+    ),
+    maxLineBytes: integer(
+      "max-line-bytes",
+      values["max-line-bytes"],
+      64,
+      MAX_LINE_BYTES_LIMIT,
+      DEFAULTS.maxLineBytes,
+    ),
+    grace: number("grace", values.grace, 0, 3600, DEFAULTS.grace),
+    logLevel,
+    runtimeDir: str(values["runtime-dir"]) ?? DEFAULTS.runtimeDir,
+  };
+}
+
+function parseClient(args: string[]): Invocation {
+  const values = parse(args, {
+    host: { type: "string" },
+    port: { type: "string" },
+    name: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) return { kind: "help", text: HELP_TEXT };
+  return {
+    kind: "client",
+    host: str(values.host) ?? DEFAULTS.host,
+    port: integer("port", values.port, 1, 65535, DEFAULTS.port),
+    name: str(values.name),
+  };
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+function parse(args: string[], options: Options): Record<string, string | boolean | undefined> {
+  try {
+    const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
+    return values as Record<string, string | boolean | undefined>;
+  } catch (error: unknown) {
+    // node:util's messages name the flag ("Unknown option '--prot'"); keep them, drop its
+    // advice about "--" which does not apply here.
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UsageError(message.replace(/\. To specify a positional argument.*$/s, ""), {
+      cause: error,
+    });
+  }
+}
+
+function str(value: string | boolean | undefined): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+function integer(
+  flag: string,
+  value: string | boolean | undefined,
+  min: number,
+  max: number,
+  fallback: number | undefined,
+): number {
+  const n = number(flag, value, min, max, fallback);
+  if (!Number.isInteger(n)) throw new UsageError(`Invalid --${flag} ${value}: not a whole number`);
+  return n;
+}
+
+function number(
+  flag: string,
+  value: string | boolean | undefined,
+  min: number,
+  max: number,
+  fallback: number | undefined,
+): number {
+  if (value === undefined || typeof value === "boolean") {
+    if (fallback === undefined) throw new UsageError(`Missing --${flag}`);
+    return fallback;
+  }
+  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (Number.isNaN(n)) throw new UsageError(`Invalid --${flag} ${value}: not a number`);
+  if (n < min || n > max) {
+    throw new UsageError(`Invalid --${flag} ${value}: must be between ${min} and ${max}`);
+  }
+  return n;
+}
+
+/**
+ * The flags that give a child the same settings as its supervisor.
+ *
+ * @example
+ * ```ts
+ * configToArgs({ ...DEFAULTS, port: 4321 }); // ["--host", "127.0.0.1", "--port", "4321", ...]
+ * ```
+ */
+export function configToArgs(config: Config): string[] {
+  return [
+    "--host",
+    config.host,
+    "--port",
+    String(config.port),
+    "--processes",
+    String(config.processes),
+    "--threads",
+    String(config.threads),
+    "--clients-per-process",
+    String(config.clientsPerProcess),
+    "--max-clients-per-thread",
+    String(config.maxClientsPerThread),
+    "--max-line-bytes",
+    String(config.maxLineBytes),
+    "--grace",
+    String(config.grace),
+    "--log-level",
+    config.logLevel,
+    "--runtime-dir",
+    config.runtimeDir,
+  ];
+}

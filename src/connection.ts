@@ -1,0 +1,282 @@
+/**
+ * One client's TCP connection: reads lines and runs them in order, batches what it writes.
+ *
+ * @module
+ */
+import { type LineSink, LineSplitter } from "./_line_reader.ts";
+import { dispatch, type Session } from "./commands.ts";
+import { ErrorCode, Reply } from "./protocol.ts";
+
+/** Where a connection stands with the directory. */
+export type ConnectionState =
+  /** Connected, no name. */
+  | "anonymous"
+  /** `JOIN` sent to the directory, answer not yet back. */
+  | "joining"
+  /** Holds a name. */
+  | "joined"
+  /** `LEAV` sent, waiting for the directory to free the name before `BYE`. */
+  | "leaving"
+  | "closed";
+
+/** What a connection needs from the thread that serves it. */
+export interface ConnectionHost {
+  /** Asks the directory for `name` on behalf of `connection`. */
+  claim(connection: Connection, name: string): void;
+  /** Gives `connection`'s name back to the directory. */
+  release(connection: Connection): void;
+  direct(from: Connection, to: string, text: string): boolean;
+  room(from: Connection, text: string): void;
+  users(): readonly string[];
+  /** Called once when the connection has closed, with the state it was in. */
+  closed(connection: Connection, previous: ConnectionState): void;
+}
+
+/** Settings of a connection. */
+export interface ConnectionOptions {
+  maxLineBytes: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const READ_BUFFER_BYTES = 16 * 1024;
+
+/** A line as read: its text, or the error that replaced it. */
+type Item = string | { error: string };
+
+/** A client connection. Implements the {@linkcode Session} the command handlers see. */
+export class Connection implements Session {
+  readonly id: number;
+  readonly #tcp: Deno.TcpConn;
+  readonly #host: ConnectionHost;
+  readonly #splitter: LineSplitter;
+  #state: ConnectionState = "anonymous";
+  #name: string | undefined;
+  /** The name asked for while joining or held while joined or leaving. */
+  #claimedName: string | undefined;
+  #joinSettled: (() => void) | undefined;
+  /** Deliveries that arrived while joining: sent after `OK JOIN`, dropped on failure. */
+  #held: Uint8Array[] = [];
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
+  #flushing = false;
+  #closeWhenFlushed = false;
+
+  constructor(id: number, tcp: Deno.TcpConn, host: ConnectionHost, options: ConnectionOptions) {
+    this.id = id;
+    this.#tcp = tcp;
+    this.#host = host;
+    this.#splitter = new LineSplitter(options.maxLineBytes);
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The joined name; undefined unless joined. */
+  get name(): string | undefined {
+    return this.#name;
+  }
+
+  /** The name this connection claimed (joining, joined or leaving). */
+  get claimedName(): string | undefined {
+    return this.#claimedName;
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  get queuedBytes(): number {
+    return this.#outBytes;
+  }
+
+  /** Reads and runs lines until the peer closes or the connection is closed. */
+  async serve(greeting: string): Promise<void> {
+    this.reply(greeting);
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    const items: Item[] = [];
+    const sink: LineSink = {
+      line(bytes) {
+        try {
+          items.push(decoder.decode(bytes));
+        } catch {
+          items.push({ error: Reply.error(ErrorCode.BAD_ENCODING, "lines must be UTF-8") });
+        }
+      },
+      tooLong() {
+        items.push({ error: Reply.error(ErrorCode.LINE_TOO_LONG) });
+      },
+    };
+    try {
+      while (this.#readable()) {
+        const n = await this.#tcp.read(buffer);
+        if (n === null) break;
+        this.#splitter.push(buffer.subarray(0, n), sink);
+        for (let i = 0; i < items.length && this.#readable(); i++) {
+          const item = items[i]!;
+          if (typeof item !== "string") {
+            this.reply(item.error);
+            continue;
+          }
+          const pending = dispatch(this, item);
+          if (pending !== undefined) await pending;
+        }
+        items.length = 0;
+      }
+    } catch {
+      // Reset by the peer, or closed under us: either way the connection is over.
+    } finally {
+      if (this.#state !== "leaving") this.close();
+    }
+  }
+
+  #readable(): boolean {
+    return this.#state !== "closed" && this.#state !== "leaving" && !this.#closeWhenFlushed;
+  }
+
+  // Session -----------------------------------------------------------------------------
+
+  reply(line: string): void {
+    this.write(encoder.encode(line));
+  }
+
+  join(name: string): Promise<void> {
+    this.#state = "joining";
+    this.#claimedName = name;
+    const settled = new Promise<void>((resolve) => this.#joinSettled = resolve);
+    this.#host.claim(this, name);
+    return settled;
+  }
+
+  direct(to: string, text: string): boolean {
+    return this.#host.direct(this, to, text);
+  }
+
+  room(text: string): void {
+    this.#host.room(this, text);
+  }
+
+  users(): readonly string[] {
+    return this.#host.users();
+  }
+
+  leave(): void {
+    if (this.#state !== "joined") {
+      this.reply(Reply.bye());
+      this.end();
+      return;
+    }
+    // BYE waits until the directory has freed the name: after BYE, the name is free.
+    this.#state = "leaving";
+    this.#host.release(this);
+  }
+
+  // Called by the thread ------------------------------------------------------------------
+
+  /** The directory confirmed the claim. */
+  joined(): void {
+    if (this.#state !== "joining") return;
+    this.#state = "joined";
+    this.#name = this.#claimedName;
+    this.reply(Reply.joined(this.#name!));
+    for (const line of this.#held) this.write(line);
+    this.#held = [];
+    this.#settleJoin();
+  }
+
+  /** The directory refused the claim. */
+  refused(line: string): void {
+    if (this.#state !== "joining") return;
+    this.#state = "anonymous";
+    this.#claimedName = undefined;
+    this.#held = [];
+    this.reply(line);
+    this.#settleJoin();
+  }
+
+  /** The directory freed the name after `LEAV`. */
+  left(): void {
+    if (this.#state !== "leaving") return;
+    this.reply(Reply.bye());
+    this.end();
+  }
+
+  #settleJoin(): void {
+    const settle = this.#joinSettled;
+    this.#joinSettled = undefined;
+    settle?.();
+  }
+
+  /** True when a delivery addressed to connection `this.id` under `name` is for this client. */
+  owns(name: string): boolean {
+    return (this.#state === "joined" || this.#state === "joining") && this.#claimedName === name;
+  }
+
+  /** Delivers a line meant for joined clients: written when joined, held while joining. */
+  deliver(line: Uint8Array): void {
+    if (this.#state === "joined") this.write(line);
+    else if (this.#state === "joining") this.#held.push(line);
+  }
+
+  /** Queues bytes for the client; they are written with the rest of this turn's output. */
+  write(bytes: Uint8Array): void {
+    if (this.#state === "closed") return;
+    this.#out.push(bytes);
+    this.#outBytes += bytes.length;
+    if (!this.#flushing) {
+      this.#flushing = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#out.length > 0 && this.#state !== "closed") {
+        const chunks = this.#out;
+        this.#out = [];
+        const data = chunks.length === 1 ? chunks[0]! : concat(chunks);
+        let written = 0;
+        while (written < data.length) written += await this.#tcp.write(data.subarray(written));
+        this.#outBytes -= data.length;
+      }
+    } catch {
+      this.close();
+      return;
+    } finally {
+      this.#flushing = false;
+    }
+    if (this.#closeWhenFlushed) this.close();
+  }
+
+  /** Closes once what was written so far has been sent. */
+  end(): void {
+    this.#closeWhenFlushed = true;
+    if (!this.#flushing) this.close();
+  }
+
+  /** Closes now. The thread is told once, through {@linkcode ConnectionHost.closed}. */
+  close(): void {
+    const previous = this.#state;
+    if (previous === "closed") return;
+    this.#state = "closed";
+    this.#out = [];
+    this.#held = [];
+    try {
+      this.#tcp.close();
+    } catch {
+      // Already closed.
+    }
+    this.#settleJoin();
+    this.#host.closed(this, previous);
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const chunk of chunks) size += chunk.length;
+  const data = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return data;
+}

@@ -1,0 +1,132 @@
+/**
+ * Control messages: supervisor ↔ child over the child's stdin/stdout pipes (one JSON object
+ * a line), and child process ↔ its threads over `postMessage`.
+ *
+ * The pipes double as a lifeline: when the supervisor dies, even by SIGKILL, the kernel
+ * closes its end of the child's stdin and the child sees end-of-file.
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+
+/** Supervisor → child. */
+export type ToChild =
+  /** Stop listening, say `BYE shutting down` to every client, exit. */
+  | { kind: "shutdown" }
+  /** The replacement is listening: stop accepting, serve the open clients to the end, exit. */
+  | { kind: "drain" };
+
+/** Child → supervisor. */
+export type FromChild =
+  /** Every thread accepts connections. */
+  | { kind: "listening" }
+  /** The child reached `--clients-per-process`: start its replacement now. */
+  | { kind: "retiring" }
+  /** A thread died; its endpoint and the names on it are gone. */
+  | { kind: "thread_exit"; ep: string };
+
+/** Child process → thread. */
+export type ToThread =
+  | {
+    kind: "init";
+    config: Config;
+    pId: number;
+    tId: number;
+    ep: string;
+    counters: SharedArrayBuffer;
+  }
+  | { kind: "shutdown" }
+  | { kind: "drain" };
+
+/** Thread → child process. */
+export type FromThread =
+  | { kind: "listening" }
+  /** This thread's accept made the process reach `--clients-per-process`. */
+  | { kind: "quota" }
+  /** The thread has closed its listener and has no clients left; it may be terminated. */
+  | { kind: "done" };
+
+/** A control message that failed validation. */
+export class ControlError extends Error {
+  override name = "ControlError";
+}
+
+function kindOf(value: unknown): unknown {
+  return typeof value === "object" && value !== null
+    ? (value as { kind?: unknown }).kind
+    : undefined;
+}
+
+/**
+ * Parses one line of the supervisor → child pipe.
+ *
+ * @throws {ControlError} when the line is not a {@linkcode ToChild} message.
+ */
+export function parseToChild(line: string): ToChild {
+  const kind = kindOf(parseJson(line));
+  if (kind === "shutdown" || kind === "drain") return { kind };
+  throw new ControlError(`Unknown control message: ${line.slice(0, 80)}`);
+}
+
+/**
+ * Parses one line of the child → supervisor pipe.
+ *
+ * @throws {ControlError} when the line is not a {@linkcode FromChild} message.
+ */
+export function parseFromChild(line: string): FromChild {
+  const value = parseJson(line);
+  const kind = kindOf(value);
+  if (kind === "listening" || kind === "retiring") return { kind };
+  if (kind === "thread_exit") {
+    const ep = (value as { ep?: unknown }).ep;
+    if (typeof ep === "string" && ep.length < 64) return { kind, ep };
+  }
+  throw new ControlError(`Unknown control message: ${line.slice(0, 80)}`);
+}
+
+/**
+ * Checks a message a thread posted to its process.
+ *
+ * @throws {ControlError} when it is not a {@linkcode FromThread} message.
+ */
+export function parseFromThread(value: unknown): FromThread {
+  const kind = kindOf(value);
+  if (kind === "listening" || kind === "quota" || kind === "done") return { kind };
+  throw new ControlError(`Unknown thread message: ${String(kind)}`);
+}
+
+function parseJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch (error: unknown) {
+    throw new ControlError(`Not JSON: ${line.slice(0, 80)}`, { cause: error });
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** One message as a line of the pipe. */
+export function encodeLine(message: ToChild | FromChild): Uint8Array {
+  return encoder.encode(JSON.stringify(message) + "\n");
+}
+
+/**
+ * Yields the lines of a pipe until it closes. Lines longer than `maxLength` are dropped.
+ */
+export async function* readLines(
+  stream: ReadableStream<Uint8Array>,
+  maxLength = 65536,
+): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of stream) {
+    pending += decoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = pending.indexOf("\n")) !== -1) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      if (line.length <= maxLength) yield line;
+    }
+    if (pending.length > maxLength) pending = "";
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The datagram wire format between threads, and between threads and the supervisor.
+ *
+ * One datagram carries many records, so that a busy destination costs one `sendto` per
+ * batch instead of one per message:
+ *
+ * ```
+ * datagram := MAGIC record*
+ * record   := kind:u8 length:u32le body[length]
+ * DIRECT   body := conn:u32le nameLength:u8 name line      (deliver line to one client)
+ * ROOM     body := line                                    (deliver line to every joined client)
+ * CONTROL  body := JSON of a ControlMessage                (directory traffic)
+ * ```
+ *
+ * `line` is the exact line the receiving client gets, LF included, so a receiver writes it
+ * without decoding it. Everything is validated on receipt; a bad record is reported and the
+ * rest of its datagram dropped.
+ *
+ * @module
+ */
+
+/** The largest datagram chatd sends. Every accepted line fits into one (see config.ts). */
+export const MAX_DATAGRAM_BYTES = 128 * 1024;
+/** First byte of every datagram: format version 1. */
+export const MAGIC = 0xc1;
+/** Bytes before a record's body. */
+export const RECORD_HEADER_BYTES = 5;
+
+/** The supervisor's endpoint id; threads' ids come from {@linkcode endpointId}. */
+export const SUPERVISOR_EP = "supervisor";
+
+/** The kinds of record. */
+export const RecordKind = { DIRECT: 1, ROOM: 2, CONTROL: 3 } as const;
+
+/** A user's place in the directory: which thread endpoint and which connection on it. */
+export interface Entry {
+  name: string;
+  /** The thread's endpoint id, see {@linkcode parseEndpointId}. */
+  ep: string;
+  conn: number;
+}
+
+/** Directory traffic, carried in CONTROL records. */
+export type ControlMessage =
+  /** thread → supervisor: my endpoint is bound; send me the directory. */
+  | { kind: "hello"; ep: string }
+  /** thread → supervisor: connection `conn` asks for `name`. */
+  | { kind: "claim"; entry: Entry }
+  /** thread → supervisor: connection `conn` gave up `name`. */
+  | { kind: "release"; entry: Entry }
+  /** supervisor → thread: the whole directory, answering hello. */
+  | { kind: "snapshot"; entries: Entry[]; endpoints: string[] }
+  /** supervisor → threads: a name was claimed. To its owner this is the confirmation. */
+  | { kind: "add"; entry: Entry }
+  /** supervisor → threads: names were given up, or their thread or process died. */
+  | { kind: "remove"; entries: Entry[] }
+  /** supervisor → owner: the claim failed, the name is taken. */
+  | { kind: "taken"; entry: Entry }
+  /** supervisor → threads: the live thread endpoints changed. */
+  | { kind: "endpoints"; endpoints: string[] };
+
+/** A decoded record. Views point into the received datagram and live only as long. */
+export type DatagramRecord =
+  | { kind: "direct"; conn: number; name: string; line: Uint8Array }
+  | { kind: "room"; line: Uint8Array }
+  | { kind: "control"; message: ControlMessage };
+
+/** A malformed datagram or record. */
+export class DatagramError extends Error {
+  override name = "DatagramError";
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function record(kind: number, bodyLength: number): [Uint8Array, DataView] {
+  const bytes = new Uint8Array(RECORD_HEADER_BYTES + bodyLength);
+  const view = new DataView(bytes.buffer);
+  view.setUint8(0, kind);
+  view.setUint32(1, bodyLength, true);
+  return [bytes, view];
+}
+
+/** A record that delivers `line` to connection `conn`, if it still belongs to `name`. */
+export function encodeDirect(conn: number, name: string, line: Uint8Array): Uint8Array {
+  const nameBytes = encoder.encode(name);
+  const [bytes, view] = record(RecordKind.DIRECT, 5 + nameBytes.length + line.length);
+  view.setUint32(5, conn, true);
+  view.setUint8(9, nameBytes.length);
+  bytes.set(nameBytes, 10);
+  bytes.set(line, 10 + nameBytes.length);
+  return bytes;
+}
+
+/** A record that delivers `line` to every joined client of the receiving thread. */
+export function encodeRoom(line: Uint8Array): Uint8Array {
+  const [bytes] = record(RecordKind.ROOM, line.length);
+  bytes.set(line, RECORD_HEADER_BYTES);
+  return bytes;
+}
+
+/** A record carrying a control message. */
+export function encodeControl(message: ControlMessage): Uint8Array {
+  const json = encoder.encode(JSON.stringify(message));
+  const [bytes] = record(RecordKind.CONTROL, json.length);
+  bytes.set(json, RECORD_HEADER_BYTES);
+  return bytes;
+}
+
+/**
+ * Decodes a datagram record by record.
+ *
+ * @throws {DatagramError} at the first malformed record; the records before it were yielded.
+ */
+export function* decodeDatagram(datagram: Uint8Array): Generator<DatagramRecord> {
+  if (datagram.length === 0 || datagram[0] !== MAGIC) {
+    throw new DatagramError(`Bad datagram: no magic byte (length ${datagram.length})`);
+  }
+  const view = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
+  let offset = 1;
+  while (offset < datagram.length) {
+    if (offset + RECORD_HEADER_BYTES > datagram.length) {
+      throw new DatagramError(`Bad record at ${offset}: truncated header`);
+    }
+    const kind = view.getUint8(offset);
+    const length = view.getUint32(offset + 1, true);
+    const start = offset + RECORD_HEADER_BYTES;
+    const end = start + length;
+    if (end > datagram.length) {
+      throw new DatagramError(`Bad record at ${offset}: length ${length} past the end`);
+    }
+    yield decodeRecord(kind, datagram.subarray(start, end), view, start);
+    offset = end;
+  }
+}
+
+function decodeRecord(
+  kind: number,
+  body: Uint8Array,
+  view: DataView,
+  start: number,
+): DatagramRecord {
+  switch (kind) {
+    case RecordKind.DIRECT: {
+      if (body.length < 5) throw new DatagramError("Bad DIRECT record: too short");
+      const conn = view.getUint32(start, true);
+      const nameLength = view.getUint8(start + 4);
+      if (5 + nameLength > body.length) throw new DatagramError("Bad DIRECT record: name");
+      const name = decodeText(body.subarray(5, 5 + nameLength));
+      return { kind: "direct", conn, name, line: checkLine(body.subarray(5 + nameLength)) };
+    }
+    case RecordKind.ROOM:
+      return { kind: "room", line: checkLine(body) };
+    case RecordKind.CONTROL: {
+      let value: unknown;
+      try {
+        value = JSON.parse(decodeText(body));
+      } catch (error: unknown) {
+        throw new DatagramError("Bad CONTROL record: not JSON", { cause: error });
+      }
+      return { kind: "control", message: parseControlMessage(value) };
+    }
+    default:
+      throw new DatagramError(`Bad record: unknown kind ${kind}`);
+  }
+}
+
+function decodeText(bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes);
+  } catch (error: unknown) {
+    throw new DatagramError("Bad record: invalid UTF-8", { cause: error });
+  }
+}
+
+function checkLine(line: Uint8Array): Uint8Array {
+  if (line.length === 0 || line[line.length - 1] !== 10) {
+    throw new DatagramError("Bad record: the line does not end in LF");
+  }
+  if (line.indexOf(10) !== line.length - 1) {
+    throw new DatagramError("Bad record: the line holds more than one line");
+  }
+  return line;
+}
+
+const ENDPOINT_ID = /^\d{1,3}-\d{1,3}-\d{1,10}-\d{1,6}$/;
+
+/** The parts of a thread endpoint id `p-t-instance-restart`. */
+export interface EndpointId {
+  pId: number;
+  tId: number;
+  /** The supervisor's number for one run of a child process. */
+  instance: number;
+  /** How often the process restarted this thread. */
+  restart: number;
+}
+
+/** Formats an endpoint id: `endpointId({ pId: 1, tId: 0, instance: 7, restart: 0 })` → `"1-0-7-0"`. */
+export function endpointId(id: EndpointId): string {
+  return `${id.pId}-${id.tId}-${id.instance}-${id.restart}`;
+}
+
+/** Parses an endpoint id, or returns undefined when it is not one. */
+export function parseEndpointId(ep: string): EndpointId | undefined {
+  if (!ENDPOINT_ID.test(ep)) return undefined;
+  const [pId, tId, instance, restart] = ep.split("-").map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  return { pId, tId, instance, restart };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function parseEntry(value: unknown): Entry {
+  if (
+    isRecord(value) && typeof value.name === "string" && value.name.length <= 64 &&
+    typeof value.ep === "string" && parseEndpointId(value.ep) !== undefined &&
+    typeof value.conn === "number" && Number.isInteger(value.conn) && value.conn >= 0 &&
+    value.conn <= 0xffffffff
+  ) {
+    return { name: value.name, ep: value.ep, conn: value.conn };
+  }
+  throw new DatagramError("Bad CONTROL record: malformed entry");
+}
+
+function parseEndpoints(value: unknown): string[] {
+  if (!Array.isArray(value)) throw new DatagramError("Bad CONTROL record: endpoints");
+  return value.map((ep) => {
+    if (typeof ep !== "string" || parseEndpointId(ep) === undefined) {
+      throw new DatagramError("Bad CONTROL record: endpoint id");
+    }
+    return ep;
+  });
+}
+
+function parseEntries(value: unknown): Entry[] {
+  if (!Array.isArray(value)) throw new DatagramError("Bad CONTROL record: entries");
+  return value.map(parseEntry);
+}
+
+/**
+ * Checks that `value` is a {@linkcode ControlMessage}.
+ *
+ * @throws {DatagramError} when it is not.
+ */
+export function parseControlMessage(value: unknown): ControlMessage {
+  if (!isRecord(value)) throw new DatagramError("Bad CONTROL record: not an object");
+  switch (value.kind) {
+    case "hello": {
+      if (typeof value.ep !== "string" || parseEndpointId(value.ep) === undefined) {
+        throw new DatagramError("Bad CONTROL record: hello");
+      }
+      return { kind: "hello", ep: value.ep };
+    }
+    case "claim":
+    case "release":
+    case "add":
+    case "taken":
+      return { kind: value.kind, entry: parseEntry(value.entry) };
+    case "remove":
+      return { kind: "remove", entries: parseEntries(value.entries) };
+    case "snapshot":
+      return {
+        kind: "snapshot",
+        entries: parseEntries(value.entries),
+        endpoints: parseEndpoints(value.endpoints),
+      };
+    case "endpoints":
+      return { kind: "endpoints", endpoints: parseEndpoints(value.endpoints) };
+    default:
+      throw new DatagramError(`Bad CONTROL record: unknown kind ${String(value.kind)}`);
+  }
+}

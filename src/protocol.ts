@@ -1,0 +1,103 @@
+/**
+ * The line protocol: every reply and error the server sends, in one table, and the rules
+ * for names. Handlers build lines only through these functions.
+ *
+ * @module
+ */
+import { VERSION } from "./config.ts";
+
+/** Error codes a client can receive after `ERR `. */
+export const ErrorCode = {
+  BAD_COMMAND: "BAD_COMMAND",
+  BAD_NAME: "BAD_NAME",
+  NAME_TAKEN: "NAME_TAKEN",
+  ALREADY_JOINED: "ALREADY_JOINED",
+  NOT_JOINED: "NOT_JOINED",
+  NO_SUCH_USER: "NO_SUCH_USER",
+  SERVER_FULL: "SERVER_FULL",
+  LINE_TOO_LONG: "LINE_TOO_LONG",
+  BAD_ENCODING: "BAD_ENCODING",
+  BAD_TEXT: "BAD_TEXT",
+} as const;
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
+
+/** The name of the room in `CHAT * <text>`. */
+export const ROOM = "*";
+
+/** Server → client lines. Each ends in LF. */
+export const Reply = {
+  hello: (pId: number, tId: number) =>
+    `HELLO chatd ${VERSION} p=${pId} t=${tId} — JOIN <name> to start, HELP for commands\n`,
+  pong: (token: string) => token === "" ? "PONG\n" : `PONG ${token}\n`,
+  joined: (name: string) => `OK JOIN ${name}\n`,
+  users: (names: readonly string[]) =>
+    names.length === 0 ? "USERS 0\n" : `USERS ${names.length} ${names.join(" ")}\n`,
+  from: (sender: string, text: string) => `FROM ${sender} ${text}\n`,
+  all: (sender: string, text: string) => `ALL ${sender} ${text}\n`,
+  joinedNotice: (name: string) => `JOINED ${name}\n`,
+  leftNotice: (name: string) => `LEFT ${name}\n`,
+  bye: () => "BYE\n",
+  shuttingDown: () => "BYE shutting down\n",
+  error: (code: ErrorCode, detail = "") =>
+    detail === "" ? `ERR ${code}\n` : `ERR ${code} ${detail}\n`,
+} as const;
+
+/** The `HELP` reply: one command a line, then `HELP END`. */
+export const HELP_LINES: readonly string[] = [
+  "HELP JOIN <name>          claim a name: 1-32 of A-Z a-z 0-9 _ -",
+  "HELP CHAT <name> <text>   send <text> to <name>",
+  "HELP CHAT * <text>        send <text> to everyone in the room",
+  "HELP WHO                  list the users",
+  "HELP PING [token]         check the connection",
+  "HELP LEAV                 leave and close the connection",
+  "HELP HELP                 this list",
+  "HELP END",
+];
+
+/** Longest name, in characters. */
+export const MAX_NAME_LENGTH = 32;
+const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Why `name` cannot be claimed, or `undefined` when it can.
+ *
+ * @example
+ * ```ts
+ * nameProblem("alice"); // undefined
+ * nameProblem("a*b");   // "may contain only A-Z a-z 0-9 _ -"
+ * ```
+ */
+export function nameProblem(name: string): string | undefined {
+  if (name.length < 1 || name.length > MAX_NAME_LENGTH) {
+    return `must be 1 to ${MAX_NAME_LENGTH} characters`;
+  }
+  if (!NAME_PATTERN.test(name)) return "may contain only A-Z a-z 0-9 _ -";
+  return undefined;
+}
+
+/** The form in which names are compared: case-insensitive. */
+export function nameKey(name: string): string {
+  return name.toLowerCase();
+}
+
+/** A line split into its verb and the rest, with the separating space removed. */
+export interface Command {
+  /** Upper-cased. */
+  verb: string;
+  /** Everything after the first space, exactly as sent. */
+  rest: string;
+}
+
+/** Splits a line (without its line ending) into verb and rest. */
+export function splitCommand(line: string): Command {
+  const space = line.indexOf(" ");
+  if (space === -1) return { verb: line.toUpperCase(), rest: "" };
+  return { verb: line.slice(0, space).toUpperCase(), rest: line.slice(space + 1) };
+}
+
+/** Splits `rest` at its first space: `"bob hi there"` → `["bob", "hi there"]`. */
+export function splitFirst(rest: string): [string, string] {
+  const space = rest.indexOf(" ");
+  if (space === -1) return [rest, ""];
+  return [rest.slice(0, space), rest.slice(space + 1)];
+}

@@ -1,0 +1,205 @@
+/**
+ * A child process: starts T threads, relays the supervisor's orders to them, reports back.
+ *
+ * The supervisor talks to it over its stdin (orders, one JSON line each) and stdout
+ * (reports); stderr is the shared log. End-of-file on stdin means the supervisor is gone,
+ * even when it was killed with SIGKILL: the child then removes the runtime directory and
+ * exits at once, so no orphan keeps the port or leaves sockets behind.
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+import {
+  ControlError,
+  encodeLine,
+  type FromChild,
+  type FromThread,
+  parseFromThread,
+  parseToChild,
+  readLines,
+  type ToChild,
+  type ToThread,
+} from "./control.ts";
+import { Counters } from "./counters.ts";
+import { endpointId } from "./datagram.ts";
+import { type Logger, logger, setupLogging } from "./log.ts";
+
+/** Options of {@linkcode runWorkerProcess}. */
+export interface WorkerProcessOptions {
+  config: Config;
+  pId: number;
+  /** The supervisor's number for this run of child `pId`. */
+  instance: number;
+}
+
+/** How long after a thread crashed before it is started again. */
+const THREAD_RESTART_DELAY_MS = 100;
+
+/** One thread as the process sees it. */
+interface ThreadSlot {
+  tId: number;
+  worker: Worker;
+  ep: string;
+  restarts: number;
+  listening: boolean;
+  done: boolean;
+}
+
+/** Runs a child process until it is told to stop, drains, or loses its supervisor. */
+export async function runWorkerProcess(options: WorkerProcessOptions): Promise<never> {
+  const { config, pId, instance } = options;
+  setupLogging(config.logLevel, { p_id: pId, pid: Deno.pid });
+  const log = logger("process");
+  // Ctrl-C in a terminal signals the whole process group. Only the supervisor acts on it;
+  // it then orders every child to shut down gracefully.
+  Deno.addSignalListener("SIGINT", () => {});
+  const child = new WorkerProcess(options, log);
+  log.info("process started", { instance, threads: config.threads });
+  child.start();
+  try {
+    for await (const line of readLines(Deno.stdin.readable)) child.order(line);
+  } catch (error: unknown) {
+    log.warning("control pipe failed", { error: String(error) });
+  }
+  return child.orphaned();
+}
+
+class WorkerProcess {
+  readonly #config: Config;
+  readonly #pId: number;
+  readonly #instance: number;
+  readonly #log: Logger;
+  readonly #counters = new Counters();
+  readonly #threads: ThreadSlot[] = [];
+  #reportedListening = false;
+  #retiring = false;
+  #ending: ToChild["kind"] | undefined;
+
+  constructor(options: WorkerProcessOptions, log: Logger) {
+    this.#config = options.config;
+    this.#pId = options.pId;
+    this.#instance = options.instance;
+    this.#log = log;
+  }
+
+  start(): void {
+    for (let tId = 0; tId < this.#config.threads; tId++) this.#startThread(tId, 0);
+  }
+
+  #startThread(tId: number, restarts: number): void {
+    const ep = endpointId({ pId: this.#pId, tId, instance: this.#instance, restart: restarts });
+    const worker = new Worker(new URL("./thread.ts", import.meta.url), { type: "module" });
+    const slot: ThreadSlot = { tId, worker, ep, restarts, listening: false, done: false };
+    this.#threads[tId] = slot;
+    worker.onmessage = (event: MessageEvent<unknown>) => {
+      try {
+        this.#fromThread(slot, parseFromThread(event.data));
+      } catch (error: unknown) {
+        this.#log.warning("bad message from thread dropped", { t_id: tId, error: String(error) });
+      }
+    };
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.#threadDied(slot, event.message);
+    };
+    const init: ToThread = {
+      kind: "init",
+      config: this.#config,
+      pId: this.#pId,
+      tId,
+      ep,
+      counters: this.#counters.buffer,
+    };
+    worker.postMessage(init);
+  }
+
+  #threadDied(slot: ThreadSlot, reason: string): void {
+    if (this.#threads[slot.tId] !== slot) return;
+    slot.worker.terminate();
+    this.#log.error("thread died", { t_id: slot.tId, reason });
+    this.#report({ kind: "thread_exit", ep: slot.ep });
+    if (this.#ending !== undefined) {
+      slot.done = true;
+      this.#maybeExit();
+      return;
+    }
+    setTimeout(() => {
+      this.#log.info("thread restarting", { t_id: slot.tId, restarts: slot.restarts + 1 });
+      this.#startThread(slot.tId, slot.restarts + 1);
+    }, THREAD_RESTART_DELAY_MS);
+  }
+
+  #fromThread(slot: ThreadSlot, message: FromThread): void {
+    switch (message.kind) {
+      case "listening":
+        slot.listening = true;
+        if (this.#ending === "drain") this.#toThread(slot, { kind: "drain" });
+        if (this.#ending === "shutdown") this.#toThread(slot, { kind: "shutdown" });
+        if (!this.#reportedListening && this.#threads.every((thread) => thread.listening)) {
+          this.#reportedListening = true;
+          this.#log.info("process listening", { port: this.#config.port });
+          this.#report({ kind: "listening" });
+        }
+        return;
+      case "quota":
+        if (this.#retiring) return;
+        this.#retiring = true;
+        this.#log.info("process retiring", { accepted: this.#counters.handled });
+        this.#report({ kind: "retiring" });
+        return;
+      case "done":
+        slot.done = true;
+        this.#maybeExit();
+        return;
+    }
+  }
+
+  #toThread(slot: ThreadSlot, message: ToThread): void {
+    slot.worker.postMessage(message);
+  }
+
+  #report(message: FromChild): void {
+    try {
+      Deno.stdout.writeSync(encodeLine(message));
+    } catch {
+      // The supervisor is gone; stdin's end-of-file will tell.
+    }
+  }
+
+  /** Handles one line from the supervisor. */
+  order(line: string): void {
+    let message: ToChild;
+    try {
+      message = parseToChild(line);
+    } catch (error: unknown) {
+      const reason = error instanceof ControlError ? error.message : String(error);
+      this.#log.warning("bad control message dropped", { reason });
+      return;
+    }
+    if (this.#ending === "shutdown") return;
+    this.#ending = message.kind;
+    this.#log.info(message.kind === "drain" ? "process draining" : "process shutting down", {
+      open: this.#counters.open,
+      handled: this.#counters.handled,
+    });
+    for (const slot of this.#threads) this.#toThread(slot, message);
+  }
+
+  #maybeExit(): void {
+    if (!this.#threads.every((slot) => slot.done)) return;
+    this.#log.info("process exiting", { handled: this.#counters.handled });
+    for (const slot of this.#threads) slot.worker.terminate();
+    Deno.exit(0);
+  }
+
+  /** The supervisor is gone: clean up after it and exit. */
+  orphaned(): never {
+    this.#log.warning("supervisor gone, exiting", { runtime_dir: this.#config.runtimeDir });
+    try {
+      Deno.removeSync(this.#config.runtimeDir, { recursive: true });
+    } catch {
+      // Another orphan got there first.
+    }
+    Deno.exit(1);
+  }
+}
