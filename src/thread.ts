@@ -217,6 +217,7 @@ export class Thread implements ConnectionHost {
           tcp = await raceTimeout(accepting, Math.max(0, Math.min(DRAIN_IDLE_MS, left)));
           if (tcp === undefined) {
             this.#closeListener();
+            this.#log.info("thread stopped accepting", { ep: this.#ep });
             // An accept that completed in the meantime is served, not dropped.
             accepting.then((late) => this.#accept(late), () => {});
             break;

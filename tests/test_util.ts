@@ -1,0 +1,365 @@
+/**
+ * Test helpers: start the real server as a separate process on an ephemeral port and wait
+ * for its ready line; talk to it over real TCP with a line client whose every wait has a
+ * timeout.
+ *
+ * @module
+ */
+import { CHILD_DENO_FLAGS } from "../src/child_command.ts";
+
+/** The repository root. */
+export const ROOT = new URL("..", import.meta.url).pathname;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Rejects with `what timed out after N ms` unless `promise` settles first. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `check` every 20 ms until it returns true; rejects after `ms`. */
+export async function waitUntil(check: () => boolean | Promise<boolean>, ms: number, what: string) {
+  const deadline = performance.now() + ms;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`${what}: not true after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Parses a logfmt line: `a=1 b="x y"` → `{ a: "1", b: "x y" }`. */
+export function parseLogfmt(line: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  const pattern = /(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g;
+  for (const match of line.matchAll(pattern)) {
+    const raw = match[2]!;
+    fields[match[1]!] = raw.startsWith('"') ? JSON.parse(raw) : raw;
+  }
+  return fields;
+}
+
+/** Options of {@linkcode startServer}. */
+export interface StartOptions {
+  /** Environment variables added for the server. */
+  env?: Record<string, string>;
+  /** How long to wait for the ready line. */
+  timeoutMs?: number;
+}
+
+/** The command that runs chatd from source with `args`. */
+export function serverCommand(args: string[], env: Record<string, string> = {}): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...CHILD_DENO_FLAGS, "--allow-run", MAIN, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env,
+  });
+}
+
+/** A running server. `await using` stops it (SIGKILL if it ignores SIGTERM). */
+export class TestServer implements AsyncDisposable {
+  readonly process: Deno.ChildProcess;
+  readonly host: string;
+  readonly port: number;
+  /** Every stderr (log) line so far. */
+  readonly logs: string[];
+  readonly #logWaiters: (() => void)[];
+  readonly status: Promise<Deno.CommandStatus>;
+
+  private constructor(
+    process: Deno.ChildProcess,
+    host: string,
+    port: number,
+    logs: string[],
+    logWaiters: (() => void)[],
+  ) {
+    this.process = process;
+    this.host = host;
+    this.port = port;
+    this.logs = logs;
+    this.#logWaiters = logWaiters;
+    this.status = process.status;
+  }
+
+  /** Starts `chatd --port 0 ...args` and waits for `chatd listening on HOST:PORT`. */
+  static async start(args: string[] = [], options: StartOptions = {}): Promise<TestServer> {
+    const process = serverCommand(["--port", "0", ...args], options.env).spawn();
+    const logs: string[] = [];
+    const logWaiters: (() => void)[] = [];
+    collectLines(process.stderr, (line) => {
+      logs.push(line);
+      for (const wake of logWaiters.splice(0)) wake();
+    });
+    const stdout = lines(process.stdout);
+    try {
+      const ready = await withTimeout(stdout.next(), options.timeoutMs ?? 20_000, "ready line");
+      const match = /^chatd listening on (.+):(\d+)$/.exec(ready.value ?? "");
+      if (!match) throw new Error(`unexpected ready line: ${ready.value}`);
+      // Drain the rest of stdout so the pipe never fills.
+      (async () => {
+        for await (const _ of stdout);
+      })();
+      return new TestServer(process, match[1]!, Number(match[2]), logs, logWaiters);
+    } catch (error: unknown) {
+      try {
+        process.kill("SIGKILL");
+      } catch { /* gone */ }
+      await process.status;
+      throw new Error(`server did not start:\n${logs.join("\n")}`, { cause: error });
+    }
+  }
+
+  /** Waits for a log line whose logfmt fields match `fields`, seen from `from` on. */
+  async waitForLog(
+    fields: Record<string, string | number>,
+    options: { from?: number; timeoutMs?: number } = {},
+  ): Promise<Record<string, string>> {
+    let index = options.from ?? 0;
+    const find = () => {
+      for (; index < this.logs.length; index++) {
+        const parsed = parseLogfmt(this.logs[index]!);
+        if (Object.entries(fields).every(([key, value]) => parsed[key] === String(value))) {
+          return parsed;
+        }
+      }
+      return undefined;
+    };
+    const wait = async () => {
+      for (;;) {
+        const found = find();
+        if (found) return found;
+        await new Promise<void>((resolve) => this.#logWaiters.push(resolve));
+      }
+    };
+    return await withTimeout(
+      wait(),
+      options.timeoutMs ?? 10_000,
+      `log line ${JSON.stringify(fields)}`,
+    );
+  }
+
+  /** The log lines so far, parsed. */
+  parsedLogs(): Record<string, string>[] {
+    return this.logs.map(parseLogfmt);
+  }
+
+  /** The OS pids of the children alive now, by p_id, as the supervisor's log tells. */
+  childPids(): Map<number, number[]> {
+    const alive = new Map<number, Set<number>>();
+    for (const fields of this.parsedLogs()) {
+      if (fields.logger !== "chatd.supervisor" || fields.p_id === undefined) continue;
+      const pId = Number(fields.p_id);
+      const pid = Number(fields.pid);
+      if (fields.msg === "child started") {
+        if (!alive.has(pId)) alive.set(pId, new Set());
+        alive.get(pId)!.add(pid);
+      } else if (fields.msg === "child exited") alive.get(pId)?.delete(pid);
+    }
+    return new Map([...alive].map(([pId, pids]) => [pId, [...pids]]));
+  }
+
+  /** The runtime directory, from the supervisor's first log line. */
+  runtimeDir(): string {
+    const started = this.parsedLogs().find((fields) => fields.msg === "supervisor started");
+    if (!started?.runtime_dir) throw new Error("no runtime_dir in the log");
+    return started.runtime_dir;
+  }
+
+  /** Connects a line client. */
+  connect(): Promise<LineClient> {
+    return LineClient.connect(this.port, this.host);
+  }
+
+  /** Sends a signal to the supervisor. */
+  signal(signal: Deno.Signal): void {
+    this.process.kill(signal);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.process.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    try {
+      await withTimeout(this.status, 10_000, "server exit");
+    } catch {
+      const pids = [...this.childPids().values()].flat();
+      for (const pid of [this.process.pid, ...pids]) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await this.status;
+    }
+  }
+}
+
+async function collectLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void) {
+  for await (const line of lines(stream)) onLine(line);
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let pending = "";
+  const textDecoder = new TextDecoder();
+  for await (const chunk of stream) {
+    pending += textDecoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = pending.indexOf("\n")) !== -1) {
+      yield pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+    }
+  }
+  if (pending !== "") yield pending;
+}
+
+/** True when no process with `pid` runs (a zombie counts as gone). */
+export function processGone(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return true;
+  }
+}
+
+/** A TCP client that reads LF-terminated lines. */
+export class LineClient implements AsyncDisposable {
+  readonly conn: Deno.TcpConn;
+  #buffer = "";
+  #eof = false;
+  #reading: Promise<void> | undefined;
+  /** The greeting, once {@linkcode hello} has read it. */
+  greeting = "";
+
+  constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+  }
+
+  /** Connects; does not read the greeting. */
+  static async connect(port: number, host = "127.0.0.1"): Promise<LineClient> {
+    const conn = await withTimeout(Deno.connect({ hostname: host, port }), 5000, "connect");
+    return new LineClient(conn);
+  }
+
+  /** Reads the greeting and returns the p_id and t_id it names. */
+  async hello(timeoutMs = 5000): Promise<{ pId: number; tId: number }> {
+    this.greeting = await this.readLine(timeoutMs);
+    const match = /^HELLO chatd \S+ p=(\d+) t=(\d+) /.exec(this.greeting);
+    if (!match) throw new Error(`not a greeting: ${JSON.stringify(this.greeting)}`);
+    return { pId: Number(match[1]), tId: Number(match[2]) };
+  }
+
+  /** Sends `line` and a LF. */
+  async send(line: string): Promise<void> {
+    await this.sendBytes(encoder.encode(line + "\n"));
+  }
+
+  /** Sends raw bytes. */
+  async sendBytes(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) written += await this.conn.write(bytes.subarray(written));
+  }
+
+  async #fill(): Promise<void> {
+    const chunk = new Uint8Array(65536);
+    let n: number | null;
+    try {
+      n = await this.conn.read(chunk);
+    } catch {
+      n = null; // Reset counts as end of stream here; tests that care use readChunk.
+    }
+    if (n === null) this.#eof = true;
+    else this.#buffer += decoder.decode(chunk.subarray(0, n), { stream: true });
+  }
+
+  /** The next line without its LF, or rejects on timeout or end of stream. */
+  async readLine(timeoutMs = 5000): Promise<string> {
+    const line = await this.readLineOrEof(timeoutMs);
+    if (line === null) throw new Error("end of stream while waiting for a line");
+    return line;
+  }
+
+  /** The next line, or null at end of stream; rejects on timeout. */
+  readLineOrEof(timeoutMs = 5000): Promise<string | null> {
+    const read = async () => {
+      for (;;) {
+        const newline = this.#buffer.indexOf("\n");
+        if (newline !== -1) {
+          const line = this.#buffer.slice(0, newline);
+          this.#buffer = this.#buffer.slice(newline + 1);
+          return line;
+        }
+        if (this.#eof) return null;
+        // A read that outlived an earlier timeout is still pending: wait for it, not a new one.
+        this.#reading ??= this.#fill().finally(() => this.#reading = undefined);
+        await this.#reading;
+      }
+    };
+    return withTimeout(read(), timeoutMs, "reading a line");
+  }
+
+  /** Reads `count` lines. */
+  async readLines(count: number, timeoutMs = 5000): Promise<string[]> {
+    const result: string[] = [];
+    for (let i = 0; i < count; i++) result.push(await this.readLine(timeoutMs));
+    return result;
+  }
+
+  /** Asserts the stream ends (after any lines listed in `before`). */
+  async expectEof(timeoutMs = 5000): Promise<void> {
+    const line = await this.readLineOrEof(timeoutMs);
+    if (line !== null) throw new Error(`expected end of stream, got ${JSON.stringify(line)}`);
+  }
+
+  /**
+   * Asserts that no line arrives within `ms`: for checking that something is *not*
+   * delivered, after a later event proved the earlier one had its chance.
+   */
+  async expectSilence(ms: number): Promise<void> {
+    try {
+      const line = await this.readLineOrEof(ms);
+      throw new Error(`expected silence, got ${JSON.stringify(line)}`);
+    } catch (error: unknown) {
+      if (error instanceof Error && error.message.startsWith("reading a line timed out")) return;
+      throw error;
+    }
+  }
+
+  close(): void {
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}
+
+/** Connects clients until `want` returns true for one (by its p_id/t_id); closes the others. */
+export async function connectTo(
+  server: TestServer,
+  want: (where: { pId: number; tId: number }) => boolean,
+  attempts = 200,
+): Promise<LineClient> {
+  for (let i = 0; i < attempts; i++) {
+    const client = await server.connect();
+    const where = await client.hello();
+    if (want(where)) return client;
+    client.close();
+  }
+  throw new Error(`no connection landed where wanted in ${attempts} attempts`);
+}
