@@ -52,12 +52,18 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** How long to wait for the ready line. */
   timeoutMs?: number;
+  /** Run this executable (a compiled chatd) instead of main.ts under deno. */
+  binary?: string;
 }
 
-/** The command that runs chatd from source with `args`. */
-export function serverCommand(args: string[], env: Record<string, string> = {}): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...CHILD_DENO_FLAGS, "--allow-run", MAIN, ...args],
+/** The command that runs chatd with `args`: from source, or the given compiled binary. */
+export function serverCommand(
+  args: string[],
+  env: Record<string, string> = {},
+  binary?: string,
+): Deno.Command {
+  return new Deno.Command(binary ?? Deno.execPath(), {
+    args: binary ? args : ["run", "--quiet", ...CHILD_DENO_FLAGS, "--allow-run", MAIN, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -92,7 +98,7 @@ export class TestServer implements AsyncDisposable {
 
   /** Starts `chatd --port 0 ...args` and waits for `chatd listening on HOST:PORT`. */
   static async start(args: string[] = [], options: StartOptions = {}): Promise<TestServer> {
-    const process = serverCommand(["--port", "0", ...args], options.env).spawn();
+    const process = serverCommand(["--port", "0", ...args], options.env, options.binary).spawn();
     const logs: string[] = [];
     const logWaiters: (() => void)[] = [];
     collectLines(process.stderr, (line) => {

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds the single-file `chatd` executable with `deno compile`.
+#
+# deno compile needs denort, the Deno runtime without the toolchain, for the target platform.
+# It downloads it from Deno's release server unless DENORT_BIN names a local copy:
+#   DENORT_BIN=/path/to/denort ./compile.sh
+# OUTPUT sets the file written (default ./chatd). Extra arguments go to deno compile (for
+# example --target x86_64-unknown-linux-gnu).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# The permissions every role needs (the supervisor spawns children, so --allow-run), and the
+# Web Worker module, which deno compile does not find by itself because it is loaded by URL.
+exec deno compile \
+  --unstable-net \
+  --allow-net --allow-read --allow-write --allow-run --allow-env \
+  --include src/thread.ts \
+  --output "${OUTPUT:-chatd}" \
+  "$@" \
+  main.ts
