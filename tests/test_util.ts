@@ -254,6 +254,7 @@ export class LineClient implements AsyncDisposable {
   /** Connects; does not read the greeting. */
   static async connect(port: number, host = "127.0.0.1"): Promise<LineClient> {
     const conn = await withTimeout(Deno.connect({ hostname: host, port }), 5000, "connect");
+    conn.setNoDelay(true);
     return new LineClient(conn);
   }
 

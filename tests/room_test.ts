@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { connectTo, type LineClient, TestServer } from "./test_util.ts";
+
+async function join(client: LineClient, name: string): Promise<void> {
+  await client.send(`JOIN ${name}`);
+  assert.equal(await client.readLine(), `OK JOIN ${name}`);
+}
+
+/** Proves nothing else is queued for `client`: the next line is the answer to a PING. */
+async function expectNothingPending(client: LineClient): Promise<void> {
+  const token = crypto.randomUUID();
+  await client.send(`PING ${token}`);
+  assert.equal(await client.readLine(), `PONG ${token}`);
+}
+
+/** Three joined users, one on each of three processes. */
+async function threeUsers(server: TestServer): Promise<LineClient[]> {
+  const users: LineClient[] = [];
+  for (const [pId, name] of ["ann", "ben", "cat"].entries()) {
+    const client = await connectTo(server, (where) => where.pId === pId);
+    await join(client, name);
+    for (const earlier of users) assert.equal(await earlier.readLine(), `JOINED ${name}`);
+    users.push(client);
+  }
+  return users;
+}
+
+Deno.test("three users on three processes: JOINED notices, room messages, LEFT on LEAV and on disconnect", async (t) => {
+  await using server = await TestServer.start(["--processes", "3", "--threads", "1"]);
+  const [ann, ben, cat] = await threeUsers(server) as [LineClient, LineClient, LineClient];
+  try {
+    await t.step("nobody sees their own JOINED", async () => {
+      for (const user of [ann, ben, cat]) await expectNothingPending(user);
+    });
+    await t.step("a room message reaches both others, not the sender", async () => {
+      await ben.send("CHAT * hello   everyone ");
+      assert.equal(await ann.readLine(), "ALL ben hello   everyone ");
+      assert.equal(await cat.readLine(), "ALL ben hello   everyone ");
+      await expectNothingPending(ben);
+    });
+    await t.step("clients that have not joined get nothing", async () => {
+      await using lurker = await server.connect();
+      await lurker.hello();
+      await cat.send("CHAT * anyone?");
+      assert.equal(await ann.readLine(), "ALL cat anyone?");
+      assert.equal(await ben.readLine(), "ALL cat anyone?");
+      await expectNothingPending(lurker);
+    });
+    await t.step("LEAV produces LEFT", async () => {
+      await cat.send("LEAV");
+      assert.equal(await cat.readLine(), "BYE");
+      assert.equal(await ann.readLine(), "LEFT cat");
+      assert.equal(await ben.readLine(), "LEFT cat");
+    });
+    await t.step("a dropped connection produces LEFT", async () => {
+      ben.close();
+      assert.equal(await ann.readLine(), "LEFT ben");
+      await expectNothingPending(ann);
+    });
+  } finally {
+    for (const user of [ann, ben, cat]) user.close();
+  }
+});
+
+Deno.test("a user's JOINED comes before anything it says, and its last words before its LEFT", async () => {
+  await using server = await TestServer.start(["--processes", "3", "--threads", "2"]);
+  await using watcher = await connectTo(server, (where) => where.pId === 0);
+  await join(watcher, "watcher");
+  for (let round = 0; round < 10; round++) {
+    await using talker = await connectTo(server, (where) => where.pId !== 0);
+    // JOIN, speak and leave in one write: the order must hold even so.
+    await talker.send(`JOIN talker${round}\nCHAT * first words\nCHAT * last words\nLEAV`);
+    assert.deepEqual(await watcher.readLines(4), [
+      `JOINED talker${round}`,
+      `ALL talker${round} first words`,
+      `ALL talker${round} last words`,
+      `LEFT talker${round}`,
+    ]);
+  }
+});
+
+Deno.test("200 room messages from one sender reach every other user complete and in order", async () => {
+  await using server = await TestServer.start(["--processes", "3", "--threads", "2"]);
+  const users: LineClient[] = [];
+  try {
+    for (let i = 0; i < 6; i++) {
+      const client = await server.connect();
+      await client.hello();
+      await join(client, `u${i}`);
+      for (const earlier of users) assert.equal(await earlier.readLine(), `JOINED u${i}`);
+      users.push(client);
+    }
+    const [sender, ...receivers] = users as [LineClient, ...LineClient[]];
+    const lines = Array.from({ length: 200 }, (_, i) => `CHAT * message ${i}\n`).join("");
+    await sender.sendBytes(new TextEncoder().encode(lines));
+    for (const receiver of receivers) {
+      for (let i = 0; i < 200; i++) assert.equal(await receiver.readLine(), `ALL u0 message ${i}`);
+    }
+    await expectNothingPending(sender);
+  } finally {
+    for (const user of users) user.close();
+  }
+});
+
+Deno.test("killing a child produces LEFT for each of its users at every other user", async () => {
+  await using server = await TestServer.start(["--processes", "3", "--threads", "2"]);
+  const doomed: string[] = [];
+  const survivors: LineClient[] = [];
+  const all: LineClient[] = [];
+  try {
+    for (let i = 0; i < 9; i++) {
+      const client = await connectTo(server, (where) => where.pId === i % 3);
+      await join(client, `n${i}`);
+      for (const earlier of all) assert.equal(await earlier.readLine(), `JOINED n${i}`);
+      all.push(client);
+      if (i % 3 === 2) doomed.push(`n${i}`);
+      else survivors.push(client);
+    }
+    const [pid] = server.childPids().get(2)!;
+    Deno.kill(pid!, "SIGKILL");
+    for (const survivor of survivors) {
+      const lines = await survivor.readLines(doomed.length);
+      assert.deepEqual(lines.sort(), doomed.map((name) => `LEFT ${name}`).sort());
+      await expectNothingPending(survivor);
+    }
+  } finally {
+    for (const client of all) client.close();
+  }
+});
