@@ -1,0 +1,481 @@
+import assert from "node:assert/strict";
+import {
+  type Config,
+  configToArgs,
+  DEFAULTS,
+  HELP_TEXT,
+  MAX_LINE_BYTES_LIMIT,
+  parseInvocation,
+  UsageError,
+  VERSION,
+} from "../src/config.ts";
+
+/** Asserts that `args` are refused with a {@linkcode UsageError} saying exactly `message`. */
+function assertUsageError(args: string[], message: string): void {
+  assert.throws(() => parseInvocation(args), (error: unknown) => {
+    assert.ok(error instanceof UsageError, `not a UsageError: ${error}`);
+    assert.equal(error.name, "UsageError");
+    assert.equal(error.message, message);
+    return true;
+  });
+}
+
+/** The config of a `serve` invocation; fails the test for any other kind. */
+function serveConfig(args: string[]): Config {
+  const invocation = parseInvocation(args);
+  assert.equal(invocation.kind, "serve");
+  return (invocation as { config: Config }).config;
+}
+
+const CHILD = ["__child", "--p-id", "0", "--instance", "1", "--runtime-dir", "/run/chatd"];
+
+Deno.test("parseInvocation with no flags serves with the documented defaults", () => {
+  const config = serveConfig([]);
+  assert.deepEqual(config, { ...DEFAULTS });
+  assert.equal(config.host, "127.0.0.1");
+  assert.equal(config.port, 4321);
+  assert.equal(config.processes, 2);
+  assert.equal(config.threads, 2);
+  assert.equal(config.clientsPerProcess, 0);
+  assert.equal(config.maxClientsPerThread, 1024);
+  assert.equal(config.maxLineBytes, 4096);
+  assert.equal(config.grace, 5);
+  assert.equal(config.logLevel, "info");
+  assert.equal(config.runtimeDir, "");
+  assert.equal(MAX_LINE_BYTES_LIMIT, 65536);
+});
+
+Deno.test("parseInvocation reads every server flag", () => {
+  assert.deepEqual(
+    parseInvocation([
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "0",
+      "--processes",
+      "3",
+      "--threads",
+      "4",
+      "--clients-per-process",
+      "100",
+      "--max-clients-per-thread",
+      "10",
+      "--max-line-bytes",
+      "512",
+      "--grace",
+      "2.5",
+      "--log-level",
+      "debug",
+      "--runtime-dir",
+      "/tmp/chatd-x",
+    ]),
+    {
+      kind: "serve",
+      config: {
+        ...DEFAULTS,
+        host: "0.0.0.0",
+        port: 0,
+        processes: 3,
+        threads: 4,
+        clientsPerProcess: 100,
+        maxClientsPerThread: 10,
+        maxLineBytes: 512,
+        grace: 2.5,
+        logLevel: "debug",
+        runtimeDir: "/tmp/chatd-x",
+      },
+    },
+  );
+});
+
+Deno.test("parseInvocation accepts --flag=value and lets a repeated flag's last value win", () => {
+  assert.deepEqual(serveConfig(["--port=80", "--host=::1", "--port", "81"]), {
+    ...DEFAULTS,
+    host: "::1",
+    port: 81,
+  });
+});
+
+Deno.test("parseInvocation accepts the bounds of every numeric flag", async (t) => {
+  const cases: [string, string, keyof Config, number][] = [
+    ["--port", "0", "port", 0],
+    ["--port", "65535", "port", 65535],
+    ["--processes", "1", "processes", 1],
+    ["--processes", "64", "processes", 64],
+    ["--threads", "1", "threads", 1],
+    ["--threads", "64", "threads", 64],
+    ["--clients-per-process", "0", "clientsPerProcess", 0],
+    ["--clients-per-process", "2147483647", "clientsPerProcess", 2147483647],
+    ["--max-clients-per-thread", "1", "maxClientsPerThread", 1],
+    ["--max-clients-per-thread", "1000000", "maxClientsPerThread", 1000000],
+    ["--max-line-bytes", "64", "maxLineBytes", 64],
+    ["--max-line-bytes", "65536", "maxLineBytes", 65536],
+    ["--grace", "0", "grace", 0],
+    ["--grace", "3600", "grace", 3600],
+    ["--grace", "0.25", "grace", 0.25],
+  ];
+  for (const [flag, value, key, expected] of cases) {
+    await t.step(`${flag} ${value}`, () => {
+      assert.deepEqual(serveConfig([flag, value]), { ...DEFAULTS, [key]: expected });
+    });
+  }
+});
+
+Deno.test("parseInvocation accepts every log level", () => {
+  for (const level of ["trace", "debug", "info", "warning", "error", "fatal"]) {
+    assert.equal(serveConfig(["--log-level", level]).logLevel, level);
+  }
+});
+
+Deno.test("parseInvocation rejects numbers out of range with the flag's bounds", async (t) => {
+  const cases: [string, string, string][] = [
+    ["--port", "65536", "Invalid --port 65536: must be between 0 and 65535"],
+    ["--processes", "0", "Invalid --processes 0: must be between 1 and 64"],
+    ["--processes", "65", "Invalid --processes 65: must be between 1 and 64"],
+    ["--threads", "0", "Invalid --threads 0: must be between 1 and 64"],
+    ["--threads", "65", "Invalid --threads 65: must be between 1 and 64"],
+    [
+      "--clients-per-process",
+      "2147483648",
+      "Invalid --clients-per-process 2147483648: must be between 0 and 2147483647",
+    ],
+    [
+      "--max-clients-per-thread",
+      "0",
+      "Invalid --max-clients-per-thread 0: must be between 1 and 1000000",
+    ],
+    [
+      "--max-clients-per-thread",
+      "1000001",
+      "Invalid --max-clients-per-thread 1000001: must be between 1 and 1000000",
+    ],
+    ["--max-line-bytes", "63", "Invalid --max-line-bytes 63: must be between 64 and 65536"],
+    ["--max-line-bytes", "65537", "Invalid --max-line-bytes 65537: must be between 64 and 65536"],
+    ["--grace", "3600.5", "Invalid --grace 3600.5: must be between 0 and 3600"],
+  ];
+  for (const [flag, value, message] of cases) {
+    await t.step(`${flag} ${value}`, () => assertUsageError([flag, value], message));
+  }
+});
+
+Deno.test("parseInvocation rejects values that are not numbers", async (t) => {
+  const cases: [string, string][] = [
+    ["--port", "http"],
+    ["--port", ""],
+    ["--port", "-1"],
+    ["--port", "+1"],
+    ["--port", "0x10"],
+    ["--port", "1e3"],
+    ["--port", " 80"],
+    ["--processes", "two"],
+    ["--threads", "1."],
+    ["--grace", ".5"],
+    ["--max-line-bytes", "Infinity"],
+  ];
+  for (const [flag, value] of cases) {
+    await t.step(`${flag}=${JSON.stringify(value)}`, () => {
+      assertUsageError([`${flag}=${value}`], `Invalid ${flag} ${value}: not a number`);
+    });
+  }
+});
+
+Deno.test("parseInvocation rejects fractions for whole-number flags", async (t) => {
+  const cases: [string, string][] = [
+    ["--port", "1.5"],
+    ["--processes", "1.5"],
+    ["--threads", "1.5"],
+    ["--clients-per-process", "1.5"],
+    ["--max-clients-per-thread", "1.5"],
+    ["--max-line-bytes", "100.5"],
+  ];
+  for (const [flag, value] of cases) {
+    await t.step(`${flag} ${value}`, () => {
+      assertUsageError([flag, value], `Invalid ${flag} ${value}: not a whole number`);
+    });
+  }
+});
+
+Deno.test("parseInvocation rejects a bad host, log level or flag", async (t) => {
+  await t.step("empty host", () => assertUsageError(["--host", ""], "Invalid --host: empty"));
+  await t.step("unknown log level", () => {
+    assertUsageError(
+      ["--log-level", "warn"],
+      "Invalid --log-level warn: use trace, debug, info, warning, error or fatal",
+    );
+  });
+  await t.step("unknown long flag", () => {
+    assertUsageError(["--prot", "1"], "Unknown option '--prot'");
+  });
+  await t.step("unknown short flag", () => assertUsageError(["-x"], "Unknown option '-x'"));
+  await t.step("missing value", () => {
+    assertUsageError(["--port"], "Option '--port <value>' argument missing");
+  });
+  await t.step("a value that looks like a flag", () => {
+    assertUsageError(
+      ["--port", "-1"],
+      "Option '--port' argument is ambiguous.\n" +
+        "Did you forget to specify the option argument for '--port'?\n" +
+        "To specify an option argument starting with a dash use '--port=-XYZ'.",
+    );
+  });
+  await t.step("a value for a boolean flag", () => {
+    assertUsageError(["--help=yes"], "Option '-h, --help' does not take an argument");
+  });
+  await t.step("a positional argument", () => {
+    assertUsageError(
+      ["serve"],
+      "Unexpected argument 'serve'. This command does not take positional arguments",
+    );
+  });
+  await t.step("the internal --p-id outside a child", () => {
+    assertUsageError(["--p-id", "0"], "--p-id and --instance are internal flags");
+  });
+  await t.step("the internal --instance outside a child", () => {
+    assertUsageError(["--instance", "0"], "--p-id and --instance are internal flags");
+  });
+});
+
+Deno.test("parseInvocation answers --help and --version, long and short", () => {
+  const help = { kind: "help", text: HELP_TEXT };
+  assert.deepEqual(parseInvocation(["--help"]), help);
+  assert.deepEqual(parseInvocation(["-h"]), help);
+  assert.deepEqual(parseInvocation(["--version"]), { kind: "version", text: "chatd 0.1.0" });
+  assert.deepEqual(parseInvocation(["-V"]), { kind: "version", text: "chatd 0.1.0" });
+  assert.equal(VERSION, "0.1.0");
+  // --help wins over --version and over values that would be refused.
+  assert.deepEqual(parseInvocation(["--version", "--help"]), help);
+  assert.deepEqual(parseInvocation(["--port", "99999", "--help"]), help);
+});
+
+Deno.test("the help text documents every flag with its default", () => {
+  assert.ok(
+    HELP_TEXT.startsWith("chatd 0.1.0: a multi-process chat server you can talk to with nc\n"),
+  );
+  for (
+    const line of [
+      "  --host HOST                   address to listen on (default 127.0.0.1)",
+      "  --port PORT                   TCP port, 0 picks a free one (default 4321)",
+      "  --processes N                 worker processes (default 2)",
+      "  --threads T                   threads per process (default 2)",
+      "  --clients-per-process N       recycle a process after N clients, 0 = never (default 0)",
+      "  --max-clients-per-thread N    clients one thread serves at once (default 1024)",
+      "  --max-line-bytes N            longest line a client may send (default 4096, at most 65536)",
+      "  --grace SECONDS               shutdown grace period (default 5)",
+      "  --log-level LEVEL             trace, debug, info, warning, error or fatal (default info)",
+      "  --runtime-dir DIR             directory for the Unix sockets (default: a new private temp dir)",
+    ]
+  ) {
+    assert.ok(HELP_TEXT.includes(`\n${line}\n`), `missing from --help: ${line}`);
+  }
+});
+
+Deno.test("parseInvocation reads a child's command line", async (t) => {
+  await t.step("with every setting", () => {
+    assert.deepEqual(
+      parseInvocation([
+        "__child",
+        "--p-id",
+        "2",
+        "--instance",
+        "17",
+        "--processes",
+        "3",
+        "--port",
+        "5000",
+        "--runtime-dir",
+        "/run/chatd",
+      ]),
+      {
+        kind: "child",
+        config: { ...DEFAULTS, processes: 3, port: 5000, runtimeDir: "/run/chatd" },
+        pId: 2,
+        instance: 17,
+      },
+    );
+  });
+  await t.step("with the largest instance", () => {
+    const invocation = parseInvocation([
+      "__child",
+      "--p-id",
+      "0",
+      "--instance",
+      "2147483648",
+      "--runtime-dir",
+      "/r",
+    ]);
+    assert.equal(invocation.kind === "child" && invocation.instance, 2147483648);
+  });
+  await t.step("asking for --help", () => {
+    assert.deepEqual(parseInvocation(["__child", "--help"]), { kind: "help", text: HELP_TEXT });
+  });
+});
+
+Deno.test("parseInvocation refuses a child command line that lacks or breaks a child flag", async (t) => {
+  await t.step("no --p-id", () => {
+    assertUsageError(["__child", "--instance", "1", "--runtime-dir", "/r"], "Missing --p-id");
+  });
+  await t.step("no --instance", () => {
+    assertUsageError(["__child", "--p-id", "0", "--runtime-dir", "/r"], "Missing --instance");
+  });
+  await t.step("no --runtime-dir", () => {
+    assertUsageError(["__child", "--p-id", "0", "--instance", "1"], "a child needs --runtime-dir");
+  });
+  await t.step("an empty --runtime-dir", () => {
+    assertUsageError([...CHILD, "--runtime-dir", ""], "a child needs --runtime-dir");
+  });
+  await t.step("--p-id not below --processes", () => {
+    assertUsageError([...CHILD, "--p-id", "2"], "Invalid --p-id 2: must be between 0 and 1");
+    assertUsageError(
+      [...CHILD, "--processes", "3", "--p-id", "3"],
+      "Invalid --p-id 3: must be between 0 and 2",
+    );
+  });
+  await t.step("--p-id not a number", () => {
+    assertUsageError([...CHILD, "--p-id", "one"], "Invalid --p-id one: not a number");
+  });
+  await t.step("--instance too large", () => {
+    assertUsageError(
+      [...CHILD, "--instance", "2147483649"],
+      "Invalid --instance 2147483649: must be between 0 and 2147483648",
+    );
+  });
+  await t.step("a bad server flag", () => {
+    assertUsageError([...CHILD, "--threads", "0"], "Invalid --threads 0: must be between 1 and 64");
+  });
+  await t.step("`__child` anywhere but first", () => {
+    assertUsageError(
+      ["--port", "1", "__child"],
+      "Unexpected argument '__child'. This command does not take positional arguments",
+    );
+  });
+});
+
+Deno.test("parseInvocation reads the client subcommand", async (t) => {
+  await t.step("with no flags", () => {
+    assert.deepEqual(parseInvocation(["client"]), {
+      kind: "client",
+      host: "127.0.0.1",
+      port: 4321,
+      name: undefined,
+    });
+  });
+  await t.step("with every flag", () => {
+    assert.deepEqual(
+      parseInvocation(["client", "--host", "example.org", "--port", "6000", "--name", "alice"]),
+      { kind: "client", host: "example.org", port: 6000, name: "alice" },
+    );
+  });
+  await t.step("asking for help", () => {
+    assert.deepEqual(parseInvocation(["client", "--help"]), { kind: "help", text: HELP_TEXT });
+    assert.deepEqual(parseInvocation(["client", "-h"]), { kind: "help", text: HELP_TEXT });
+  });
+  await t.step("with port 0, which a client cannot connect to", () => {
+    assertUsageError(["client", "--port", "0"], "Invalid --port 0: must be between 1 and 65535");
+  });
+  await t.step("with a server flag", () => {
+    assertUsageError(["client", "--processes", "2"], "Unknown option '--processes'");
+  });
+  await t.step("with a missing name", () => {
+    assertUsageError(["client", "--name"], "Option '--name <value>' argument missing");
+  });
+  await t.step("with a positional argument", () => {
+    assertUsageError(
+      ["client", "alice"],
+      "Unexpected argument 'alice'. This command does not take positional arguments",
+    );
+  });
+});
+
+/** The `--flag value` pairs of `args`, checking that it holds nothing else and no repeats. */
+function flagPairs(args: string[]): Map<string, string> {
+  assert.equal(args.length % 2, 0, `odd number of arguments: ${args}`);
+  const pairs = new Map<string, string>();
+  for (let i = 0; i < args.length; i += 2) {
+    const flag = args[i]!;
+    assert.match(flag, /^--[a-z]+(-[a-z]+)*$/);
+    assert.equal(pairs.has(flag), false, `${flag} twice`);
+    pairs.set(flag, args[i + 1]!);
+  }
+  return pairs;
+}
+
+Deno.test("configToArgs writes every setting as a --flag value pair", () => {
+  const pairs = flagPairs(configToArgs({
+    ...DEFAULTS,
+    host: "::",
+    port: 4000,
+    processes: 4,
+    threads: 8,
+    clientsPerProcess: 1000,
+    maxClientsPerThread: 50,
+    maxLineBytes: 1024,
+    grace: 0.5,
+    logLevel: "warning",
+    runtimeDir: "/run/chatd",
+  }));
+  assert.equal(pairs.get("--host"), "::");
+  assert.equal(pairs.get("--port"), "4000");
+  assert.equal(pairs.get("--processes"), "4");
+  assert.equal(pairs.get("--threads"), "8");
+  assert.equal(pairs.get("--clients-per-process"), "1000");
+  assert.equal(pairs.get("--max-clients-per-thread"), "50");
+  assert.equal(pairs.get("--max-line-bytes"), "1024");
+  assert.equal(pairs.get("--grace"), "0.5");
+  assert.equal(pairs.get("--log-level"), "warning");
+  assert.equal(pairs.get("--runtime-dir"), "/run/chatd");
+  assert.equal(pairs.has("--p-id"), false);
+  assert.equal(pairs.has("--instance"), false);
+});
+
+Deno.test("configToArgs round-trips through parseInvocation as a child", async (t) => {
+  const configs: Config[] = [
+    { ...DEFAULTS, runtimeDir: "/tmp/chatd-abc" },
+    {
+      ...DEFAULTS,
+      host: "0.0.0.0",
+      port: 65535,
+      processes: 64,
+      threads: 64,
+      clientsPerProcess: 2147483647,
+      maxClientsPerThread: 1000000,
+      maxLineBytes: 65536,
+      grace: 3600,
+      logLevel: "trace",
+      runtimeDir: "/var/run/chat d/ünïcode",
+    },
+    {
+      ...DEFAULTS,
+      host: "::1",
+      port: 0,
+      processes: 1,
+      threads: 1,
+      clientsPerProcess: 0,
+      maxClientsPerThread: 1,
+      maxLineBytes: 64,
+      grace: 0.125,
+      logLevel: "fatal",
+      runtimeDir: "relative/dir",
+    },
+  ];
+  for (const config of configs) {
+    await t.step(`${config.host} ${config.port} ${config.runtimeDir}`, () => {
+      const args = ["__child", "--p-id", "0", "--instance", "3", ...configToArgs(config)];
+      assert.deepEqual(parseInvocation(args), { kind: "child", config, pId: 0, instance: 3 });
+    });
+  }
+  await t.step("a config that came from the supervisor's own command line", () => {
+    const config = serveConfig(["--port", "7000", "--grace", "1.5", "--runtime-dir", "/r"]);
+    const args = ["__child", "--p-id", "1", "--instance", "9", ...configToArgs(config)];
+    assert.deepEqual(parseInvocation(args), { kind: "child", config, pId: 1, instance: 9 });
+  });
+});
+
+// Fails against the current src/config.ts: configToArgs writes `--runtime-dir VALUE` as two
+// arguments, and node:util's parseArgs refuses a separate value starting with "-" as
+// ambiguous, so every child of `chatd --runtime-dir=-dir` exits with a usage error.
+Deno.test("configToArgs round-trips a runtime dir that starts with a dash", () => {
+  const config = serveConfig(["--runtime-dir=-chatd"]);
+  assert.equal(config.runtimeDir, "-chatd");
+  const args = ["__child", "--p-id", "0", "--instance", "1", ...configToArgs(config)];
+  assert.deepEqual(parseInvocation(args), { kind: "child", config, pId: 0, instance: 1 });
+});
