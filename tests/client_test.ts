@@ -1,0 +1,431 @@
+import assert from "node:assert/strict";
+import { formatServerLine, parseUserLine, showable } from "../src/client.ts";
+import { CHILD_DENO_FLAGS } from "../src/child_command.ts";
+import { ErrorCode } from "../src/protocol.ts";
+import { type LineClient, ROOT, TestServer, withTimeout } from "./test_util.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const decoder = new TextDecoder();
+
+Deno.test("formatServerLine shows room and direct messages as a person reads them", () => {
+  assert.equal(formatServerLine("ALL alice hi there"), "alice: hi there");
+  assert.equal(formatServerLine("FROM alice psst"), "[alice → you] psst");
+  assert.equal(formatServerLine("ALL alice  two  spaces "), "alice:  two  spaces ");
+});
+
+Deno.test("formatServerLine shows arrivals, departures and the user list as notices", () => {
+  assert.equal(formatServerLine("JOINED bob"), "* bob joined");
+  assert.equal(formatServerLine("LEFT bob"), "* bob left");
+  assert.equal(formatServerLine("USERS 2 alice bob"), "* users (2): alice, bob");
+  assert.equal(formatServerLine("USERS 0"), "* users (0): nobody");
+});
+
+Deno.test("formatServerLine puts every error code in plain language", () => {
+  const cases: [string, string][] = [
+    ["ERR NO_SUCH_USER bob", "! no such user: bob"],
+    ["ERR NAME_TAKEN bob", "! the name bob is taken"],
+    [
+      "ERR BAD_NAME may contain only A-Z a-z 0-9 _ -",
+      "! that name cannot be used: may contain only A-Z a-z 0-9 _ -",
+    ],
+    ["ERR BAD_COMMAND FROB", "! the server did not understand FROB"],
+    ["ERR ALREADY_JOINED alice", "! you have already joined as alice"],
+    ["ERR NOT_JOINED", "! you have not joined yet"],
+    ["ERR SERVER_FULL", "! the server is full"],
+    ["ERR LINE_TOO_LONG", "! that line is too long"],
+    ["ERR BAD_ENCODING", "! that line is not valid UTF-8"],
+    [
+      "ERR BAD_TEXT control characters are not allowed",
+      "! message refused: control characters are not allowed",
+    ],
+    ["ERR SOMETHING_NEW with detail", "! error SOMETHING_NEW: with detail"],
+    ["ERR toString", "! error toString"],
+  ];
+  for (const [line, shown] of cases) assert.equal(formatServerLine(line), shown, line);
+  for (const code of Object.values(ErrorCode)) {
+    const shown = formatServerLine(`ERR ${code} detail`);
+    assert.doesNotMatch(shown ?? "", /^! error /, `no plain-language message for ${code}`);
+  }
+});
+
+Deno.test("formatServerLine shows the greeting, OK JOIN, HELP, PONG and BYE", () => {
+  assert.equal(
+    formatServerLine("HELLO chatd 0.1.0 p=1 t=0 — JOIN <name> to start, HELP for commands"),
+    "* connected to chatd 0.1.0",
+  );
+  assert.equal(
+    formatServerLine("OK JOIN alice"),
+    "* you joined as alice; /help lists the commands",
+  );
+  assert.equal(
+    formatServerLine("HELP WHO                  list the users"),
+    "WHO                  list the users",
+  );
+  assert.equal(formatServerLine("HELP END"), undefined);
+  assert.equal(formatServerLine("PONG 42"), "* pong 42");
+  assert.equal(formatServerLine("PONG"), "* pong");
+  assert.equal(formatServerLine("BYE"), "* bye");
+  assert.equal(formatServerLine("BYE shutting down"), "* the server says goodbye: shutting down");
+  assert.equal(formatServerLine(""), undefined);
+  assert.equal(formatServerLine("SOMETHING unexpected"), "SOMETHING unexpected");
+});
+
+Deno.test("formatServerLine escapes control characters instead of printing them", () => {
+  assert.equal(
+    formatServerLine("ALL mallory \x1b[2J\x1b]0;pwned\x07"),
+    "mallory: \\x1b[2J\\x1b]0;pwned\\x07",
+  );
+  assert.equal(
+    formatServerLine("FROM mallory a\rb\x9bc\x7f"),
+    "[mallory → you] a\\x0db\\x9bc\\x7f",
+  );
+  assert.equal(formatServerLine("ALL mallory \u202eevil\u2028x"), "mallory: \\u202eevil\\u2028x");
+  assert.equal(formatServerLine("JOINED \x1b[31mred"), "* \\x1b[31mred joined");
+  assert.equal(formatServerLine("WEIRD \x00"), "WEIRD \\x00");
+  assert.equal(showable("tab\there, é ü 日本 🙂"), "tab here, é ü 日本 🙂");
+});
+
+Deno.test("parseUserLine reads room lines, /msg, /who, /help, /quit and exit", () => {
+  assert.deepEqual(parseUserLine("hello all"), { kind: "room", text: "hello all" });
+  assert.deepEqual(parseUserLine("//shrug"), { kind: "room", text: "/shrug" });
+  assert.deepEqual(parseUserLine("/msg bob hi  there"), {
+    kind: "direct",
+    to: "bob",
+    text: "hi  there",
+  });
+  assert.deepEqual(parseUserLine("/msg bob"), {
+    kind: "mistake",
+    message: "usage: /msg <name> <text>",
+  });
+  assert.deepEqual(parseUserLine("/who"), { kind: "who" });
+  assert.deepEqual(parseUserLine("/help"), { kind: "help" });
+  assert.deepEqual(parseUserLine("/quit"), { kind: "quit" });
+  assert.deepEqual(parseUserLine("exit"), { kind: "quit" });
+  assert.deepEqual(parseUserLine("   "), { kind: "nothing" });
+  assert.deepEqual(parseUserLine("/frob"), {
+    kind: "mistake",
+    message: "unknown command /frob; /help lists the commands",
+  });
+});
+
+/** Quotes `word` for `sh`. */
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+let tmuxSessions = 0;
+
+/** `chatd client` running in a detached tmux pane of its own tmux server. */
+class TmuxClient implements AsyncDisposable {
+  readonly socket: string;
+  /** The tmux server's socket file, which `kill-server` leaves behind. */
+  #socketPath = "";
+
+  private constructor(socket: string) {
+    this.socket = socket;
+  }
+
+  /**
+   * Starts `chatd client ...args`; once it exits the pane shows `EXIT=<code>` and stays
+   * open so that it can still be read.
+   */
+  static async start(args: string[]): Promise<TmuxClient> {
+    const client = new TmuxClient(`chatd-client-test-${Deno.pid}-${tmuxSessions++}`);
+    const command = [
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      ...CHILD_DENO_FLAGS,
+      "--allow-run",
+      MAIN,
+      "client",
+      ...args,
+    ].map(shellQuote).join(" ");
+    await client.#tmux([
+      "new-session",
+      "-d",
+      "-x",
+      "120",
+      "-y",
+      "30",
+      "-c",
+      ROOT,
+      `${command}; echo EXIT=$?; sleep 30`,
+    ]);
+    try {
+      client.#socketPath = (await client.#tmux(["display-message", "-p", "#{socket_path}"]))
+        .trim();
+    } catch (error: unknown) {
+      await client[Symbol.asyncDispose]();
+      throw error;
+    }
+    return client;
+  }
+
+  async #tmux(args: string[]): Promise<string> {
+    const output = await withTimeout(
+      new Deno.Command("tmux", {
+        args: ["-f", "/dev/null", "-L", this.socket, ...args],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output(),
+      10_000,
+      `tmux ${args[0]}`,
+    );
+    if (!output.success) {
+      throw new Error(`tmux ${args.join(" ")} failed: ${decoder.decode(output.stderr)}`);
+    }
+    return decoder.decode(output.stdout);
+  }
+
+  /** What the pane shows now, trailing blank lines removed. */
+  async screen(): Promise<string> {
+    return (await this.#tmux(["capture-pane", "-p"])).trimEnd();
+  }
+
+  /** Types `text` as it is, without Enter. */
+  async type(text: string): Promise<void> {
+    await this.#tmux(["send-keys", "-l", text]);
+  }
+
+  /** Types `line` and Enter. */
+  async enter(line: string): Promise<void> {
+    if (line !== "") await this.type(line);
+    await this.#tmux(["send-keys", "Enter"]);
+  }
+
+  /** Polls the pane until `pattern` matches it; returns the screen. */
+  async waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const screen = await this.screen();
+      if (pattern.test(screen)) return screen;
+      if (performance.now() > deadline) {
+        throw new Error(`the pane never showed ${pattern} in ${timeoutMs} ms:\n${screen}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      await this.#tmux(["kill-server"]);
+    } catch {
+      // Already gone.
+    }
+    if (this.#socketPath !== "") await Deno.remove(this.#socketPath).catch(() => {});
+  }
+}
+
+async function joinAs(server: TestServer, name: string): Promise<LineClient> {
+  const client = await server.connect();
+  await client.hello();
+  await client.send(`JOIN ${name}`);
+  assert.equal(await client.readLine(), `OK JOIN ${name}`);
+  return client;
+}
+
+Deno.test("in a terminal, the client joins, chats with bob and quits", async (t) => {
+  await using server = await TestServer.start();
+  await using carol = await joinAs(server, "carol");
+  await using tmux = await TmuxClient.start(["--port", String(server.port)]);
+  let bob: LineClient | undefined;
+  try {
+    await t.step("it asks for a name, and again when the name is taken", async () => {
+      await tmux.waitFor(/^\* connected to chatd \S+\nEnter your name:$/m);
+      await tmux.enter("carol");
+      await tmux.waitFor(/^! the name carol is taken\nEnter your name:$/m);
+      await tmux.enter("alice");
+      await tmux.waitFor(/^\* you joined as alice; \/help lists the commands\n>$/m);
+    });
+
+    await t.step("bob's arrival and his room and direct messages show readably", async () => {
+      bob = await joinAs(server, "bob");
+      await tmux.waitFor(/^\* bob joined$/m);
+      await bob.send("CHAT * hello from bob");
+      await tmux.waitFor(/^bob: hello from bob$/m);
+      await bob.send("CHAT alice psst");
+      await tmux.waitFor(/^\[bob → you\] psst\n>$/m);
+    });
+
+    await t.step(
+      "a typed line reaches bob as a room message and /msg as a direct one",
+      async () => {
+        await tmux.enter("hi bob");
+        assert.equal(await bob!.readLine(), "ALL alice hi bob");
+        await tmux.enter("/msg bob x");
+        assert.equal(await bob!.readLine(), "FROM alice x");
+        assert.equal(await carol.readLine(), "JOINED alice");
+        assert.equal(await carol.readLine(), "JOINED bob");
+        assert.equal(await carol.readLine(), "ALL bob hello from bob");
+        assert.equal(await carol.readLine(), "ALL alice hi bob");
+      },
+    );
+
+    await t.step("/who lists the users and /help the commands", async () => {
+      await tmux.enter("/who");
+      await tmux.waitFor(/^\* users \(3\): alice, bob, carol$/m);
+      await tmux.enter("/help");
+      await tmux.waitFor(/^ {2}\/msg <name> <text> +send <text> to <name> only$/m);
+      await tmux.enter("/msg nobody hi");
+      await tmux.waitFor(/^! no such user: nobody\n>$/m);
+    });
+
+    await t.step("an incoming line leaves the half-typed input intact below it", async () => {
+      await tmux.type("half typ");
+      await tmux.waitFor(/^> half typ$/m);
+      await bob!.send("CHAT * while you type");
+      const screen = await tmux.waitFor(/^bob: while you type$/m);
+      assert.match(screen, /^bob: while you type\n> half typ$/m);
+      assert.equal(screen.split("\n").at(-1), "> half typ");
+      await tmux.enter("ed");
+      assert.equal(await bob!.readLine(), "ALL alice half typed");
+    });
+
+    await t.step("/quit leaves the room and exits 0", async () => {
+      await tmux.enter("/quit");
+      assert.equal(await bob!.readLine(), "LEFT alice");
+      await tmux.waitFor(/^\* bye\nEXIT=0$/m);
+    });
+  } finally {
+    bob?.close();
+  }
+});
+
+Deno.test("with a bad --name the client asks again, and exits 1 when the server shuts down", async () => {
+  await using server = await TestServer.start();
+  await using tmux = await TmuxClient.start(["--port", String(server.port), "--name", "a*b"]);
+  await tmux.waitFor(/^! that name cannot be used: may contain only .*\nEnter your name:$/m);
+  await tmux.enter("dave");
+  await tmux.waitFor(/^\* you joined as dave;.*\n>$/m);
+  server.signal("SIGTERM");
+  await tmux.waitFor(/^chatd client: The server is shutting down\nEXIT=1$/m);
+});
+
+/** `chatd client ...args` as a subprocess whose stdin is a pipe. */
+function spawnClient(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...CHILD_DENO_FLAGS, "--allow-run", MAIN, "client", ...args],
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function finish(child: Deno.ChildProcess) {
+  const output = await withTimeout(child.output(), 15_000, "client exit");
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("the client exits 1 with a clear message when nothing listens on the port", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const output = await withTimeout(
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", ...CHILD_DENO_FLAGS, MAIN, "client", "--port", String(port)],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output(),
+    15_000,
+    "client exit",
+  );
+  assert.equal(output.code, 1);
+  assert.equal(
+    decoder.decode(output.stderr),
+    `chatd client: Cannot connect to 127.0.0.1:${port}: connection refused; is the server running?\n`,
+  );
+});
+
+Deno.test("from a pipe, the client joins, sends each line and leaves at the end", async () => {
+  await using server = await TestServer.start();
+  await using bob = await joinAs(server, "bob");
+  const child = spawnClient(["--port", String(server.port)]);
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("alice\nhello from a pipe\n/msg bob psst\n"));
+  await writer.close();
+  assert.equal(await bob.readLine(), "JOINED alice");
+  assert.equal(await bob.readLine(), "ALL alice hello from a pipe");
+  assert.equal(await bob.readLine(), "FROM alice psst");
+  assert.equal(await bob.readLine(), "LEFT alice");
+  const result = await finish(child);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(
+    result.stdout,
+    "* connected to chatd 0.1.0\n* you joined as alice; /help lists the commands\n* bye\n",
+  );
+});
+
+/** A pretend server on a free port that greets, accepts any JOIN, then runs `after`. */
+async function withFakeServer(
+  after: (conn: Deno.TcpConn) => Promise<void>,
+  body: (port: number) => Promise<void>,
+): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serve = async () => {
+    using conn = await listener.accept();
+    const encoder = new TextEncoder();
+    await conn.write(encoder.encode("HELLO chatd 0.1.0 p=0 t=0 — fake\n"));
+    const buffer = new Uint8Array(1024);
+    let received = "";
+    while (!received.includes("\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) return;
+      received += decoder.decode(buffer.subarray(0, n));
+    }
+    const name = received.slice(0, received.indexOf("\n")).replace(/^JOIN /, "");
+    await conn.write(encoder.encode(`OK JOIN ${name}\n`));
+    await after(conn);
+  };
+  const serving = serve();
+  try {
+    await body(listener.addr.port);
+    await withTimeout(serving, 10_000, "fake server");
+  } finally {
+    listener.close();
+    await serving.catch(() => {}); // Its failure, if any, was reported above.
+  }
+}
+
+Deno.test("the client exits 1 when the server closes the connection while it runs", async () => {
+  await withFakeServer(async () => {}, async (port) => {
+    const child = spawnClient(["--port", String(port), "--name", "alice"]);
+    try {
+      const result = await finish(child);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^chatd client: The server closed the connection\n$/);
+    } finally {
+      await child.stdin.close().catch(() => {});
+    }
+  });
+});
+
+Deno.test("/quit gives up waiting for BYE after 2 s and still exits 0", async () => {
+  await withFakeServer(
+    async (conn) => {
+      // Read LEAV, then say nothing and keep the connection open until the client is gone.
+      const buffer = new Uint8Array(1024);
+      while (await conn.read(buffer) !== null);
+    },
+    async (port) => {
+      const child = spawnClient(["--port", String(port), "--name", "alice"]);
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode("/quit\n"));
+      const started = performance.now();
+      const result = await finish(child);
+      const waited = performance.now() - started;
+      await writer.close().catch(() => {});
+      assert.equal(result.code, 0);
+      assert.match(result.stderr, /no BYE from the server; leaving anyway/);
+      assert.ok(waited >= 1900 && waited < 10_000, `waited ${waited} ms`);
+    },
+  );
+});
