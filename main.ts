@@ -13,7 +13,7 @@ import { runWorkerProcess } from "./src/worker_process.ts";
 async function main(args: string[]): Promise<number> {
   let invocation: Invocation;
   try {
-    invocation = parseInvocation(args);
+    invocation = parseInvocation(args, { faults: Deno.env.get("CHATD_FAULTS") === "1" });
   } catch (error: unknown) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`chatd: ${error.message}\nTry 'chatd --help' for the options.`);

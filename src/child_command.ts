@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { type Config, configToArgs } from "./config.ts";
 
 /** The Deno flags a child needs under `deno run`; `compile.sh` bakes the same into the binary. */
@@ -74,7 +75,7 @@ export function currentRuntime(): Runtime {
   let configFile: string | undefined;
   if (!standalone) {
     const url = new URL("../deno.json", import.meta.url);
-    if (url.protocol === "file:") configFile = url.pathname;
+    if (url.protocol === "file:") configFile = fileURLToPath(url);
   }
   return { execPath: Deno.execPath(), standalone, mainModule: Deno.mainModule, configFile };
 }

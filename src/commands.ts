@@ -30,6 +30,8 @@ export interface Session {
   users(): readonly string[];
   /** Says `BYE`, closes the connection and frees the name. */
   leave(): void;
+  /** Injects a fault (tests only); false when fault injection is off. */
+  fault(what: string): boolean;
 }
 
 /** One row of the command table. */
@@ -44,6 +46,8 @@ export interface CommandSpec {
 // terminal (ESC sequences, CSI as U+009B, BEL, ...). Matching them is the point here.
 // deno-lint-ignore no-control-regex
 const CONTROL_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARACTERS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
 
 /** True when `text` holds a control character other than TAB. */
 export function hasControlCharacter(text: string): boolean {
@@ -82,6 +86,13 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   WHO: { needsJoin: false, handler: (session) => session.reply(Reply.users(session.users())) },
   LEAV: { needsJoin: false, handler: (session) => session.leave() },
   CHAT: { needsJoin: true, handler: chat },
+  // Hidden, and answered as an unknown verb unless CHATD_FAULTS=1 (see README).
+  FAULT: {
+    needsJoin: false,
+    handler: (session, rest) => {
+      if (!session.fault(rest)) session.reply(Reply.error(ErrorCode.BAD_COMMAND, "FAULT"));
+    },
+  },
 };
 
 /**
@@ -97,7 +108,8 @@ export function dispatch(session: Session, line: string): void | Promise<void> {
   const { verb, rest } = splitCommand(line);
   const spec = COMMANDS[verb];
   if (spec === undefined) {
-    return session.reply(Reply.error(ErrorCode.BAD_COMMAND, verb.slice(0, 32)));
+    const shown = verb.slice(0, 32).replace(CONTROL_CHARACTERS, "?");
+    return session.reply(Reply.error(ErrorCode.BAD_COMMAND, shown));
   }
   if (spec.needsJoin && session.name === undefined) {
     return session.reply(Reply.error(ErrorCode.NOT_JOINED));

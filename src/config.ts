@@ -22,13 +22,25 @@ export interface Config {
   /** Recycle a process after it has accepted this many clients; 0 = never. */
   clientsPerProcess: number;
   maxClientsPerThread: number;
-  /** Longest accepted line in bytes, LF included. */
+  /** Longest accepted line in bytes, its LF or CRLF not counted. */
   maxLineBytes: number;
   /** Seconds the supervisor waits for children on shutdown before killing them. */
   grace: number;
+  /** Seconds a connection may stay without a name before it is closed. */
+  joinTimeout: number;
+  /** Lines per second a client may send before it is slowed down; 0 = no limit. */
+  rate: number;
+  /** Lines a client may send at once before the rate applies. */
+  burst: number;
+  /** Bytes queued for one client before it is disconnected as a slow consumer. */
+  maxSendQueue: number;
+  /** Seconds a child may leave the supervisor's heartbeat unanswered before it is killed. */
+  watchdog: number;
   logLevel: LogLevel;
   /** Where the Unix sockets live; empty = a fresh private directory under the temp dir. */
   runtimeDir: string;
+  /** Fault injection for tests (`FAULT` verb): on when the environment has CHATD_FAULTS=1. */
+  faults: boolean;
 }
 
 /** The defaults, as documented in `--help` and the README. */
@@ -41,8 +53,14 @@ export const DEFAULTS: Readonly<Config> = {
   maxClientsPerThread: 1024,
   maxLineBytes: 4096,
   grace: 5,
+  joinTimeout: 60,
+  rate: 20,
+  burst: 100,
+  maxSendQueue: 1024 * 1024,
+  watchdog: 10,
   logLevel: "info",
   runtimeDir: "",
+  faults: false,
 };
 
 /**
@@ -82,6 +100,11 @@ Options:
   --max-clients-per-thread N    clients one thread serves at once (default ${DEFAULTS.maxClientsPerThread})
   --max-line-bytes N            longest line a client may send (default ${DEFAULTS.maxLineBytes}, at most ${MAX_LINE_BYTES_LIMIT})
   --grace SECONDS               shutdown grace period (default ${DEFAULTS.grace})
+  --join-timeout SECONDS        close connections that have not joined by then (default ${DEFAULTS.joinTimeout})
+  --rate LINES                  lines per second a client may send, 0 = no limit (default ${DEFAULTS.rate})
+  --burst LINES                 lines a client may send at once before --rate applies (default ${DEFAULTS.burst})
+  --max-send-queue BYTES        bytes queued for a client before it is dropped as a slow consumer (default ${DEFAULTS.maxSendQueue})
+  --watchdog SECONDS            kill a child that misses heartbeats this long (default ${DEFAULTS.watchdog})
   --log-level LEVEL             trace, debug, info, warning, error or fatal (default ${DEFAULTS.logLevel})
   --runtime-dir DIR             directory for the Unix sockets (default: a new private temp dir)
   -h, --help                    show this help
@@ -97,6 +120,11 @@ const SERVER_OPTIONS = {
   "max-clients-per-thread": { type: "string" },
   "max-line-bytes": { type: "string" },
   grace: { type: "string" },
+  "join-timeout": { type: "string" },
+  rate: { type: "string" },
+  burst: { type: "string" },
+  "max-send-queue": { type: "string" },
+  watchdog: { type: "string" },
   "log-level": { type: "string" },
   "runtime-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -114,15 +142,19 @@ const SERVER_OPTIONS = {
  * ```ts
  * parseInvocation(["--port", "0", "--processes", "3"]); // { kind: "serve", config: {...} }
  * ```
+ * @param env what the environment says: `faults` is CHATD_FAULTS=1.
  */
-export function parseInvocation(args: string[]): Invocation {
+export function parseInvocation(
+  args: string[],
+  env: { faults?: boolean } = {},
+): Invocation {
   const [first, ...rest] = args;
   if (first === "client") return parseClient(rest);
   const isChild = first === "__child";
   const values = parse(isChild ? rest : args, SERVER_OPTIONS);
   if (values.help) return { kind: "help", text: HELP_TEXT };
   if (values.version) return { kind: "version", text: `chatd ${VERSION}` };
-  const config = parseConfig(values);
+  const config = { ...parseConfig(values), faults: env.faults ?? false };
   if (!isChild) {
     if (values["p-id"] !== undefined || values.instance !== undefined) {
       throw new UsageError("--p-id and --instance are internal flags");
@@ -135,7 +167,9 @@ export function parseInvocation(args: string[]): Invocation {
   return { kind: "child", config, pId, instance };
 }
 
-function parseConfig(values: Record<string, string | boolean | undefined>): Config {
+function parseConfig(
+  values: Record<string, string | boolean | undefined>,
+): Omit<Config, "faults"> {
   const logLevel = str(values["log-level"]) ?? DEFAULTS.logLevel;
   if (!isLogLevel(logLevel)) {
     throw new UsageError(
@@ -171,6 +205,23 @@ function parseConfig(values: Record<string, string | boolean | undefined>): Conf
       DEFAULTS.maxLineBytes,
     ),
     grace: number("grace", values.grace, 0, 3600, DEFAULTS.grace),
+    joinTimeout: number(
+      "join-timeout",
+      values["join-timeout"],
+      0.01,
+      86400,
+      DEFAULTS.joinTimeout,
+    ),
+    rate: number("rate", values.rate, 0, 1_000_000, DEFAULTS.rate),
+    burst: integer("burst", values.burst, 1, 1_000_000, DEFAULTS.burst),
+    maxSendQueue: integer(
+      "max-send-queue",
+      values["max-send-queue"],
+      4096,
+      2 ** 31 - 1,
+      DEFAULTS.maxSendQueue,
+    ),
+    watchdog: number("watchdog", values.watchdog, 0.1, 3600, DEFAULTS.watchdog),
     logLevel,
     runtimeDir: str(values["runtime-dir"]) ?? DEFAULTS.runtimeDir,
   };
@@ -248,30 +299,26 @@ function number(
  *
  * @example
  * ```ts
- * configToArgs({ ...DEFAULTS, port: 4321 }); // ["--host", "127.0.0.1", "--port", "4321", ...]
+ * configToArgs({ ...DEFAULTS, port: 4321 }); // ["--host=127.0.0.1", "--port=4321", ...]
  * ```
  */
 export function configToArgs(config: Config): string[] {
-  return [
-    "--host",
-    config.host,
-    "--port",
-    String(config.port),
-    "--processes",
-    String(config.processes),
-    "--threads",
-    String(config.threads),
-    "--clients-per-process",
-    String(config.clientsPerProcess),
-    "--max-clients-per-thread",
-    String(config.maxClientsPerThread),
-    "--max-line-bytes",
-    String(config.maxLineBytes),
-    "--grace",
-    String(config.grace),
-    "--log-level",
-    config.logLevel,
-    "--runtime-dir",
-    config.runtimeDir,
-  ];
+  // --flag=value, so that a value starting with "-" is not taken for a flag.
+  return Object.entries({
+    host: config.host,
+    port: config.port,
+    processes: config.processes,
+    threads: config.threads,
+    "clients-per-process": config.clientsPerProcess,
+    "max-clients-per-thread": config.maxClientsPerThread,
+    "max-line-bytes": config.maxLineBytes,
+    grace: config.grace,
+    "join-timeout": config.joinTimeout,
+    rate: config.rate,
+    burst: config.burst,
+    "max-send-queue": config.maxSendQueue,
+    watchdog: config.watchdog,
+    "log-level": config.logLevel,
+    "runtime-dir": config.runtimeDir,
+  }).map(([flag, value]) => `--${flag}=${value}`);
 }

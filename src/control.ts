@@ -14,7 +14,9 @@ export type ToChild =
   /** Stop listening, say `BYE shutting down` to every client, exit. */
   | { kind: "shutdown" }
   /** The replacement is listening: stop accepting, serve the open clients to the end, exit. */
-  | { kind: "drain" };
+  | { kind: "drain" }
+  /** Heartbeat: answer with `pong` (see `--watchdog`). */
+  | { kind: "ping" };
 
 /** Child → supervisor. */
 export type FromChild =
@@ -23,7 +25,9 @@ export type FromChild =
   /** The child reached `--clients-per-process`: start its replacement now. */
   | { kind: "retiring" }
   /** A thread died; its endpoint and the names on it are gone. */
-  | { kind: "thread_exit"; ep: string };
+  | { kind: "thread_exit"; ep: string }
+  /** Heartbeat answer. */
+  | { kind: "pong" };
 
 /** Child process → thread. */
 export type ToThread =
@@ -36,7 +40,8 @@ export type ToThread =
     counters: SharedArrayBuffer;
   }
   | { kind: "shutdown" }
-  | { kind: "drain" };
+  | { kind: "drain" }
+  | { kind: "ping" };
 
 /** Thread → child process. */
 export type FromThread =
@@ -44,7 +49,10 @@ export type FromThread =
   /** This thread's accept made the process reach `--clients-per-process`. */
   | { kind: "quota" }
   /** The thread has closed its listener and has no clients left; it may be terminated. */
-  | { kind: "done" };
+  | { kind: "done" }
+  | { kind: "pong" }
+  /** Fault injection (CHATD_FAULTS=1): make the process exit, or hang its event loop. */
+  | { kind: "fault"; what: "exit" | "hang" };
 
 /** A control message that failed validation. */
 export class ControlError extends Error {
@@ -64,7 +72,7 @@ function kindOf(value: unknown): unknown {
  */
 export function parseToChild(line: string): ToChild {
   const kind = kindOf(parseJson(line));
-  if (kind === "shutdown" || kind === "drain") return { kind };
+  if (kind === "shutdown" || kind === "drain" || kind === "ping") return { kind };
   throw new ControlError(`Unknown control message: ${line.slice(0, 80)}`);
 }
 
@@ -76,7 +84,7 @@ export function parseToChild(line: string): ToChild {
 export function parseFromChild(line: string): FromChild {
   const value = parseJson(line);
   const kind = kindOf(value);
-  if (kind === "listening" || kind === "retiring") return { kind };
+  if (kind === "listening" || kind === "retiring" || kind === "pong") return { kind };
   if (kind === "thread_exit") {
     const ep = (value as { ep?: unknown }).ep;
     if (typeof ep === "string" && ep.length < 64) return { kind, ep };
@@ -91,7 +99,13 @@ export function parseFromChild(line: string): FromChild {
  */
 export function parseFromThread(value: unknown): FromThread {
   const kind = kindOf(value);
-  if (kind === "listening" || kind === "quota" || kind === "done") return { kind };
+  if (kind === "listening" || kind === "quota" || kind === "done" || kind === "pong") {
+    return { kind };
+  }
+  if (kind === "fault") {
+    const what = (value as { what?: unknown }).what;
+    if (what === "exit" || what === "hang") return { kind, what };
+  }
   throw new ControlError(`Unknown thread message: ${String(kind)}`);
 }
 
@@ -119,14 +133,20 @@ export async function* readLines(
 ): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let pending = "";
+  // True while skipping the rest of a line that grew past maxLength before its LF came.
+  let discarding = false;
   for await (const chunk of stream) {
     pending += decoder.decode(chunk, { stream: true });
     let newline: number;
     while ((newline = pending.indexOf("\n")) !== -1) {
       const line = pending.slice(0, newline);
       pending = pending.slice(newline + 1);
-      if (line.length <= maxLength) yield line;
+      if (discarding) discarding = false;
+      else if (line.length <= maxLength) yield line;
     }
-    if (pending.length > maxLength) pending = "";
+    if (pending.length > maxLength) {
+      pending = "";
+      discarding = true;
+    }
   }
 }

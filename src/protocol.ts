@@ -18,6 +18,8 @@ export const ErrorCode = {
   LINE_TOO_LONG: "LINE_TOO_LONG",
   BAD_ENCODING: "BAD_ENCODING",
   BAD_TEXT: "BAD_TEXT",
+  TIMEOUT: "TIMEOUT",
+  SLOW_CONSUMER: "SLOW_CONSUMER",
 } as const;
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 
@@ -91,8 +93,13 @@ export interface Command {
 /** Splits a line (without its line ending) into verb and rest. */
 export function splitCommand(line: string): Command {
   const space = line.indexOf(" ");
-  if (space === -1) return { verb: line.toUpperCase(), rest: "" };
-  return { verb: line.slice(0, space).toUpperCase(), rest: line.slice(space + 1) };
+  const verb = space === -1 ? line : line.slice(0, space);
+  return { verb: upperAscii(verb), rest: space === -1 ? "" : line.slice(space + 1) };
+}
+
+/** Upper-cases ASCII letters only, so that no Unicode case rule turns `joın` into `JOIN`. */
+function upperAscii(text: string): string {
+  return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
 }
 
 /** Splits `rest` at its first space: `"bob hi there"` → `["bob", "hi there"]`. */

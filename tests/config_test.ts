@@ -386,20 +386,20 @@ Deno.test("parseInvocation reads the client subcommand", async (t) => {
   });
 });
 
-/** The `--flag value` pairs of `args`, checking that it holds nothing else and no repeats. */
+/** The `--flag=value` arguments of `args`, checking that it holds nothing else and no repeats. */
 function flagPairs(args: string[]): Map<string, string> {
-  assert.equal(args.length % 2, 0, `odd number of arguments: ${args}`);
   const pairs = new Map<string, string>();
-  for (let i = 0; i < args.length; i += 2) {
-    const flag = args[i]!;
-    assert.match(flag, /^--[a-z]+(-[a-z]+)*$/);
-    assert.equal(pairs.has(flag), false, `${flag} twice`);
-    pairs.set(flag, args[i + 1]!);
+  for (const arg of args) {
+    const match = /^(--[a-z]+(?:-[a-z]+)*)=(.*)$/s.exec(arg);
+    assert.ok(match, `not --flag=value: ${arg}`);
+    const [, flag, value] = match;
+    assert.equal(pairs.has(flag!), false, `${flag} twice`);
+    pairs.set(flag!, value!);
   }
   return pairs;
 }
 
-Deno.test("configToArgs writes every setting as a --flag value pair", () => {
+Deno.test("configToArgs writes every setting as --flag=value", () => {
   const pairs = flagPairs(configToArgs({
     ...DEFAULTS,
     host: "::",
@@ -410,6 +410,11 @@ Deno.test("configToArgs writes every setting as a --flag value pair", () => {
     maxClientsPerThread: 50,
     maxLineBytes: 1024,
     grace: 0.5,
+    joinTimeout: 2.5,
+    rate: 0,
+    burst: 7,
+    maxSendQueue: 65536,
+    watchdog: 3,
     logLevel: "warning",
     runtimeDir: "/run/chatd",
   }));
@@ -421,6 +426,11 @@ Deno.test("configToArgs writes every setting as a --flag value pair", () => {
   assert.equal(pairs.get("--max-clients-per-thread"), "50");
   assert.equal(pairs.get("--max-line-bytes"), "1024");
   assert.equal(pairs.get("--grace"), "0.5");
+  assert.equal(pairs.get("--join-timeout"), "2.5");
+  assert.equal(pairs.get("--rate"), "0");
+  assert.equal(pairs.get("--burst"), "7");
+  assert.equal(pairs.get("--max-send-queue"), "65536");
+  assert.equal(pairs.get("--watchdog"), "3");
   assert.equal(pairs.get("--log-level"), "warning");
   assert.equal(pairs.get("--runtime-dir"), "/run/chatd");
   assert.equal(pairs.has("--p-id"), false);

@@ -5,11 +5,12 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { CHILD_DENO_FLAGS } from "../src/child_command.ts";
 
 /** The repository root. */
-export const ROOT = new URL("..", import.meta.url).pathname;
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
