@@ -6,6 +6,7 @@
 import { type LineSink, LineSplitter } from "./_line_reader.ts";
 import { dispatch, type Session } from "./commands.ts";
 import { ErrorCode, Reply } from "./protocol.ts";
+import { TokenBucket } from "./rate_limit.ts";
 
 /** Where a connection stands with the directory. */
 export type ConnectionState =
@@ -30,16 +31,32 @@ export interface ConnectionHost {
   users(): readonly string[];
   /** Called once when the connection has closed, with the state it was in. */
   closed(connection: Connection, previous: ConnectionState): void;
+  /** A handler threw while serving `connection`; the connection is closed. */
+  failed(connection: Connection, error: unknown): void;
+  /** `connection` is being dropped: it does not read what it is sent. */
+  slowConsumer(connection: Connection): void;
+  /** `FAULT <what>`: injects a fault when fault injection is on; false when it is off. */
+  fault(connection: Connection, what: string): boolean;
 }
 
 /** Settings of a connection. */
 export interface ConnectionOptions {
   maxLineBytes: number;
+  /** Milliseconds to join before `ERR TIMEOUT`. */
+  joinTimeoutMs: number;
+  /** Lines per second before the connection is slowed down; 0 = no limit. */
+  rate: number;
+  /** Lines that may come at once before `rate` applies. */
+  burst: number;
+  /** Bytes queued for the client before it is dropped as a slow consumer. */
+  maxSendQueue: number;
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const READ_BUFFER_BYTES = 16 * 1024;
+/** How long a dropped slow consumer gets to take its `ERR SLOW_CONSUMER`. */
+const SLOW_CONSUMER_GRACE_MS = 250;
 
 /** A line as read: its text, or the error that replaced it. */
 type Item = string | { error: string };
@@ -50,6 +67,9 @@ export class Connection implements Session {
   readonly #tcp: Deno.TcpConn;
   readonly #host: ConnectionHost;
   readonly #splitter: LineSplitter;
+  readonly #options: ConnectionOptions;
+  readonly #bucket: TokenBucket | undefined;
+  #joinTimer: ReturnType<typeof setTimeout> | undefined;
   #state: ConnectionState = "anonymous";
   #name: string | undefined;
   /** The name asked for while joining or held while joined or leaving. */
@@ -66,7 +86,9 @@ export class Connection implements Session {
     this.id = id;
     this.#tcp = tcp;
     this.#host = host;
+    this.#options = options;
     this.#splitter = new LineSplitter(options.maxLineBytes);
+    if (options.rate > 0) this.#bucket = new TokenBucket(options);
   }
 
   get state(): ConnectionState {
@@ -91,6 +113,11 @@ export class Connection implements Session {
   /** Reads and runs lines until the peer closes or the connection is closed. */
   async serve(greeting: string): Promise<void> {
     this.reply(greeting);
+    this.#joinTimer = setTimeout(() => {
+      if (this.#state !== "anonymous") return;
+      this.reply(Reply.error(ErrorCode.TIMEOUT, "no JOIN in time"));
+      this.end();
+    }, this.#options.joinTimeoutMs);
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     const items: Item[] = [];
     const sink: LineSink = {
@@ -111,12 +138,22 @@ export class Connection implements Session {
         if (n === null) break;
         this.#splitter.push(buffer.subarray(0, n), sink);
         for (let i = 0; i < items.length && this.#readable(); i++) {
+          // Over its rate, the client waits here; meanwhile nothing is read from it.
+          const wait = this.#bucket?.take() ?? 0;
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
           const item = items[i]!;
           if (typeof item !== "string") {
             this.reply(item.error);
             continue;
           }
-          const pending = dispatch(this, item);
+          let pending: void | Promise<void>;
+          try {
+            pending = dispatch(this, item);
+          } catch (error: unknown) {
+            this.#host.failed(this, error);
+            this.close();
+            return;
+          }
           if (pending !== undefined) await pending;
         }
         items.length = 0;
@@ -126,6 +163,11 @@ export class Connection implements Session {
     } finally {
       if (this.#state !== "leaving") this.close();
     }
+  }
+
+  /** `FAULT <what>`, when fault injection is on. */
+  fault(what: string): boolean {
+    return this.#host.fault(this, what);
   }
 
   #readable(): boolean {
@@ -175,6 +217,7 @@ export class Connection implements Session {
   joined(): void {
     if (this.#state !== "joining") return;
     this.#state = "joined";
+    clearTimeout(this.#joinTimer);
     this.#name = this.#claimedName;
     this.reply(Reply.joined(this.#name!));
     for (const line of this.#held) this.write(line);
@@ -221,6 +264,7 @@ export class Connection implements Session {
     if (this.#state === "closed") return;
     this.#out.push(bytes);
     this.#outBytes += bytes.length;
+    if (this.#outBytes > this.#options.maxSendQueue) return this.#dropSlowConsumer();
     if (!this.#flushing) {
       this.#flushing = true;
       queueMicrotask(() => this.#flush());
@@ -246,6 +290,20 @@ export class Connection implements Session {
     if (this.#closeWhenFlushed) this.close();
   }
 
+  /**
+   * The client does not read what it is sent. Its queue goes; it gets `ERR SLOW_CONSUMER`
+   * if its socket takes it within a moment, and is closed either way.
+   */
+  #dropSlowConsumer(): void {
+    if (this.#closeWhenFlushed) return;
+    this.#host.slowConsumer(this);
+    const line = encoder.encode(Reply.error(ErrorCode.SLOW_CONSUMER, "not reading"));
+    this.#out = [line];
+    this.#outBytes = line.length;
+    this.end();
+    setTimeout(() => this.close(), SLOW_CONSUMER_GRACE_MS);
+  }
+
   /** Closes once what was written so far has been sent. */
   end(): void {
     this.#closeWhenFlushed = true;
@@ -257,6 +315,7 @@ export class Connection implements Session {
     const previous = this.#state;
     if (previous === "closed") return;
     this.#state = "closed";
+    clearTimeout(this.#joinTimer);
     this.#out = [];
     this.#held = [];
     try {

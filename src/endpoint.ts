@@ -17,6 +17,15 @@ export function socketPath(dir: string, id: string): string {
   return `${dir}/${id}.sock`;
 }
 
+/**
+ * The most bytes queued for one destination. A destination that takes nothing for this long
+ * is stuck (the watchdog will kill it); what is pushed beyond is dropped and logged, so one
+ * stuck thread cannot grow its senders' memory without bound.
+ */
+export const MAX_OUTBOX_BYTES = 16 * 1024 * 1024;
+/** At most one "outbox full" warning per destination this often. */
+const DROP_LOG_INTERVAL_MS = 1000;
+
 function isGone(error: unknown): boolean {
   return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused;
 }
@@ -27,6 +36,22 @@ export function removeQuietly(path: string): void {
     Deno.removeSync(path);
   } catch {
     // Already gone.
+  }
+}
+
+/**
+ * Removes the socket files of endpoint `id`: its own and those of its outboxes. Used for
+ * endpoints whose thread or process died without cleaning up.
+ */
+export function removeEndpointFiles(dir: string, id: string): void {
+  try {
+    for (const file of Deno.readDirSync(dir)) {
+      if (file.name === `${id}.sock` || file.name.startsWith(`${id}.to.`)) {
+        removeQuietly(`${dir}/${file.name}`);
+      }
+    }
+  } catch {
+    // The directory is gone: nothing left to remove.
   }
 }
 
@@ -144,6 +169,9 @@ export class Outbox {
   readonly #onGone: () => void;
   #socket: Deno.DatagramConn | undefined;
   #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #dropped = 0;
+  #droppedLoggedAt = -Infinity;
   #pushed = 0;
   #sent = 0;
   #waiters: { upTo: number; resolve: () => void }[] = [];
@@ -159,6 +187,8 @@ export class Outbox {
   /** Queues one record; it leaves with the next datagram. */
   push(record: Uint8Array): void {
     if (this.#closed) return;
+    if (this.#queuedBytes + record.length > MAX_OUTBOX_BYTES) return this.#drop();
+    this.#queuedBytes += record.length;
     this.#queue.push(record);
     this.#pushed++;
     if (!this.#running) {
@@ -166,6 +196,17 @@ export class Outbox {
       // A microtask: records pushed by the rest of this turn go in the same datagram.
       queueMicrotask(() => this.#run());
     }
+  }
+
+  #drop(): void {
+    this.#dropped++;
+    const now = performance.now();
+    if (now - this.#droppedLoggedAt < DROP_LOG_INTERVAL_MS) return;
+    this.#droppedLoggedAt = now;
+    logger("endpoint").warning("destination stuck, outbox full: records dropped", {
+      to: this.#address.path,
+      dropped: this.#dropped,
+    });
   }
 
   /** Resolves once every record pushed so far is sent, or dropped with a gone destination. */
@@ -214,6 +255,7 @@ export class Outbox {
     }
     const datagram = new Uint8Array(size);
     datagram[0] = MAGIC;
+    this.#queuedBytes -= size - 1;
     let offset = 1;
     for (let i = 0; i < count; i++) {
       const record = this.#queue[i]!;
@@ -237,6 +279,7 @@ export class Outbox {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue = [];
+    this.#queuedBytes = 0;
     for (const waiter of this.#waiters) waiter.resolve();
     this.#waiters = [];
     if (this.#socket !== undefined) {

@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./datagram.ts";
 import { DirectoryService } from "./directory_service.ts";
+import { removeQuietly } from "./endpoint.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
 
 /** A child that dies sooner than this after starting counts as crash-looping. */
@@ -22,6 +23,8 @@ const BACKOFF_MAX_MS = 10_000;
  * the supervisor twice, from the terminal and forwarded by the task runner.
  */
 const SIGNAL_DEBOUNCE_MS = 500;
+/** How often the supervisor pings each child. */
+const HEARTBEAT_MS = 1000;
 
 /** One run of a child process. */
 interface Child {
@@ -33,6 +36,8 @@ interface Child {
   startedAt: number;
   listening: boolean;
   retiring: boolean;
+  /** When the child last answered a heartbeat (performance.now()). */
+  lastPong: number;
 }
 
 /** Raised when the server cannot start; the message is for the user. */
@@ -146,7 +151,9 @@ class Supervisor {
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
     for (let pId = 0; pId < this.#config.processes; pId++) this.#spawn(pId);
+    const heartbeat = setInterval(() => this.#heartbeat(), HEARTBEAT_MS);
     await this.#stopped.promise;
+    clearInterval(heartbeat);
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     this.#directory.close();
@@ -176,6 +183,7 @@ class Supervisor {
       startedAt: performance.now(),
       listening: false,
       retiring: false,
+      lastPong: performance.now(),
     };
     this.#children.set(instance, child);
     this.#current[pId] = child;
@@ -205,6 +213,28 @@ class Supervisor {
     }
   }
 
+  /** Kills a child whose event loop no longer answers; pings the others. */
+  #heartbeat(): void {
+    const now = performance.now();
+    for (const child of this.#children.values()) {
+      if (now - child.lastPong > this.#config.watchdog * 1000) {
+        this.#log.error("child stopped answering heartbeats, killing it", {
+          p_id: child.pId,
+          pid: child.process.pid,
+          watchdog_s: this.#config.watchdog,
+        });
+        child.lastPong = Infinity; // Kill once; its exit respawns it.
+        try {
+          child.process.kill("SIGKILL");
+        } catch {
+          // Exited meanwhile.
+        }
+      } else {
+        this.#order(child, { kind: "ping" });
+      }
+    }
+  }
+
   #order(child: Child, message: ToChild): void {
     child.stdin.write(encodeLine(message)).catch(() => {});
   }
@@ -212,6 +242,9 @@ class Supervisor {
   #onReport(child: Child, report: FromChild): void {
     const context = { p_id: child.pId, pid: child.process.pid };
     switch (report.kind) {
+      case "pong":
+        if (child.lastPong !== Infinity) child.lastPong = performance.now();
+        return;
       case "listening": {
         child.listening = true;
         this.#log.info("child listening", context);
@@ -250,7 +283,9 @@ class Supervisor {
 
   #exited(child: Child, status: Deno.CommandStatus): void {
     this.#children.delete(child.instance);
-    this.#directory.removeInstance((ep) => parseEndpointId(ep)?.instance === child.instance);
+    const ofChild = (ep: string) => parseEndpointId(ep)?.instance === child.instance;
+    this.#directory.removeInstance(ofChild);
+    this.#removeSocketFiles(ofChild);
     const uptime = performance.now() - child.startedAt;
     this.#log.info("child exited", {
       p_id: child.pId,
@@ -279,6 +314,18 @@ class Supervisor {
       this.#spawn(child.pId);
     }, delay);
     this.#respawnTimers.add(timer);
+  }
+
+  /** Removes the socket files a dead child could not remove itself. */
+  #removeSocketFiles(ofChild: (ep: string) => boolean): void {
+    try {
+      for (const file of Deno.readDirSync(this.#config.runtimeDir)) {
+        const ep = file.name.slice(0, file.name.indexOf("."));
+        if (ofChild(ep)) removeQuietly(`${this.#config.runtimeDir}/${file.name}`);
+      }
+    } catch (error: unknown) {
+      this.#log.warning("could not clean the runtime directory", { error: String(error) });
+    }
   }
 
   #shutdown(): void {

@@ -259,6 +259,10 @@ export class Thread implements ConnectionHost {
     }
     const connection = new Connection(this.#nextId++, tcp, this, {
       maxLineBytes: this.#config.maxLineBytes,
+      joinTimeoutMs: this.#config.joinTimeout * 1000,
+      rate: this.#config.rate,
+      burst: this.#config.burst,
+      maxSendQueue: this.#config.maxSendQueue,
     });
     this.#connections.set(connection.id, connection);
     const accepted = this.#counters.accepted();
@@ -310,6 +314,42 @@ export class Thread implements ConnectionHost {
 
   users(): readonly string[] {
     return this.#replica.names();
+  }
+
+  failed(connection: Connection, error: unknown): void {
+    this.#log.error("client handler failed, client closed", { conn: connection.id, error });
+  }
+
+  slowConsumer(connection: Connection): void {
+    this.#log.warning("slow consumer dropped", {
+      conn: connection.id,
+      name: connection.claimedName,
+      queued: connection.queuedBytes,
+    });
+  }
+
+  fault(_connection: Connection, what: string): boolean {
+    if (!this.#config.faults) return false;
+    this.#log.warning("injecting fault", { what });
+    switch (what) {
+      case "throw":
+        throw new Error("injected fault: handler exception");
+      case "thread":
+        setTimeout(() => {
+          throw new Error("injected fault: thread crash");
+        });
+        return true;
+      case "hang":
+        for (;;) {
+          // An endless loop: this thread stops answering its process's heartbeat.
+        }
+      case "exit":
+      case "hang-process":
+        this.#post({ kind: "fault", what: what === "exit" ? "exit" : "hang" });
+        return true;
+      default:
+        return false;
+    }
   }
 
   closed(connection: Connection, previous: ConnectionState): void {
@@ -390,6 +430,8 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
         return;
       case "drain":
         return thread?.drain();
+      case "ping":
+        return scope.postMessage({ kind: "pong" });
       case "shutdown":
         return thread?.shutdown();
     }

@@ -22,6 +22,7 @@ import {
 } from "./control.ts";
 import { Counters } from "./counters.ts";
 import { endpointId } from "./datagram.ts";
+import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
 
 /** Options of {@linkcode runWorkerProcess}. */
@@ -34,6 +35,8 @@ export interface WorkerProcessOptions {
 
 /** How long after a thread crashed before it is started again. */
 const THREAD_RESTART_DELAY_MS = 100;
+/** How often the process checks that each thread's event loop still turns. */
+const THREAD_HEARTBEAT_MS = 1000;
 
 /** One thread as the process sees it. */
 interface ThreadSlot {
@@ -43,6 +46,8 @@ interface ThreadSlot {
   restarts: number;
   listening: boolean;
   done: boolean;
+  /** When the thread last answered a heartbeat (performance.now()). */
+  lastPong: number;
 }
 
 /** Runs a child process until it is told to stop, drains, or loses its supervisor. */
@@ -84,12 +89,34 @@ class WorkerProcess {
 
   start(): void {
     for (let tId = 0; tId < this.#config.threads; tId++) this.#startThread(tId, 0);
+    setInterval(() => this.#heartbeat(), THREAD_HEARTBEAT_MS);
+  }
+
+  /** Restarts a thread whose event loop is stuck; pings the others. */
+  #heartbeat(): void {
+    const now = performance.now();
+    for (const slot of [...this.#threads]) {
+      if (slot.done) continue;
+      if (now - slot.lastPong > this.#config.watchdog * 1000) {
+        this.#threadDied(slot, `no heartbeat for ${this.#config.watchdog} s`);
+      } else {
+        this.#toThread(slot, { kind: "ping" });
+      }
+    }
   }
 
   #startThread(tId: number, restarts: number): void {
     const ep = endpointId({ pId: this.#pId, tId, instance: this.#instance, restart: restarts });
     const worker = new Worker(new URL("./thread.ts", import.meta.url), { type: "module" });
-    const slot: ThreadSlot = { tId, worker, ep, restarts, listening: false, done: false };
+    const slot: ThreadSlot = {
+      tId,
+      worker,
+      ep,
+      restarts,
+      listening: false,
+      done: false,
+      lastPong: performance.now(),
+    };
     this.#threads[tId] = slot;
     worker.onmessage = (event: MessageEvent<unknown>) => {
       try {
@@ -117,6 +144,7 @@ class WorkerProcess {
     if (this.#threads[slot.tId] !== slot) return;
     slot.worker.terminate();
     this.#log.error("thread died", { t_id: slot.tId, reason });
+    removeEndpointFiles(this.#config.runtimeDir, slot.ep);
     this.#report({ kind: "thread_exit", ep: slot.ep });
     if (this.#ending !== undefined) {
       slot.done = true;
@@ -151,6 +179,15 @@ class WorkerProcess {
         slot.done = true;
         this.#maybeExit();
         return;
+      case "pong":
+        slot.lastPong = performance.now();
+        return;
+      case "fault":
+        this.#log.warning("injecting fault", { what: message.what });
+        if (message.what === "exit") Deno.exit(70);
+        for (;;) {
+          // An endless loop: the process stops answering the supervisor's heartbeat.
+        }
     }
   }
 
@@ -176,6 +213,7 @@ class WorkerProcess {
       this.#log.warning("bad control message dropped", { reason });
       return;
     }
+    if (message.kind === "ping") return this.#report({ kind: "pong" });
     if (this.#ending === "shutdown") return;
     this.#ending = message.kind;
     this.#log.info(message.kind === "drain" ? "process draining" : "process shutting down", {

@@ -124,7 +124,7 @@ Deno.test("two clients on different processes racing for one name: exactly one w
 });
 
 Deno.test("2000 messages from A to B on another process arrive complete and in order", async () => {
-  await using server = await TestServer.start(SPREAD);
+  await using server = await TestServer.start([...SPREAD, "--rate", "0"]);
   await using a = await connectTo(server, (where) => where.pId === 0);
   await using b = await connectTo(server, (where) => where.pId === 1);
   await join(a, "A");
