@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { connectTo, type LineClient, TestServer, withTimeout } from "./test_util.ts";
+
+const encoder = new TextEncoder();
+
+async function join(client: LineClient, name: string): Promise<void> {
+  await client.send(`JOIN ${name}`);
+  assert.equal(await client.readLine(), `OK JOIN ${name}`);
+}
+
+/** VmRSS of a process in MiB. */
+function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+Deno.test("a line over --max-line-bytes gets ERR LINE_TOO_LONG and the connection stays usable", async (t) => {
+  await using server = await TestServer.start(["--max-line-bytes", "100"]);
+  await using client = await server.connect();
+  await client.hello();
+  await t.step("exactly the limit is accepted", async () => {
+    await client.send("PING " + "x".repeat(95));
+    assert.equal(await client.readLine(), "PONG " + "x".repeat(95));
+  });
+  await t.step("one byte more is refused", async () => {
+    await client.send("PING " + "x".repeat(96));
+    assert.equal(await client.readLine(), "ERR LINE_TOO_LONG");
+    await client.send("PING after");
+    assert.equal(await client.readLine(), "PONG after");
+  });
+  await t.step(
+    "a line that never ends is refused before it ends, and skipped to its LF",
+    async () => {
+      await client.sendBytes(encoder.encode("PING " + "y".repeat(100_000)));
+      assert.equal(await client.readLine(), "ERR LINE_TOO_LONG");
+      await client.sendBytes(encoder.encode("z".repeat(100_000) + "\nPING recovered\n"));
+      assert.equal(await client.readLine(), "PONG recovered");
+    },
+  );
+});
+
+Deno.test("invalid UTF-8 gets ERR BAD_ENCODING; control characters in text get ERR BAD_TEXT", async () => {
+  await using server = await TestServer.start();
+  await using client = await server.connect();
+  await client.hello();
+  await client.sendBytes(new Uint8Array([0x50, 0x49, 0x4e, 0x47, 0x20, 0xff, 0xfe, 0x0a]));
+  assert.equal(await client.readLine(), "ERR BAD_ENCODING lines must be UTF-8");
+  await client.sendBytes(new Uint8Array([0xc3, 0x28, 0x0a])); // a broken two-byte sequence
+  assert.equal(await client.readLine(), "ERR BAD_ENCODING lines must be UTF-8");
+  await join(client, "alice");
+  for (const evil of ["\x1b[2J", "nul\x00", "bell\x07", "csi\u009b31m", "del\x7f"]) {
+    await client.send(`CHAT alice ${evil}`);
+    assert.equal(await client.readLine(), "ERR BAD_TEXT control characters are not allowed");
+  }
+  await client.send("CHAT alice tab\tis fine");
+  assert.equal(await client.readLine(), "FROM alice tab\tis fine");
+});
+
+Deno.test("a connection that does not JOIN within --join-timeout gets ERR TIMEOUT and is closed", async () => {
+  await using server = await TestServer.start(["--join-timeout", "0.5"]);
+  await using idle = await server.connect();
+  await idle.hello();
+  await using joined = await server.connect();
+  await joined.hello();
+  await join(joined, "stays");
+  assert.equal(await idle.readLine(2000), "ERR TIMEOUT no JOIN in time");
+  await idle.expectEof();
+  // The timeout has passed for the joined client too; it is kept.
+  await joined.send("PING still");
+  assert.equal(await joined.readLine(), "PONG still");
+});
+
+Deno.test("a client over --rate is slowed down, loses nothing, and starves nobody", async () => {
+  await using server = await TestServer.start([
+    "--processes",
+    "1",
+    "--threads",
+    "1",
+    "--rate",
+    "20",
+    "--burst",
+    "5",
+  ]);
+  await using flooder = await server.connect();
+  await flooder.hello();
+  await using other = await server.connect();
+  await other.hello();
+  const count = 40; // 5 at once, then 20 a second: about 1.75 s
+  await flooder.sendBytes(
+    encoder.encode(Array.from({ length: count }, (_, i) => `PING ${i}\n`).join("")),
+  );
+  assert.equal(await flooder.readLine(), "PONG 0");
+  // The other client, on the same thread, is answered while the flood is still held back.
+  await other.send("PING me");
+  assert.equal(await other.readLine(), "PONG me");
+  const flooderDone = flooder.readLines(count - 1, 10_000);
+  const early = await Promise.race([flooderDone.then(() => "flood finished"), "flood pending"]);
+  assert.equal(early, "flood pending");
+  assert.deepEqual(await flooderDone, Array.from({ length: count - 1 }, (_, i) => `PONG ${i + 1}`));
+});
+
+Deno.test("a client that stops reading is dropped as a slow consumer; memory stays bounded; others go on", async () => {
+  await using server = await TestServer.start([
+    "--processes",
+    "2",
+    "--threads",
+    "1",
+    "--rate",
+    "0",
+  ]);
+  await using victim = await connectTo(server, (where) => where.pId === 0);
+  await join(victim, "victim");
+  await using sender = await connectTo(server, (where) => where.pId === 1);
+  await join(sender, "sender");
+  await using bystander = await connectTo(server, (where) => where.pId === 0);
+  await join(bystander, "bystander");
+  const [victimPid] = server.childPids().get(0)!;
+
+  // 20 MB addressed to a client that never reads. The sender's own replies are read as they
+  // come, so that the sender is not a slow consumer itself.
+  const text = "v".repeat(4000);
+  const senderSaw = new Set<string>();
+  const reading = (async () => {
+    while (!senderSaw.has("PONG done") || !senderSaw.has("LEFT victim")) {
+      const line = await sender.readLineOrEof(20_000);
+      if (line === null) throw new Error("the sender was disconnected");
+      senderSaw.add(line);
+    }
+  })();
+  const chunk = encoder.encode(Array.from({ length: 50 }, () => `CHAT victim ${text}\n`).join(""));
+  let maxRss = 0;
+  for (let i = 0; i < 100; i++) {
+    await sender.sendBytes(chunk);
+    // Meanwhile the bystander, on the victim's process, still gets its messages.
+    if (i % 20 === 0) {
+      await sender.send(`CHAT bystander still here ${i}`);
+      assert.equal(await bystander.readLine(10_000), `FROM sender still here ${i}`);
+    }
+    maxRss = Math.max(maxRss, rssMiB(victimPid!));
+  }
+  await sender.send("PING done");
+  await withTimeout(reading, 30_000, "the sender's PONG done and LEFT victim");
+  await server.waitForLog({ msg: "slow consumer dropped", name: "victim" });
+  // The victim is gone for everyone, and its name is free.
+  const bystanderLines = await bystander.readLines(1, 10_000);
+  assert.deepEqual(bystanderLines, ["LEFT victim"]);
+  assert.ok(maxRss < 200, `the victim's process grew to ${maxRss.toFixed(0)} MiB`);
+  console.log(`victim's process RSS peaked at ${maxRss.toFixed(0)} MiB`);
+});
