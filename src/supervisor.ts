@@ -36,8 +36,10 @@ interface Child {
   startedAt: number;
   listening: boolean;
   retiring: boolean;
-  /** When the child last answered a heartbeat (performance.now()). */
-  lastPong: number;
+  /** When the oldest unanswered heartbeat was sent; undefined when all are answered. */
+  pingSentAt: number | undefined;
+  /** Set once the watchdog has killed it. */
+  killed: boolean;
 }
 
 /** Raised when the server cannot start; the message is for the user. */
@@ -151,7 +153,8 @@ class Supervisor {
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
     for (let pId = 0; pId < this.#config.processes; pId++) this.#spawn(pId);
-    const heartbeat = setInterval(() => this.#heartbeat(), HEARTBEAT_MS);
+    const interval = Math.min(HEARTBEAT_MS, (this.#config.watchdog * 1000) / 2);
+    const heartbeat = setInterval(() => this.#heartbeat(), interval);
     await this.#stopped.promise;
     clearInterval(heartbeat);
     Deno.removeSignalListener("SIGINT", onSignal);
@@ -183,7 +186,8 @@ class Supervisor {
       startedAt: performance.now(),
       listening: false,
       retiring: false,
-      lastPong: performance.now(),
+      pingSentAt: undefined,
+      killed: false,
     };
     this.#children.set(instance, child);
     this.#current[pId] = child;
@@ -213,24 +217,26 @@ class Supervisor {
     }
   }
 
-  /** Kills a child whose event loop no longer answers; pings the others. */
+  /** Kills a child that left a heartbeat unanswered for `--watchdog`; pings the others. */
   #heartbeat(): void {
     const now = performance.now();
     for (const child of this.#children.values()) {
-      if (now - child.lastPong > this.#config.watchdog * 1000) {
+      if (child.killed) continue;
+      if (child.pingSentAt === undefined) {
+        child.pingSentAt = now;
+        this.#order(child, { kind: "ping" });
+      } else if (now - child.pingSentAt > this.#config.watchdog * 1000) {
         this.#log.error("child stopped answering heartbeats, killing it", {
           p_id: child.pId,
           pid: child.process.pid,
           watchdog_s: this.#config.watchdog,
         });
-        child.lastPong = Infinity; // Kill once; its exit respawns it.
+        child.killed = true; // Its exit respawns it.
         try {
           child.process.kill("SIGKILL");
         } catch {
           // Exited meanwhile.
         }
-      } else {
-        this.#order(child, { kind: "ping" });
       }
     }
   }
@@ -243,7 +249,7 @@ class Supervisor {
     const context = { p_id: child.pId, pid: child.process.pid };
     switch (report.kind) {
       case "pong":
-        if (child.lastPong !== Infinity) child.lastPong = performance.now();
+        child.pingSentAt = undefined;
         return;
       case "listening": {
         child.listening = true;
@@ -283,6 +289,7 @@ class Supervisor {
 
   #exited(child: Child, status: Deno.CommandStatus): void {
     this.#children.delete(child.instance);
+    child.stdin.close().catch(() => {}); // the pipe's descriptor, else one leaks per child
     const ofChild = (ep: string) => parseEndpointId(ep)?.instance === child.instance;
     this.#directory.removeInstance(ofChild);
     this.#removeSocketFiles(ofChild);

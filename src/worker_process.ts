@@ -35,6 +35,8 @@ export interface WorkerProcessOptions {
 
 /** How long after a thread crashed before it is started again. */
 const THREAD_RESTART_DELAY_MS = 100;
+/** The exit code of a process that lost a thread to an endless loop. */
+const EXIT_THREAD_HUNG = 75;
 /** How often the process checks that each thread's event loop still turns. */
 const THREAD_HEARTBEAT_MS = 1000;
 
@@ -46,8 +48,8 @@ interface ThreadSlot {
   restarts: number;
   listening: boolean;
   done: boolean;
-  /** When the thread last answered a heartbeat (performance.now()). */
-  lastPong: number;
+  /** When the oldest unanswered heartbeat was sent; undefined when all are answered. */
+  pingSentAt: number | undefined;
 }
 
 /** Runs a child process until it is told to stop, drains, or loses its supervisor. */
@@ -59,6 +61,9 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<n
   // it then orders every child to shut down gracefully.
   Deno.addSignalListener("SIGINT", () => {});
   const child = new WorkerProcess(options, log);
+  // SIGTERM often reaches the whole group too (systemd's default), or one child alone: either
+  // way this child shuts down gracefully; alone, it is then respawned.
+  Deno.addSignalListener("SIGTERM", () => child.order(JSON.stringify({ kind: "shutdown" })));
   log.info("process started", { instance, threads: config.threads });
   child.start();
   try {
@@ -89,18 +94,20 @@ class WorkerProcess {
 
   start(): void {
     for (let tId = 0; tId < this.#config.threads; tId++) this.#startThread(tId, 0);
-    setInterval(() => this.#heartbeat(), THREAD_HEARTBEAT_MS);
+    const interval = Math.min(THREAD_HEARTBEAT_MS, (this.#config.watchdog * 1000) / 2);
+    setInterval(() => this.#heartbeat(), interval);
   }
 
-  /** Restarts a thread whose event loop is stuck; pings the others. */
+  /** Acts on a thread that left a heartbeat unanswered for `--watchdog`; pings the others. */
   #heartbeat(): void {
     const now = performance.now();
     for (const slot of [...this.#threads]) {
       if (slot.done) continue;
-      if (now - slot.lastPong > this.#config.watchdog * 1000) {
-        this.#threadDied(slot, `no heartbeat for ${this.#config.watchdog} s`);
-      } else {
+      if (slot.pingSentAt === undefined) {
+        slot.pingSentAt = now;
         this.#toThread(slot, { kind: "ping" });
+      } else if (now - slot.pingSentAt > this.#config.watchdog * 1000) {
+        this.#threadHung(slot);
       }
     }
   }
@@ -115,7 +122,7 @@ class WorkerProcess {
       restarts,
       listening: false,
       done: false,
-      lastPong: performance.now(),
+      pingSentAt: undefined,
     };
     this.#threads[tId] = slot;
     worker.onmessage = (event: MessageEvent<unknown>) => {
@@ -157,6 +164,19 @@ class WorkerProcess {
     }, THREAD_RESTART_DELAY_MS);
   }
 
+  /**
+   * A thread stopped answering. `Worker.terminate()` cannot stop a worker that spins in a
+   * loop (it keeps running, and keeps its sockets), so the process exits: the kernel closes
+   * everything, and the supervisor respawns the process.
+   */
+  #threadHung(slot: ThreadSlot): never {
+    this.#log.error("thread stopped answering heartbeats, restarting the process", {
+      t_id: slot.tId,
+      watchdog_s: this.#config.watchdog,
+    });
+    Deno.exit(EXIT_THREAD_HUNG);
+  }
+
   #fromThread(slot: ThreadSlot, message: FromThread): void {
     switch (message.kind) {
       case "listening":
@@ -180,7 +200,7 @@ class WorkerProcess {
         this.#maybeExit();
         return;
       case "pong":
-        slot.lastPong = performance.now();
+        slot.pingSentAt = undefined;
         return;
       case "fault":
         this.#log.warning("injecting fault", { what: message.what });

@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import { connectTo, type LineClient, TestServer, waitUntil } from "./test_util.ts";
+
+const FAULTS = { env: { CHATD_FAULTS: "1" } };
+
+async function join(client: LineClient, name: string): Promise<void> {
+  await client.send(`JOIN ${name}`);
+  assert.equal(await client.readLine(), `OK JOIN ${name}`);
+}
+
+function count(server: TestServer, msg: string): number {
+  return server.parsedLogs().filter((fields) => fields.msg === msg).length;
+}
+
+Deno.test("FAULT is an unknown verb unless CHATD_FAULTS=1", async () => {
+  await using server = await TestServer.start();
+  await using client = await server.connect();
+  await client.hello();
+  await client.send("FAULT process");
+  assert.equal(await client.readLine(), "ERR BAD_COMMAND FAULT");
+  await client.send("PING alive");
+  assert.equal(await client.readLine(), "PONG alive");
+});
+
+Deno.test("an exception while handling a client closes that client only", async () => {
+  await using server = await TestServer.start(["--processes", "1", "--threads", "1"], FAULTS);
+  await using victim = await server.connect();
+  await victim.hello();
+  await using neighbour = await server.connect();
+  await neighbour.hello();
+  await join(neighbour, "neighbour");
+  await join(victim, "victim");
+  assert.equal(await neighbour.readLine(), "JOINED victim");
+
+  await victim.send("FAULT throw");
+
+  await victim.expectEof();
+  assert.equal(await neighbour.readLine(), "LEFT victim");
+  const failed = await server.waitForLog({ msg: "client handler failed, client closed" });
+  assert.equal(failed.p_id, "0");
+  assert.equal(failed.t_id, "0");
+  await neighbour.send("PING same thread");
+  assert.equal(await neighbour.readLine(), "PONG same thread");
+  assert.equal(count(server, "thread died") + count(server, "child exited"), 0);
+});
+
+Deno.test("a thread that dies is restarted with its t_id; its users are freed; other threads go on", async () => {
+  await using server = await TestServer.start(["--processes", "1", "--threads", "2"], FAULTS);
+  await using doomed = await connectTo(server, (where) => where.tId === 0);
+  await join(doomed, "doomed");
+  await using survivor = await connectTo(server, (where) => where.tId === 1);
+  await join(survivor, "survivor");
+  assert.equal(await doomed.readLine(), "JOINED survivor");
+
+  await doomed.send("FAULT thread");
+
+  await doomed.expectEof();
+  assert.equal(await survivor.readLine(), "LEFT doomed");
+  await server.waitForLog({ msg: "thread died", t_id: 0 });
+  await server.waitForLog({ msg: "thread listening", t_id: 0, ep: "0-0-0-1" });
+  await using back = await connectTo(server, (where) => where.tId === 0);
+  await join(back, "doomed");
+  assert.equal(await survivor.readLine(), "JOINED doomed");
+  assert.equal(count(server, "child exited"), 0);
+});
+
+Deno.test("a thread whose event loop hangs makes its process restart", async () => {
+  await using server = await TestServer.start(
+    ["--processes", "2", "--threads", "2", "--watchdog", "1"],
+    FAULTS,
+  );
+  await using stuck = await connectTo(server, (where) => where.pId === 0 && where.tId === 1);
+  await using bystander = await connectTo(server, (where) => where.pId === 1);
+  const from = server.logs.length;
+
+  await stuck.send("FAULT hang");
+
+  const hung = await server.waitForLog({
+    msg: "thread stopped answering heartbeats, restarting the process",
+  });
+  assert.equal(hung.p_id, "0");
+  assert.equal(hung.t_id, "1");
+  await stuck.expectEof();
+  await server.waitForLog({ msg: "child exited", p_id: 0, code: 75 }, { from });
+  await server.waitForLog({ msg: "child listening", p_id: 0 }, { from });
+  await bystander.send("PING unaffected");
+  assert.equal(await bystander.readLine(), "PONG unaffected");
+});
+
+Deno.test("a child whose event loop hangs is killed by the supervisor's watchdog and respawned", async () => {
+  await using server = await TestServer.start(
+    ["--processes", "2", "--threads", "1", "--watchdog", "1"],
+    FAULTS,
+  );
+  await using victim = await connectTo(server, (where) => where.pId === 0);
+  await using bystander = await connectTo(server, (where) => where.pId === 1);
+  const from = server.logs.length;
+
+  await victim.send("FAULT hang-process");
+
+  const killed = await server.waitForLog({ msg: "child stopped answering heartbeats, killing it" });
+  assert.equal(killed.p_id, "0");
+  await server.waitForLog({ msg: "child listening", p_id: 0 }, { from });
+  await bystander.send("PING unaffected");
+  assert.equal(await bystander.readLine(), "PONG unaffected");
+  await using fresh = await connectTo(server, (where) => where.pId === 0);
+  await fresh.send("PING new");
+  assert.equal(await fresh.readLine(), "PONG new");
+});
+
+Deno.test("a child that exits is respawned; one that dies right after starting is backed off", async () => {
+  await using server = await TestServer.start(["--processes", "1", "--threads", "1"], FAULTS);
+  for (let i = 0; i < 2; i++) {
+    const from = server.logs.length;
+    await using client = await server.connect();
+    await client.hello();
+    await client.send("FAULT exit");
+    await client.expectEof();
+    await server.waitForLog({ msg: "child exited", code: 70 }, { from });
+    await server.waitForLog({ msg: "child listening" }, { from });
+  }
+  // The second crash came within a second of its start: it is a crash loop, logged as one.
+  const delayed = await server.waitForLog({ msg: "child is crash-looping, respawn delayed" });
+  assert.equal(delayed.delay_ms, "100");
+});
+
+Deno.test("malformed datagrams written into the runtime directory are logged and dropped", async () => {
+  await using server = await TestServer.start(["--processes", "1", "--threads", "1"]);
+  const dir = server.runtimeDir();
+  const mode = Deno.statSync(dir).mode! & 0o777;
+  assert.equal(mode, 0o700);
+  const intruder = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/intruder.sock` });
+  try {
+    const garbage = [
+      new Uint8Array([]),
+      new Uint8Array([0xc1, 3, 255, 255, 255, 255]),
+      new TextEncoder().encode('\xc1{"kind":"claim"}'),
+      new Uint8Array([0xc1, 3, 5, 0, 0, 0, 0x7b, 0x22, 0x6b, 0x22, 0x7d]),
+      crypto.getRandomValues(new Uint8Array(1000)),
+    ];
+    for (const target of ["supervisor.sock", "0-0-0-0.sock"]) {
+      for (const datagram of garbage) {
+        await intruder.send(datagram, { transport: "unixpacket", path: `${dir}/${target}` });
+      }
+    }
+    await waitUntil(
+      () => count(server, "malformed datagram dropped") >= 2 * (garbage.length - 1),
+      5000,
+      "every malformed datagram logged",
+    );
+    await using client = await server.connect();
+    await client.hello();
+    await join(client, "survivor");
+    assert.equal(count(server, "child exited"), 0);
+  } finally {
+    intruder.close();
+  }
+});
+
+Deno.test("a stale runtime directory left by a killed run does not stop a new start", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chatd-stale-" });
+  try {
+    await Deno.writeTextFile(`${dir}/supervisor.sock`, "stale");
+    await Deno.writeTextFile(`${dir}/0-0-0-0.sock`, "stale");
+    await using server = await TestServer.start(["--runtime-dir", dir]);
+    await using client = await server.connect();
+    await client.hello();
+    await join(client, "fresh");
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("no descriptor or socket-file leaks after 5000 JOIN/LEAV cycles and 20 respawns", async () => {
+  await using server = await TestServer.start([
+    "--processes",
+    "2",
+    "--threads",
+    "2",
+    "--rate",
+    "0",
+  ]);
+  const dir = server.runtimeDir();
+  const fds = (pid: number) => [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
+  const files = () => [...Deno.readDirSync(dir)].map((file) => file.name).sort();
+  const childFds = () => [...server.childPids().values()].map(([pid]) => fds(pid!)).sort();
+  // One cycle first, so that every outbox between the threads exists before the baseline.
+  const warm = async (i: number) => {
+    await using client = await server.connect();
+    await client.hello();
+    await join(client, `warm${i}`);
+    await client.send("CHAT * hi");
+    await client.send("LEAV");
+    while ((await client.readLine()) !== "BYE");
+  };
+  for (let i = 0; i < 20; i++) await warm(i);
+  const before = { supervisor: fds(server.process.pid), children: childFds(), files: files() };
+
+  let cycles = 0;
+  await Promise.all(Array.from({ length: 10 }, async (_, worker) => {
+    for (let i = 0; i < 500; i++) {
+      await using client = await server.connect();
+      await client.hello();
+      await join(client, `c${worker}x${i}`);
+      await client.send("LEAV");
+      while ((await client.readLine()) !== "BYE");
+      cycles++;
+    }
+  }));
+  // 20 respawns: every child killed, 10 times over. A child killed within 1 s of its start
+  // counts as crash-looping and is respawned with a delay, so each one lives past 1 s first.
+  for (let round = 0; round < 10; round++) {
+    const from = server.logs.length;
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    for (const [, [pid]] of server.childPids()) Deno.kill(pid!, "SIGKILL");
+    for (const pId of [0, 1]) {
+      await server.waitForLog({ msg: "child listening", p_id: pId }, { from });
+    }
+  }
+  const respawns = server.parsedLogs().filter((fields) => fields.msg === "child started").length;
+  assert.equal(respawns, 2 + 20);
+  for (let i = 0; i < 20; i++) await warm(100 + i);
+
+  assert.equal(cycles, 5000);
+  await waitUntil(
+    () => fds(server.process.pid) === before.supervisor,
+    5000,
+    `supervisor descriptors back to ${before.supervisor} (now ${fds(server.process.pid)})`,
+  );
+  await waitUntil(
+    () => JSON.stringify(childFds()) === JSON.stringify(before.children),
+    5000,
+    `child descriptors back to ${before.children} (now ${childFds()})`,
+  );
+  // Socket files are named by endpoint, which changes with each respawn: compare the count.
+  await waitUntil(
+    () => files().length === before.files.length,
+    5000,
+    `runtime dir back to ${before.files.length} files (now ${files()})`,
+  );
+});
