@@ -218,8 +218,10 @@ export class Thread implements ConnectionHost {
           if (tcp === undefined) {
             this.#closeListener();
             this.#log.info("thread stopped accepting", { ep: this.#ep });
-            // An accept that completed in the meantime is served, not dropped.
-            accepting.then((late) => this.#accept(late), () => {});
+            // An accept that completed in the meantime is served, not dropped, and before
+            // this thread can count itself done.
+            tcp = await accepting.catch(() => undefined);
+            if (tcp !== undefined) this.#accept(tcp);
             break;
           }
         } else {
@@ -238,17 +240,14 @@ export class Thread implements ConnectionHost {
 
   #accept(tcp: Deno.TcpConn): void {
     if (this.#phase === "stopping") {
-      tcp.close();
+      // Accepted as the listener closed: this client gets its BYE too.
+      const bye = encoder.encode(Reply.shuttingDown());
+      tcp.write(bye).catch(() => {}).finally(() => closeQuietly(tcp));
       return;
     }
     if (this.#connections.size >= this.#config.maxClientsPerThread) {
-      tcp.write(encoder.encode(Reply.error(ErrorCode.SERVER_FULL))).catch(() => {}).finally(() => {
-        try {
-          tcp.close();
-        } catch {
-          // Already closed.
-        }
-      });
+      const full = encoder.encode(Reply.error(ErrorCode.SERVER_FULL));
+      tcp.write(full).catch(() => {}).finally(() => closeQuietly(tcp));
       return;
     }
     try {
@@ -388,6 +387,14 @@ export class Thread implements ConnectionHost {
       this.#endpoint?.close();
       this.#post({ kind: "done" });
     }
+  }
+}
+
+function closeQuietly(closer: { close(): void }): void {
+  try {
+    closer.close();
+  } catch {
+    // Already closed.
   }
 }
 
