@@ -23,15 +23,18 @@ const CR = 13;
  */
 export class LineSplitter {
   readonly #max: number;
-  /** Holds the start of a line that was cut between two chunks. */
-  readonly #partial: Uint8Array;
+  /** Holds the start of a line cut between two chunks; made when first needed. */
+  #partial: Uint8Array | undefined;
   #partialLength = 0;
   #discarding = false;
 
   constructor(maxLineBytes: number) {
     this.#max = maxLineBytes;
-    // One more byte for a CR that may precede the LF.
-    this.#partial = new Uint8Array(maxLineBytes + 1);
+  }
+
+  /** The buffer for partial lines: the limit plus one byte for a CR before the LF. */
+  #buffer(): Uint8Array {
+    return this.#partial ??= new Uint8Array(this.#max + 1);
   }
 
   /** True while the start of an unfinished line is held. */
@@ -52,13 +55,14 @@ export class LineSplitter {
         this.#discarding = lf === -1;
         sink.tooLong();
       } else if (lf === -1) {
-        this.#partial.set(chunk.subarray(start, end), this.#partialLength);
+        this.#buffer().set(chunk.subarray(start, end), this.#partialLength);
         this.#partialLength += end - start;
       } else if (this.#partialLength === 0) {
         this.#emit(chunk.subarray(start, end), sink);
       } else {
-        this.#partial.set(chunk.subarray(start, end), this.#partialLength);
-        const whole = this.#partial.subarray(0, this.#partialLength + end - start);
+        const buffer = this.#buffer();
+        buffer.set(chunk.subarray(start, end), this.#partialLength);
+        const whole = buffer.subarray(0, this.#partialLength + end - start);
         this.#partialLength = 0;
         this.#emit(whole, sink);
       }
