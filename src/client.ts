@@ -8,11 +8,11 @@
  *
  * @module
  */
-import process from "node:process";
-import * as readline from "node:readline";
 import { LineSplitter } from "./_line_reader.ts";
+import { CLIENT_HELP, formatServerLine, parseUserLine, showable } from "./_client_format.ts";
+import { Terminal, type TerminalEvent } from "./_terminal.ts";
 import { MAX_LINE_BYTES_LIMIT } from "./config.ts";
-import { ROOM, splitCommand, splitFirst } from "./protocol.ts";
+import { ROOM, splitCommand } from "./protocol.ts";
 
 /** Options of {@linkcode runClient}. */
 export interface ClientOptions {
@@ -33,181 +33,9 @@ const DEFAULT_LEAVE_TIMEOUT_MS = 2000;
 // MAX_LINE_BYTES_LIMIT.
 const MAX_SERVER_LINE_BYTES = 2 * MAX_LINE_BYTES_LIMIT;
 
-/** The client's own commands, as `/help` shows them. */
-export const CLIENT_HELP: readonly string[] = [
-  "commands:",
-  "  <text>               send <text> to everyone in the room",
-  "  /msg <name> <text>   send <text> to <name> only",
-  "  /who                 list the users",
-  "  /help                this list",
-  "  /quit or exit        leave (Ctrl-D and Ctrl-C too)",
-  "  //text               send /text to the room",
-];
-
-// C0 and C1 controls, DEL, the line and paragraph separators and the bidi overrides: each
-// could move the cursor, recolour the terminal or reorder what the user reads.
-// deno-lint-ignore no-control-regex
-const UNSHOWABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/**
- * `text` with every control character written out as an escape (`\x1b`), and TAB as a space,
- * so that it cannot drive the terminal.
- *
- * @example
- * ```ts
- * showable("hi\x1b[2J"); // "hi\\x1b[2J"
- * ```
- */
-export function showable(text: string): string {
-  return text.replace(UNSHOWABLE, (char) => {
-    if (char === "\t") return " ";
-    const code = char.charCodeAt(0);
-    return code <= 0xff
-      ? `\\x${code.toString(16).padStart(2, "0")}`
-      : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
-}
-
-/**
- * What each error code means to a person; `detail` is what followed the code. Keyed by
- * string, not {@linkcode ErrorCode}: a client may meet a newer server's codes, and the
- * client tests check that every code of this version has a message.
- */
-const ERROR_MESSAGES: Readonly<Record<string, (detail: string) => string>> = {
-  BAD_COMMAND: (detail) => `the server did not understand ${detail || "that"}`,
-  BAD_NAME: (detail) => `that name cannot be used: ${detail || "invalid"}`,
-  NAME_TAKEN: (detail) => `the name ${detail || "you chose"} is taken`,
-  ALREADY_JOINED: (detail) => `you have already joined as ${detail}`,
-  NOT_JOINED: () => "you have not joined yet",
-  NO_SUCH_USER: (detail) => `no such user: ${detail}`,
-  SERVER_FULL: () => "the server is full",
-  LINE_TOO_LONG: () => "that line is too long",
-  BAD_ENCODING: () => "that line is not valid UTF-8",
-  BAD_TEXT: (detail) => `message refused: ${detail || "invalid text"}`,
-  TIMEOUT: (detail) => `timed out: ${detail || "too slow"}`,
-  SLOW_CONSUMER: () => "dropped by the server for not reading fast enough",
-};
-
-function formatError(rest: string): string {
-  const [code, detail] = splitFirst(rest);
-  const message = Object.hasOwn(ERROR_MESSAGES, code)
-    ? ERROR_MESSAGES[code]!(detail)
-    : `error ${code}${detail === "" ? "" : `: ${detail}`}`;
-  return `! ${message}`;
-}
-
-function formatUsers(rest: string): string {
-  const [count, names] = splitFirst(rest);
-  return `* users (${count}): ${names === "" ? "nobody" : names.split(" ").join(", ")}`;
-}
-
-/**
- * What to show for one server line (without its LF), or `undefined` for a line that shows
- * nothing. The result holds no control characters, whatever the server sent.
- *
- * @example
- * ```ts
- * formatServerLine("ALL alice hi");            // "alice: hi"
- * formatServerLine("FROM alice psst");         // "[alice → you] psst"
- * formatServerLine("ERR NO_SUCH_USER bob");    // "! no such user: bob"
- * ```
- */
-export function formatServerLine(line: string): string | undefined {
-  if (line === "") return undefined;
-  const { verb, rest } = splitCommand(line);
-  const [first, second] = splitFirst(rest);
-  let shown: string | undefined;
-  switch (verb) {
-    case "HELLO":
-      shown = `* connected to ${first} ${splitFirst(second)[0]}`.trimEnd();
-      break;
-    case "OK":
-      shown = first === "JOIN" ? `* you joined as ${second}; /help lists the commands` : `* ok`;
-      break;
-    case "ALL":
-      shown = `${first}: ${second}`;
-      break;
-    case "FROM":
-      shown = `[${first} → you] ${second}`;
-      break;
-    case "JOINED":
-      shown = `* ${rest} joined`;
-      break;
-    case "LEFT":
-      shown = `* ${rest} left`;
-      break;
-    case "USERS":
-      shown = formatUsers(rest);
-      break;
-    case "HELP":
-      shown = rest === "END" ? undefined : rest;
-      break;
-    case "PONG":
-      shown = `* pong ${rest}`.trimEnd();
-      break;
-    case "BYE":
-      shown = rest === "" ? "* bye" : `* the server says goodbye: ${rest}`;
-      break;
-    case "ERR":
-      shown = formatError(rest);
-      break;
-    default:
-      shown = line;
-  }
-  return shown === undefined ? undefined : showable(shown);
-}
-
-/** What a typed line asks for. */
-export type UserCommand =
-  | { kind: "room"; text: string }
-  | { kind: "direct"; to: string; text: string }
-  | { kind: "who" }
-  | { kind: "help" }
-  | { kind: "quit" }
-  | { kind: "nothing" }
-  | { kind: "mistake"; message: string };
-
-/**
- * Reads one typed line (without its line ending) as a command.
- *
- * @example
- * ```ts
- * parseUserLine("/msg bob hi"); // { kind: "direct", to: "bob", text: "hi" }
- * parseUserLine("hello");       // { kind: "room", text: "hello" }
- * ```
- */
-export function parseUserLine(line: string): UserCommand {
-  if (line.trim() === "") return { kind: "nothing" };
-  if (line.trim() === "exit") return { kind: "quit" };
-  if (line.startsWith("//")) return { kind: "room", text: line.slice(1) };
-  if (!line.startsWith("/")) return { kind: "room", text: line };
-  const [command, rest] = splitFirst(line.trimEnd());
-  switch (command) {
-    case "/msg": {
-      const [to, text] = splitFirst(rest.trimStart());
-      if (to === "" || text.trim() === "") {
-        return { kind: "mistake", message: "usage: /msg <name> <text>" };
-      }
-      return { kind: "direct", to, text };
-    }
-    case "/who":
-      return { kind: "who" };
-    case "/help":
-      return { kind: "help" };
-    case "/quit":
-      return { kind: "quit" };
-    default:
-      return { kind: "mistake", message: `unknown command ${command}; /help lists the commands` };
-  }
-}
-
 /** Everything the client reacts to, in the order it happened. */
 type ClientEvent =
-  | { kind: "typed"; line: string }
-  /** Standard input ended: Ctrl-D, or the end of a pipe. */
-  | { kind: "typing-ended" }
-  /** Ctrl-C at the terminal. */
-  | { kind: "interrupted" }
+  | TerminalEvent
   | { kind: "received"; line: string }
   | { kind: "line-too-long" }
   | { kind: "disconnected" }
@@ -253,65 +81,6 @@ async function readServer(conn: Deno.Conn, events: EventQueue): Promise<void> {
     // A reset ends the connection as surely as EOF does.
   }
   events.push({ kind: "disconnected" });
-}
-
-/** The terminal: a readline prompt above which incoming lines are printed. */
-class Terminal {
-  readonly #rl: readline.Interface;
-  readonly #interactive: boolean;
-  #prompting = false;
-
-  constructor(events: EventQueue) {
-    this.#interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-    this.#rl = readline.createInterface({
-      input: process.stdin,
-      output: process.stdout,
-      terminal: this.#interactive,
-    });
-    this.#rl.on("line", (line) => {
-      // Now, not when the line is handled: keys typed meanwhile must land after a prompt.
-      if (this.#prompting && this.#interactive) this.#rl.prompt();
-      events.push({ kind: "typed", line });
-    });
-    this.#rl.on("close", () => events.push({ kind: "typing-ended" }));
-    this.#rl.on("SIGINT", () => events.push({ kind: "interrupted" }));
-  }
-
-  /** Shows `prompt` and keeps redrawing it, with any half-typed input, below new lines. */
-  prompt(prompt: string): void {
-    this.#rl.setPrompt(prompt);
-    this.#prompting = true;
-    if (this.#interactive) this.#rl.prompt(true);
-  }
-
-  /** Takes the prompt away until the next {@linkcode prompt}. */
-  stopPrompting(): void {
-    this.#clearInputLine();
-    this.#prompting = false;
-  }
-
-  /** Prints `text` on its own line(s) above the prompt and the input being typed. */
-  show(text: string): void {
-    this.#clearInputLine();
-    process.stdout.write(text + "\n");
-    if (this.#prompting && this.#interactive) this.#rl.prompt(true);
-  }
-
-  /** Prints `message` on stderr, as the last thing before exiting. */
-  fail(message: string): void {
-    this.#clearInputLine();
-    process.stderr.write(`chatd client: ${message}\n`);
-  }
-
-  close(): void {
-    this.#rl.close();
-  }
-
-  #clearInputLine(): void {
-    if (!this.#interactive || !this.#prompting) return;
-    readline.clearLine(process.stdout, 0);
-    readline.cursorTo(process.stdout, 0);
-  }
 }
 
 type Phase = "greeting" | "asking-name" | "joining" | "chatting" | "leaving";
@@ -508,7 +277,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
   if (conn === undefined) return 1;
   const events = new EventQueue();
   readServer(conn, events);
-  const terminal = new Terminal(events);
+  const terminal = new Terminal((event) => events.push(event));
   try {
     return await new ChatSession(conn, terminal, events, options).run();
   } finally {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatServerLine, parseUserLine, showable } from "../src/client.ts";
+import { formatServerLine, parseUserLine, showable } from "../src/_client_format.ts";
 import { CHILD_DENO_FLAGS } from "../src/child_command.ts";
 import { ErrorCode } from "../src/protocol.ts";
 import { type LineClient, ROOT, TestServer, withTimeout } from "./test_util.ts";

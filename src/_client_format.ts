@@ -1,0 +1,180 @@
+/**
+ * What the terminal client shows and what it reads: server lines turned into text a person
+ * reads, with every control character escaped, and typed lines turned into commands. Pure
+ * functions and tables, without I/O.
+ *
+ * @module
+ */
+import { type ErrorCode, splitCommand, splitFirst } from "./protocol.ts";
+
+/** The client's own commands, as `/help` shows them. */
+export const CLIENT_HELP: readonly string[] = [
+  "commands:",
+  "  <text>               send <text> to everyone in the room",
+  "  /msg <name> <text>   send <text> to <name> only",
+  "  /who                 list the users",
+  "  /help                this list",
+  "  /quit or exit        leave (Ctrl-D and Ctrl-C too)",
+  "  //text               send /text to the room",
+];
+
+// C0 and C1 controls, DEL, the line and paragraph separators and the bidi overrides: each
+// could move the cursor, recolour the terminal or reorder what the user reads.
+// deno-lint-ignore no-control-regex
+const UNSHOWABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `text` with every control character written out as an escape (`\x1b`), and TAB as a space,
+ * so that it cannot drive the terminal.
+ *
+ * @example
+ * ```ts
+ * showable("hi\x1b[2J"); // "hi\\x1b[2J"
+ * ```
+ */
+export function showable(text: string): string {
+  return text.replace(UNSHOWABLE, (char) => {
+    if (char === "\t") return " ";
+    const code = char.charCodeAt(0);
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
+/**
+ * What each error code means to a person; `detail` is what followed the code. Keyed by
+ * {@linkcode ErrorCode} so that the compiler checks every code has a message; a newer
+ * server's codes, which it cannot know, {@linkcode formatError} shows as they are.
+ */
+const ERROR_MESSAGES: Readonly<Record<ErrorCode, (detail: string) => string>> = {
+  BAD_COMMAND: (detail) => `the server did not understand ${detail || "that"}`,
+  BAD_NAME: (detail) => `that name cannot be used: ${detail || "invalid"}`,
+  NAME_TAKEN: (detail) => `the name ${detail || "you chose"} is taken`,
+  ALREADY_JOINED: (detail) => `you have already joined as ${detail}`,
+  NOT_JOINED: () => "you have not joined yet",
+  NO_SUCH_USER: (detail) => `no such user: ${detail}`,
+  SERVER_FULL: () => "the server is full",
+  LINE_TOO_LONG: () => "that line is too long",
+  BAD_ENCODING: () => "that line is not valid UTF-8",
+  BAD_TEXT: (detail) => `message refused: ${detail || "invalid text"}`,
+  TIMEOUT: (detail) => `timed out: ${detail || "too slow"}`,
+  SLOW_CONSUMER: () => "dropped by the server for not reading fast enough",
+};
+
+function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_MESSAGES, code);
+}
+
+function formatError(rest: string): string {
+  const [code, detail] = splitFirst(rest);
+  const message = isErrorCode(code)
+    ? ERROR_MESSAGES[code](detail)
+    : `error ${code}${detail === "" ? "" : `: ${detail}`}`;
+  return `! ${message}`;
+}
+
+function formatUsers(rest: string): string {
+  const [count, names] = splitFirst(rest);
+  return `* users (${count}): ${names === "" ? "nobody" : names.split(" ").join(", ")}`;
+}
+
+/**
+ * What to show for one server line (without its LF), or `undefined` for a line that shows
+ * nothing. The result holds no control characters, whatever the server sent.
+ *
+ * @example
+ * ```ts
+ * formatServerLine("ALL alice hi");            // "alice: hi"
+ * formatServerLine("FROM alice psst");         // "[alice → you] psst"
+ * formatServerLine("ERR NO_SUCH_USER bob");    // "! no such user: bob"
+ * ```
+ */
+export function formatServerLine(line: string): string | undefined {
+  if (line === "") return undefined;
+  const { verb, rest } = splitCommand(line);
+  const [first, second] = splitFirst(rest);
+  let shown: string | undefined;
+  switch (verb) {
+    case "HELLO":
+      shown = `* connected to ${first} ${splitFirst(second)[0]}`.trimEnd();
+      break;
+    case "OK":
+      shown = first === "JOIN" ? `* you joined as ${second}; /help lists the commands` : `* ok`;
+      break;
+    case "ALL":
+      shown = `${first}: ${second}`;
+      break;
+    case "FROM":
+      shown = `[${first} → you] ${second}`;
+      break;
+    case "JOINED":
+      shown = `* ${rest} joined`;
+      break;
+    case "LEFT":
+      shown = `* ${rest} left`;
+      break;
+    case "USERS":
+      shown = formatUsers(rest);
+      break;
+    case "HELP":
+      shown = rest === "END" ? undefined : rest;
+      break;
+    case "PONG":
+      shown = `* pong ${rest}`.trimEnd();
+      break;
+    case "BYE":
+      shown = rest === "" ? "* bye" : `* the server says goodbye: ${rest}`;
+      break;
+    case "ERR":
+      shown = formatError(rest);
+      break;
+    default:
+      shown = line;
+  }
+  return shown === undefined ? undefined : showable(shown);
+}
+
+/** What a typed line asks for. */
+export type UserCommand =
+  | { kind: "room"; text: string }
+  | { kind: "direct"; to: string; text: string }
+  | { kind: "who" }
+  | { kind: "help" }
+  | { kind: "quit" }
+  | { kind: "nothing" }
+  | { kind: "mistake"; message: string };
+
+/**
+ * Reads one typed line (without its line ending) as a command.
+ *
+ * @example
+ * ```ts
+ * parseUserLine("/msg bob hi"); // { kind: "direct", to: "bob", text: "hi" }
+ * parseUserLine("hello");       // { kind: "room", text: "hello" }
+ * ```
+ */
+export function parseUserLine(line: string): UserCommand {
+  if (line.trim() === "") return { kind: "nothing" };
+  if (line.trim() === "exit") return { kind: "quit" };
+  if (line.startsWith("//")) return { kind: "room", text: line.slice(1) };
+  if (!line.startsWith("/")) return { kind: "room", text: line };
+  const [command, rest] = splitFirst(line.trimEnd());
+  switch (command) {
+    case "/msg": {
+      const [to, text] = splitFirst(rest.trimStart());
+      if (to === "" || text.trim() === "") {
+        return { kind: "mistake", message: "usage: /msg <name> <text>" };
+      }
+      return { kind: "direct", to, text };
+    }
+    case "/who":
+      return { kind: "who" };
+    case "/help":
+      return { kind: "help" };
+    case "/quit":
+      return { kind: "quit" };
+    default:
+      return { kind: "mistake", message: `unknown command ${command}; /help lists the commands` };
+  }
+}
