@@ -19,6 +19,7 @@ const reason = compiled.success ? "" : firstError(new TextDecoder().decode(compi
 
 function firstError(stderr: string): string {
   // deno prints ANSI colours; keep the plain words of the first error and its cause.
+  // deno-lint-ignore no-control-regex -- ANSI colour codes are what is being removed
   const plain = stderr.replace(/\x1b\[[0-9;]*m/g, "");
   const cause = /\d+: (.*(?:error|Error).*)$/m.exec(plain)?.[1];
   const error = /^error: (.*)$/m.exec(plain)?.[1] ?? plain.trim().split("\n")[0];

@@ -45,7 +45,7 @@ const inputs = fc.sample(fc.oneof(nearValid, randomBytes), { numRuns: 4000, seed
 // V8 grows its heap lazily while garbage comes fast, so RSS alone would climb for a while even
 // without a leak. With the old space capped, a leak of JavaScript objects crashes the process
 // or shows as growth; garbage does not.
-const HEAP_CAP = { DENO_V8_FLAGS: "--max-old-space-size=64" };
+const HEAP_CAP = { DENO_V8_FLAGS: "--max-old-space-size=24,--max-semi-space-size=2" };
 
 Deno.test(`fuzzing a live 2x2 server for ${SECONDS} s crashes nothing and leaves RSS flat`, async () => {
   await using server = await TestServer.start(
