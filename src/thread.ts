@@ -169,7 +169,7 @@ export class Thread implements ConnectionHost {
   #added(entry: Entry): void {
     this.#replica.add(entry);
     const owner = this.#owner(entry);
-    this.#toMembers(encoder.encode(Reply.joinedNotice(entry.name)), owner);
+    this.#notify(encoder.encode(Reply.joinedNotice(entry.name)), owner);
     if (entry.ep !== this.#ep) return;
     if (owner?.state === "joining") owner.joined();
     // The claimant is gone: hand the name straight back.
@@ -178,15 +178,26 @@ export class Thread implements ConnectionHost {
 
   #removed(entry: Entry): void {
     if (this.#replica.remove(entry)) {
-      this.#toMembers(encoder.encode(Reply.leftNotice(entry.name)), undefined);
+      this.#notify(encoder.encode(Reply.leftNotice(entry.name)), undefined);
     }
     const owner = this.#owner(entry);
     if (owner?.state === "leaving") owner.left();
   }
 
-  /** Delivers a line to every member but `except`. */
+  /** Delivers a message to every member but `except` (held for those still joining). */
   #toMembers(line: Uint8Array, except: Connection | undefined): void {
     for (const member of this.#members) if (member !== except) member.deliver(line);
+  }
+
+  /**
+   * Sends a `JOINED`/`LEFT` notice to every joined client but `except`. Unlike messages, a
+   * notice is not held for a client still joining: its replica already has the change, and a
+   * `JOINED` for someone who was there first would only confuse it.
+   */
+  #notify(line: Uint8Array, except: Connection | undefined): void {
+    for (const member of this.#members) {
+      if (member !== except && member.state === "joined") member.write(line);
+    }
   }
 
   // TCP ----------------------------------------------------------------------------------
