@@ -54,7 +54,13 @@ export interface ConnectionOptions {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
-const READ_BUFFER_BYTES = 16 * 1024;
+/**
+ * Reads start with a small buffer, since chat lines are short and most connections idle:
+ * a pending read holds its buffer, so this is most of an idle connection's memory. A read
+ * that fills it switches the connection to the large one.
+ */
+const READ_BUFFER_SMALL = 1024;
+const READ_BUFFER_LARGE = 16 * 1024;
 /** How long a dropped slow consumer gets to take its `ERR SLOW_CONSUMER`. */
 const SLOW_CONSUMER_GRACE_MS = 250;
 
@@ -118,7 +124,7 @@ export class Connection implements Session {
       this.reply(Reply.error(ErrorCode.TIMEOUT, "no JOIN in time"));
       this.end();
     }, this.#options.joinTimeoutMs);
-    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    let buffer = new Uint8Array(READ_BUFFER_SMALL);
     const items: Item[] = [];
     const sink: LineSink = {
       line(bytes) {
@@ -137,6 +143,9 @@ export class Connection implements Session {
         const n = await this.#tcp.read(buffer);
         if (n === null) break;
         this.#splitter.push(buffer.subarray(0, n), sink);
+        if (n === buffer.length && buffer.length < READ_BUFFER_LARGE) {
+          buffer = new Uint8Array(READ_BUFFER_LARGE);
+        }
         for (let i = 0; i < items.length && this.#readable(); i++) {
           // Over its rate, the client waits here; meanwhile nothing is read from it.
           const wait = this.#bucket?.take() ?? 0;

@@ -57,7 +57,7 @@ export function removeEndpointFiles(dir: string, id: string): void {
 
 /** Options of {@linkcode Endpoint}. */
 export interface EndpointOptions {
-  /** Called for every datagram received. `data` is valid only during the call. */
+  /** Called for every datagram received, with a copy the handler may keep parts of. */
   onDatagram: (data: Uint8Array) => void;
   /** Called when a destination's socket is gone (its thread or process ended). */
   onGone?: (destination: string) => void;
@@ -100,7 +100,8 @@ export class Endpoint {
         return;
       }
       try {
-        this.#options.onDatagram(data);
+        // One copy per datagram, not per record: the records' views share it.
+        this.#options.onDatagram(data.slice());
       } catch (error: unknown) {
         this.#log.error("datagram handler failed", { ep: this.id, error });
       }

@@ -99,7 +99,12 @@ export function splitCommand(line: string): Command {
 
 /** Upper-cases ASCII letters only, so that no Unicode case rule turns `joın` into `JOIN`. */
 function upperAscii(text: string): string {
-  return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+  // Most verbs arrive upper-case already: check before building a new string.
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 97 && code <= 122) return text.replace(/[a-z]+/g, (x) => x.toUpperCase());
+  }
+  return text;
 }
 
 /** Splits `rest` at its first space: `"bob hi there"` → `["bob", "hi there"]`. */

@@ -111,12 +111,12 @@ export class Thread implements ConnectionHost {
         const connection = this.#connections.get(record.conn);
         // The connection id and name must still match: the user may have left, and the
         // connection id never serves anyone else.
-        if (connection?.owns(record.name)) connection.deliver(record.line.slice());
+        if (connection?.owns(record.name)) connection.deliver(record.line);
         else this.#log.debug("stale delivery dropped", { conn: record.conn, name: record.name });
         return;
       }
       case "room":
-        this.#toMembers(record.line.slice(), undefined);
+        this.#toMembers(record.line, undefined);
         return;
       case "control":
         this.#onControl(record.message);
