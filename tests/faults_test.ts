@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
-import { connectTo, type LineClient, TestServer, waitUntil } from "./test_util.ts";
+import { connectTo, join, TestServer, waitUntil } from "./test_util.ts";
 
 const FAULTS = { env: { CHATD_FAULTS: "1" } };
-
-async function join(client: LineClient, name: string): Promise<void> {
-  await client.send(`JOIN ${name}`);
-  assert.equal(await client.readLine(), `OK JOIN ${name}`);
-}
 
 function count(server: TestServer, msg: string): number {
   return server.parsedLogs().filter((fields) => fields.msg === msg).length;

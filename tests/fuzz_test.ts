@@ -1,17 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type LineClient, TestServer } from "./test_util.ts";
+import { type LineClient, rssMiB, TestServer } from "./test_util.ts";
 
 const SEED = 20261121;
 const SECONDS = 12;
 const CONNECTIONS = 8;
 const encoder = new TextEncoder();
-
-/** VmRSS of a process in MiB. */
-function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
 
 // Lines that are almost protocol: real verbs in odd cases with hostile or random arguments.
 const verb = fc.constantFrom(

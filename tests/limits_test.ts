@@ -1,18 +1,7 @@
 import assert from "node:assert/strict";
-import { connectTo, type LineClient, TestServer, withTimeout } from "./test_util.ts";
+import { connectTo, join, rssMiB, TestServer, withTimeout } from "./test_util.ts";
 
 const encoder = new TextEncoder();
-
-async function join(client: LineClient, name: string): Promise<void> {
-  await client.send(`JOIN ${name}`);
-  assert.equal(await client.readLine(), `OK JOIN ${name}`);
-}
-
-/** VmRSS of a process in MiB. */
-function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
 
 Deno.test("a line over --max-line-bytes gets ERR LINE_TOO_LONG and the connection stays usable", async (t) => {
   await using server = await TestServer.start(["--max-line-bytes", "100"]);

@@ -1,10 +1,5 @@
 import assert from "node:assert/strict";
-import { connectTo, type LineClient, TestServer } from "./test_util.ts";
-
-async function join(client: LineClient, name: string): Promise<void> {
-  await client.send(`JOIN ${name}`);
-  assert.equal(await client.readLine(), `OK JOIN ${name}`);
-}
+import { connectTo, join, type LineClient, TestServer } from "./test_util.ts";
 
 /** Proves nothing else is queued for `client`: the next line is the answer to a PING. */
 async function expectNothingPending(client: LineClient): Promise<void> {

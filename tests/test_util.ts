@@ -357,6 +357,21 @@ export class LineClient implements AsyncDisposable {
   }
 }
 
+/** Sends `JOIN name` and asserts the reply is `OK JOIN name`. */
+export async function join(client: LineClient, name: string): Promise<void> {
+  await client.send(`JOIN ${name}`);
+  const reply = await client.readLine();
+  if (reply !== `OK JOIN ${name}`) {
+    throw new Error(`JOIN ${name} answered ${JSON.stringify(reply)}`);
+  }
+}
+
+/** VmRSS of a process, in MiB. */
+export function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
 /** Connects clients until `want` returns true for one (by its p_id/t_id); closes the others. */
 export async function connectTo(
   server: TestServer,

@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { encodeDirect, MAGIC } from "../src/datagram.ts";
-import { connectTo, type LineClient, TestServer, withTimeout } from "./test_util.ts";
+import { connectTo, join, type LineClient, TestServer, withTimeout } from "./test_util.ts";
 
 const SPREAD = ["--processes", "3", "--threads", "2"];
-
-/** Sends `JOIN name` and asserts `OK JOIN name`. */
-async function join(client: LineClient, name: string): Promise<void> {
-  await client.send(`JOIN ${name}`);
-  assert.equal(await client.readLine(), `OK JOIN ${name}`);
-}
 
 Deno.test("users on different processes and on one thread JOIN, CHAT, WHO and LEAV", async (t) => {
   await using server = await TestServer.start(SPREAD);
