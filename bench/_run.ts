@@ -1,0 +1,351 @@
+/**
+ * Runs one scenario: a fresh server, the loadgen processes, the phases (set-up, warm-up,
+ * measured, drain), and around the measured phase the CPU time (and for `conns` the
+ * resident memory) of every server process.
+ *
+ * @module
+ */
+import { TestServer } from "../tests/test_util.ts";
+import { Histogram, type LatencySummary } from "./_histogram.ts";
+import { LoadgenProcess } from "./_loadgen_process.ts";
+import type { ConnsResult, TrafficResult, Workload } from "./_messages.ts";
+import { childrenOf, type CpuSample, machineBusyMs, rssKiB, sampleCpu } from "./_proc.ts";
+import type { ConnsScenario, Scenario, TrafficScenario } from "./scenarios.ts";
+
+/** How long set-up (connect and join) may take. */
+const READY_TIMEOUT_MS = 180_000;
+/** How long the connection storm may take, notices included. */
+const STORM_TIMEOUT_MS = 310_000;
+
+/** Options of {@linkcode runScenario}. */
+export interface RunOptions {
+  /** Loadgen processes. */
+  loadgens: number;
+  /** Server flags added to every run (such as `--rate 0`). */
+  serverArgs: string[];
+}
+
+/** CPU time over the measured phase. */
+export interface CpuFigures {
+  ms: number;
+  /** Cores kept busy on average: CPU time / wall time. */
+  cores: number;
+  /** µs of CPU per delivered message. */
+  usPerDelivery: number;
+  /** conns: µs of CPU per join, its notices included. */
+  usPerJoin?: number;
+}
+
+/** Resident memory of the server's processes, KiB. */
+export interface RssFigures {
+  beforeKiB: number;
+  afterKiB: number;
+  perConnectionKiB: number;
+  byProcess: { pid: number; role: string; beforeKiB: number; afterKiB: number }[];
+}
+
+/** Everything measured in one run. */
+export interface RunResult {
+  scenario: string;
+  kind: Scenario["kind"];
+  /** `<processes>x<threads>`. */
+  config: string;
+  serverArgs: string[];
+  loadgens: number;
+  params: Record<string, unknown>;
+  /** The measured phase as the runner timed it. */
+  measuredMs: number;
+  /** Messages sent (conns: joins) per second of the measured phase. */
+  messagesPerSec: number;
+  /** Deliveries (conns: `JOINED` notices) counted in the measured phase. */
+  deliveries: number;
+  deliveriesPerSec: number;
+  latencyUs?: LatencySummary;
+  expected?: number;
+  lost?: number;
+  reordered?: number;
+  duplicates?: number;
+  errors: number;
+  errorSamples: string[];
+  /** Lines outside the protocol, or deliveries to the wrong client. */
+  unexpected: number;
+  /** Connections the server closed. */
+  closed: number;
+  /** Open loop: sends that left more than 10 ms after their time. */
+  lateSends?: number;
+  /** Open loop: how late the sends left, µs (part of the latency). */
+  sendLagUs?: LatencySummary;
+  joins?: number;
+  joinsPerSec?: number;
+  /** conns: from the first connect to the last `JOINED` notice. */
+  noticesMs?: number;
+  rss?: RssFigures;
+  serverCpu: CpuFigures;
+  loadgenCpu: CpuFigures;
+  /**
+   * Cores used meanwhile by everything else: other processes, and the kernel's network
+   * softirqs (about 0.1 here). Should be near 0.
+   */
+  otherCores: number;
+  /** Runs it took: one more for each run other processes disturbed (see `--retries`). */
+  attempts?: number;
+  serverPids: number[];
+  /** Warnings and errors the server logged during the run. */
+  serverLog?: { lines: number; samples: string[] };
+}
+
+/** Runs one scenario against a fresh server and stops everything it started. */
+export async function runScenario(scenario: Scenario, options: RunOptions): Promise<RunResult> {
+  const args = [
+    "--processes",
+    String(scenario.processes),
+    "--threads",
+    String(scenario.threads),
+    "--log-level",
+    "warning",
+    ...options.serverArgs,
+  ];
+  if (scenario.kind === "conns") {
+    const needed = scenario.clients + scenario.warmupClients;
+    args.push("--max-clients-per-thread", String(Math.max(1024, needed)));
+  }
+  await using server = await TestServer.start(args);
+  await using stack = new AsyncDisposableStack();
+  const loadgens = Array.from({ length: options.loadgens }, (_, loadgen) => {
+    const where = { host: server.host, port: server.port, loadgen, loadgens: options.loadgens };
+    return stack.use(new LoadgenProcess(workloadOf(scenario, where)));
+  });
+  await Promise.all(loadgens.map((loadgen) => loadgen.expect("ready", READY_TIMEOUT_MS)));
+  const running = { server, loadgens, args };
+  const result = scenario.kind === "traffic"
+    ? await measureTraffic(scenario, running)
+    : await measureConns(scenario, running);
+  return { ...result, serverLog: serverProblems(server) };
+}
+
+/** The server's log lines at level warning and above (it runs with `--log-level warning`). */
+function serverProblems(server: TestServer): RunResult["serverLog"] {
+  const lines = server.logs.filter((line) => line.trim() !== "");
+  return { lines: lines.length, samples: lines.slice(0, 5).map((line) => line.slice(0, 300)) };
+}
+
+interface Running {
+  server: TestServer;
+  loadgens: LoadgenProcess[];
+  args: string[];
+}
+
+/** Where a loadgen connects, and which one it is. */
+interface LoadgenPlace {
+  host: string;
+  port: number;
+  loadgen: number;
+  loadgens: number;
+}
+
+function workloadOf(scenario: Scenario, where: LoadgenPlace): Workload {
+  if (scenario.kind === "conns") {
+    const { clients, warmupClients, concurrency } = scenario;
+    return { kind: "conns", ...where, clients, warmupClients, concurrency };
+  }
+  const { mode, users, senders, window, ratePerSender, processes, threads } = scenario;
+  // A direct receiver goes on another process than its sender, else on another thread.
+  const placement = processes > 1 ? "process" : threads > 1 ? "thread" : "any";
+  return { kind: "traffic", ...where, mode, users, senders, window, ratePerSender, placement };
+}
+
+/** The supervisor and its children: from the log when it names them, else from /proc. */
+function serverPids(server: TestServer): number[] {
+  const supervisor = server.process.pid;
+  const children = new Set([...server.childPids().values()].flat());
+  for (const pid of childrenOf(supervisor)) children.add(pid);
+  return [supervisor, ...[...children].sort((a, b) => a - b)];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** CPU time of the server, the loadgens and the whole machine at one moment. */
+interface Snapshot {
+  server: CpuSample;
+  loadgen: CpuSample;
+  machineMs: number;
+}
+
+function snapshot(serverPids: number[], loadgenPids: number[]): Snapshot {
+  return {
+    server: sampleCpu(serverPids),
+    loadgen: sampleCpu(loadgenPids),
+    machineMs: machineBusyMs(),
+  };
+}
+
+/** A measured phase: snapshots at its ends, and how long of it was busy if not all of it. */
+interface Phase {
+  before: Snapshot;
+  after: Snapshot;
+  activeMs?: number;
+}
+
+/** The CPU figures of a phase in which `deliveries` were made. */
+function cpuBetween(phase: Phase, deliveries: number) {
+  const { before, after } = phase;
+  const wallMs = phase.activeMs ?? after.server.at - before.server.at;
+  const figures = (ms: number): CpuFigures => ({
+    ms,
+    cores: ms / wallMs,
+    usPerDelivery: deliveries > 0 ? ms * 1000 / deliveries : NaN,
+  });
+  const serverCpu = figures(after.server.ms - before.server.ms);
+  const loadgenCpu = figures(after.loadgen.ms - before.loadgen.ms);
+  const otherMs = after.machineMs - before.machineMs - serverCpu.ms - loadgenCpu.ms;
+  return { serverCpu, loadgenCpu, otherCores: Math.max(0, otherMs) / wallMs };
+}
+
+async function measureTraffic(scenario: TrafficScenario, run: Running): Promise<RunResult> {
+  const { server, loadgens } = run;
+  const loadgenPids = loadgens.map((loadgen) => loadgen.pid);
+  await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "warmup" })));
+  await sleep(scenario.warmupMs);
+  const pids = serverPids(server);
+  const before = snapshot(pids, loadgenPids);
+  await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "measure" })));
+  await sleep(scenario.measureMs);
+  const after = snapshot(pids, loadgenPids);
+  await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "stop" })));
+  const stopped = await Promise.all(loadgens.map((loadgen) => loadgen.expect("stopped", 10_000)));
+  const sent = Object.assign({}, ...stopped.map((report) => report.sent));
+  await Promise.all(
+    loadgens.map((loadgen) => loadgen.order({ kind: "drain", sent, timeoutMs: scenario.drainMs })),
+  );
+  const results = await Promise.all(
+    loadgens.map((loadgen) => loadgen.expect("result", scenario.drainMs + 10_000)),
+  ) as TrafficResult[];
+
+  const measuredMs = after.server.at - before.server.at;
+  const latency = new Histogram();
+  const sendLag = new Histogram();
+  let sentMeasured = 0, deliveries = 0;
+  const totals = { expected: 0, lost: 0, reordered: 0, duplicates: 0 };
+  const extra = { errors: 0, unexpected: 0, closed: 0, lateSends: 0 };
+  const errorSamples: string[] = [];
+  for (const result of results) {
+    latency.merge(result.latency);
+    sendLag.merge(result.sendLag);
+    sentMeasured += result.sentMeasured;
+    deliveries += result.deliveriesMeasured;
+    totals.expected += result.counts.expected;
+    totals.lost += result.counts.lost;
+    totals.reordered += result.counts.reordered;
+    totals.duplicates += result.counts.duplicates;
+    extra.errors += result.errors;
+    extra.unexpected += result.unexpected;
+    extra.closed += result.closed;
+    extra.lateSends += result.lateSends;
+    errorSamples.push(...result.errorSamples);
+  }
+  // Each loadgen timed its own measured phase; their lengths agree within a few ms.
+  const loadgenMs = Math.max(...results.map((result) => result.measuredMs));
+  return {
+    scenario: scenario.name,
+    kind: "traffic",
+    config: `${scenario.processes}x${scenario.threads}`,
+    serverArgs: run.args,
+    loadgens: loadgens.length,
+    params: {
+      mode: scenario.mode,
+      users: scenario.users,
+      senders: scenario.senders,
+      window: scenario.window,
+      ratePerSender: scenario.ratePerSender,
+      warmupMs: scenario.warmupMs,
+      measureMs: scenario.measureMs,
+    },
+    measuredMs,
+    messagesPerSec: sentMeasured * 1000 / loadgenMs,
+    deliveries,
+    deliveriesPerSec: deliveries * 1000 / loadgenMs,
+    latencyUs: latency.summary(),
+    ...(scenario.window === 0 ? { sendLagUs: sendLag.summary() } : {}),
+    ...totals,
+    ...extra,
+    errorSamples,
+    ...cpuBetween({ before, after }, deliveries),
+    serverPids: pids,
+  };
+}
+
+async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunResult> {
+  const { server, loadgens } = run;
+  const loadgenPids = loadgens.map((loadgen) => loadgen.pid);
+  await sleep(scenario.settleMs);
+  const pids = serverPids(server);
+  const rssBefore = pids.map(rssKiB);
+  const before = snapshot(pids, loadgenPids);
+  await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "measure" })));
+  const joined = await Promise.all(
+    loadgens.map((loadgen) => loadgen.expect("joined", STORM_TIMEOUT_MS)),
+  );
+  const after = snapshot(pids, loadgenPids);
+  await sleep(scenario.settleMs);
+  const rssAfter = pids.map(rssKiB);
+  await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "stop" })));
+  await Promise.all(loadgens.map((loadgen) => loadgen.expect("stopped", 10_000)));
+  await Promise.all(
+    loadgens.map((loadgen) => loadgen.order({ kind: "drain", sent: {}, timeoutMs: 0 })),
+  );
+  const results = await Promise.all(
+    loadgens.map((loadgen) => loadgen.expect("result", 10_000)),
+  ) as ConnsResult[];
+
+  const joins = results.reduce((sum, result) => sum + result.clients, 0);
+  const notices = results.reduce((sum, result) => sum + result.notices, 0);
+  const joinMs = Math.max(...joined.map((report) => report.joinMs));
+  const noticesMs = Math.max(...joined.map((report) => report.noticesMs));
+  const measuredMs = after.server.at - before.server.at;
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  // Every client hears of every client that joined after it: one notice per pair.
+  const lostNotices = Math.max(0, joins * (joins - 1) / 2 - notices);
+  // The phase ends a while after the last notice when some never come: count cores until then.
+  const cpu = cpuBetween({ before, after, activeMs: noticesMs }, notices);
+  return {
+    scenario: scenario.name,
+    kind: "conns",
+    config: `${scenario.processes}x${scenario.threads}`,
+    serverArgs: run.args,
+    loadgens: loadgens.length,
+    params: {
+      clients: scenario.clients,
+      warmupClients: scenario.warmupClients,
+      concurrency: scenario.concurrency,
+    },
+    measuredMs,
+    messagesPerSec: joins * 1000 / joinMs,
+    deliveries: notices,
+    deliveriesPerSec: notices * 1000 / noticesMs,
+    expected: joins * (joins - 1) / 2,
+    lost: lostNotices,
+    errors: sum(results.map((result) => result.errors)),
+    errorSamples: results.flatMap((result) => result.errorSamples),
+    unexpected: 0,
+    closed: sum(results.map((result) => result.closed)),
+    joins,
+    joinsPerSec: joins * 1000 / joinMs,
+    noticesMs,
+    rss: {
+      beforeKiB: sum(rssBefore),
+      afterKiB: sum(rssAfter),
+      perConnectionKiB: (sum(rssAfter) - sum(rssBefore)) / Math.max(1, joins),
+      byProcess: pids.map((pid, i) => ({
+        pid,
+        role: i === 0 ? "supervisor" : "child",
+        beforeKiB: rssBefore[i]!,
+        afterKiB: rssAfter[i]!,
+      })),
+    },
+    ...cpu,
+    serverCpu: { ...cpu.serverCpu, usPerJoin: cpu.serverCpu.ms * 1000 / Math.max(1, joins) },
+    serverPids: pids,
+  };
+}

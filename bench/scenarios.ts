@@ -1,0 +1,131 @@
+/**
+ * The benchmark scenarios, in a full and a quick (under a minute in all) version.
+ *
+ * @module
+ */
+
+/** Message traffic against a fresh server. */
+export interface TrafficScenario {
+  kind: "traffic";
+  /** As shown in the table: `direct`, `scaling/fanout100`, ... */
+  name: string;
+  processes: number;
+  threads: number;
+  mode: "direct" | "room";
+  /** direct: pairs; room: users in the room. */
+  users: number;
+  senders: number;
+  /** Messages in flight per sender; 0 = open loop at `ratePerSender`. */
+  window: number;
+  ratePerSender: number;
+  warmupMs: number;
+  measureMs: number;
+  /** The longest the loadgens wait for the last deliveries after sending stops. */
+  drainMs: number;
+}
+
+/** Many clients connect and JOIN, then stay idle. */
+export interface ConnsScenario {
+  kind: "conns";
+  name: string;
+  processes: number;
+  threads: number;
+  clients: number;
+  warmupClients: number;
+  /** Connections being set up at once per loadgen. */
+  concurrency: number;
+  /** Pause before each RSS reading, so start-up or join garbage can settle. */
+  settleMs: number;
+}
+
+/** One scenario run. */
+export type Scenario = TrafficScenario | ConnsScenario;
+
+/**
+ * Messages in flight per sender in the closed-loop scenarios: 16, as the issue sets for
+ * `direct`, and the same in the rooms so that the figures compare.
+ */
+export const WINDOW = 16;
+
+/** The groups `--scenario` can name. */
+export const SCENARIO_NAMES = ["direct", "fanout100", "fanout1000", "rate", "conns", "scaling"];
+
+/** Options of {@linkcode scenarios}. */
+export interface ScenarioOptions {
+  /** The small version of everything. */
+  quick: boolean;
+  /** Server shape for all but `scaling`. Default 2×2, the server's default. */
+  processes?: number;
+  threads?: number;
+}
+
+/**
+ * The runs of the named scenario groups, in order.
+ *
+ * @throws {RangeError} for an unknown name.
+ */
+export function scenarios(names: readonly string[], options: ScenarioOptions): Scenario[] {
+  const { quick, processes = 2, threads = 2 } = options;
+  const timing = quick
+    ? { warmupMs: 500, measureMs: 1500, drainMs: 5000 }
+    : { warmupMs: 2000, measureMs: 5000, drainMs: 15_000 };
+  const scalingTiming = quick
+    ? { warmupMs: 300, measureMs: 1000, drainMs: 5000 }
+    : { warmupMs: 1000, measureMs: 3000, drainMs: 15_000 };
+  const shape = { processes, threads };
+  const closedLoop = (run: Omit<TrafficScenario, "kind" | "window" | "ratePerSender">) => ({
+    kind: "traffic" as const,
+    window: WINDOW,
+    ratePerSender: 0,
+    ...run,
+  });
+  const pairs = quick ? 20 : 50;
+  const direct = { mode: "direct", users: pairs, senders: pairs } as const;
+  const fanout100 = { mode: "room", users: 100, senders: 4 } as const;
+  const fanout1000 = { mode: "room", users: quick ? 250 : 1000, senders: 2 } as const;
+  const rateSenders = 10;
+  const rate: TrafficScenario = {
+    kind: "traffic",
+    name: "rate",
+    ...shape,
+    mode: "room",
+    users: quick ? 50 : 100,
+    senders: rateSenders,
+    window: 0,
+    ratePerSender: (quick ? 500 : 2000) / rateSenders,
+    ...timing,
+    measureMs: quick ? 2000 : 10_000,
+  };
+  const conns: ConnsScenario = {
+    kind: "conns",
+    name: "conns",
+    ...shape,
+    clients: quick ? 500 : 5000,
+    warmupClients: quick ? 100 : 500,
+    concurrency: 64,
+    settleMs: quick ? 300 : 1000,
+  };
+  const shapes = quick ? [[1, 1], [2, 2]] : [[1, 1], [1, 2], [2, 1], [2, 2], [4, 1]];
+  const scaling = shapes.flatMap(([p, t]) => {
+    const at = { processes: p!, threads: t!, ...scalingTiming };
+    return [
+      closedLoop({ name: "scaling/direct", ...direct, ...at }),
+      closedLoop({ name: "scaling/fanout100", ...fanout100, ...at }),
+    ];
+  });
+  const groups: Record<string, Scenario[]> = {
+    direct: [closedLoop({ name: "direct", ...direct, ...shape, ...timing })],
+    fanout100: [closedLoop({ name: "fanout100", ...fanout100, ...shape, ...timing })],
+    fanout1000: [closedLoop({ name: "fanout1000", ...fanout1000, ...shape, ...timing })],
+    rate: [rate],
+    conns: [conns],
+    scaling,
+  };
+  return names.flatMap((name) => {
+    const group = groups[name];
+    if (group === undefined) {
+      throw new RangeError(`Unknown scenario ${name}: use ${SCENARIO_NAMES.join(", ")}`);
+    }
+    return group;
+  });
+}
