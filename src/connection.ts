@@ -81,8 +81,11 @@ export class Connection implements Session {
   /** The name asked for while joining or held while joined or leaving. */
   #claimedName: string | undefined;
   #joinSettled: (() => void) | undefined;
-  /** Deliveries that arrived while joining: sent after `OK JOIN`, dropped on failure. */
-  #held: Uint8Array[] = [];
+  /**
+   * What arrived while joining, sent after `OK JOIN` or dropped on failure. Messages carry
+   * seq Infinity; notices the seq of their directory change (see {@linkcode joined}).
+   */
+  #held: { line: Uint8Array; seq: number }[] = [];
   #out: Uint8Array[] = [];
   #outBytes = 0;
   #flushing = false;
@@ -222,14 +225,19 @@ export class Connection implements Session {
 
   // Called by the thread ------------------------------------------------------------------
 
-  /** The directory confirmed the claim. */
-  joined(): void {
+  /**
+   * The directory confirmed the claim as its change `seq`. Held notices of earlier changes
+   * are dropped: they happened before this client joined, and its `WHO` already shows them.
+   * Later ones, and every held message, follow `OK JOIN`. So of two users who join at once,
+   * the earlier hears `JOINED` of the later, and the later finds the earlier in `WHO`.
+   */
+  joined(seq: number): void {
     if (this.#state !== "joining") return;
     this.#state = "joined";
     clearTimeout(this.#joinTimer);
     this.#name = this.#claimedName;
     this.reply(Reply.joined(this.#name!));
-    for (const line of this.#held) this.write(line);
+    for (const held of this.#held) if (held.seq > seq) this.write(held.line);
     this.#held = [];
     this.#settleJoin();
   }
@@ -262,10 +270,15 @@ export class Connection implements Session {
     return (this.#state === "joined" || this.#state === "joining") && this.#claimedName === name;
   }
 
-  /** Delivers a line meant for joined clients: written when joined, held while joining. */
+  /** Delivers a message meant for joined clients: written when joined, held while joining. */
   deliver(line: Uint8Array): void {
+    this.notice(line, Infinity);
+  }
+
+  /** Delivers the notice of directory change `seq`: written when joined, held while joining. */
+  notice(line: Uint8Array, seq: number): void {
     if (this.#state === "joined") this.write(line);
-    else if (this.#state === "joining") this.#held.push(line);
+    else if (this.#state === "joining") this.#held.push({ line, seq });
   }
 
   /** Queues bytes for the client; they are written with the rest of this turn's output. */

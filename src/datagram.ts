@@ -50,10 +50,13 @@ export type ControlMessage =
   | { kind: "release"; entry: Entry }
   /** supervisor → thread: the whole directory, answering hello. */
   | { kind: "snapshot"; entries: Entry[]; endpoints: string[] }
-  /** supervisor → threads: a name was claimed. To its owner this is the confirmation. */
-  | { kind: "add"; entry: Entry }
+  /**
+   * supervisor → threads: a name was claimed. To its owner this is the confirmation. `seq`
+   * numbers the directory's changes in the order the supervisor made them.
+   */
+  | { kind: "add"; entry: Entry; seq: number }
   /** supervisor → threads: names were given up, or their thread or process died. */
-  | { kind: "remove"; entries: Entry[] }
+  | { kind: "remove"; entries: Entry[]; seq: number }
   /** supervisor → owner: the claim failed, the name is taken. */
   | { kind: "taken"; entry: Entry }
   /** supervisor → threads: the live thread endpoints changed. */
@@ -238,6 +241,11 @@ function parseEndpoints(value: unknown): string[] {
   });
 }
 
+function parseSeq(value: unknown): number {
+  if (typeof value === "number" && Number.isSafeInteger(value) && value > 0) return value;
+  throw new DatagramError("Bad CONTROL record: seq");
+}
+
 function parseEntries(value: unknown): Entry[] {
   if (!Array.isArray(value)) throw new DatagramError("Bad CONTROL record: entries");
   return value.map(parseEntry);
@@ -259,11 +267,12 @@ export function parseControlMessage(value: unknown): ControlMessage {
     }
     case "claim":
     case "release":
-    case "add":
     case "taken":
       return { kind: value.kind, entry: parseEntry(value.entry) };
+    case "add":
+      return { kind: "add", entry: parseEntry(value.entry), seq: parseSeq(value.seq) };
     case "remove":
-      return { kind: "remove", entries: parseEntries(value.entries) };
+      return { kind: "remove", entries: parseEntries(value.entries), seq: parseSeq(value.seq) };
     case "snapshot":
       return {
         kind: "snapshot",

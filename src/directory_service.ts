@@ -42,6 +42,8 @@ export class DirectoryService {
   /** Names whose `remove` is still on its way to some thread, by name key. */
   readonly #releasing = new Map<string, Promise<void>>();
   readonly #log: Logger = logger("directory");
+  /** Numbers every add and remove, in the order they were made. */
+  #seq = 0;
 
   constructor(options: DirectoryServiceOptions) {
     this.#isLive = options.isLive;
@@ -130,12 +132,13 @@ export class DirectoryService {
       this.#send(entry.ep, { kind: "taken", entry });
       return;
     }
-    this.#broadcast({ kind: "add", entry }, entry.ep);
+    const seq = ++this.#seq;
+    this.#broadcast({ kind: "add", entry, seq }, entry.ep);
     const others = [...this.#endpoints].filter((ep) => ep !== entry.ep);
     await this.#flushed(others);
     // The owner's confirmation, unless the name was released or its thread died meanwhile.
     if (this.#directory.holds(entry) && this.#endpoints.has(entry.ep)) {
-      this.#send(entry.ep, { kind: "add", entry });
+      this.#send(entry.ep, { kind: "add", entry, seq });
     }
   }
 
@@ -150,7 +153,7 @@ export class DirectoryService {
   /** Tells every thread that `entries` are gone; their names are free once all know. */
   #removed(entries: Entry[]): void {
     if (entries.length === 0) return;
-    this.#broadcast({ kind: "remove", entries });
+    this.#broadcast({ kind: "remove", entries, seq: ++this.#seq });
     const done = this.#flushed(this.#endpoints);
     for (const entry of entries) {
       const key = nameKey(entry.name);

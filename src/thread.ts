@@ -131,9 +131,9 @@ export class Thread implements ConnectionHost {
         if (this.#phase === "starting") this.#listen();
         return;
       case "add":
-        return this.#added(message.entry);
+        return this.#added(message.entry, message.seq);
       case "remove":
-        for (const entry of message.entries) this.#removed(entry);
+        for (const entry of message.entries) this.#removed(entry, message.seq);
         return;
       case "taken": {
         const connection = this.#owner(message.entry);
@@ -166,19 +166,19 @@ export class Thread implements ConnectionHost {
     return connection?.claimedName === entry.name ? connection : undefined;
   }
 
-  #added(entry: Entry): void {
+  #added(entry: Entry, seq: number): void {
     this.#replica.add(entry);
     const owner = this.#owner(entry);
-    this.#notify(encoder.encode(Reply.joinedNotice(entry.name)), owner);
+    this.#notify(encoder.encode(Reply.joinedNotice(entry.name)), seq, owner);
     if (entry.ep !== this.#ep) return;
-    if (owner?.state === "joining") owner.joined();
+    if (owner?.state === "joining") owner.joined(seq);
     // The claimant is gone: hand the name straight back.
     else if (owner === undefined) this.#toSupervisor({ kind: "release", entry });
   }
 
-  #removed(entry: Entry): void {
+  #removed(entry: Entry, seq: number): void {
     if (this.#replica.remove(entry)) {
-      this.#notify(encoder.encode(Reply.leftNotice(entry.name)), undefined);
+      this.#notify(encoder.encode(Reply.leftNotice(entry.name)), seq, undefined);
     }
     const owner = this.#owner(entry);
     if (owner?.state === "leaving") owner.left();
@@ -189,15 +189,9 @@ export class Thread implements ConnectionHost {
     for (const member of this.#members) if (member !== except) member.deliver(line);
   }
 
-  /**
-   * Sends a `JOINED`/`LEFT` notice to every joined client but `except`. Unlike messages, a
-   * notice is not held for a client still joining: its replica already has the change, and a
-   * `JOINED` for someone who was there first would only confuse it.
-   */
-  #notify(line: Uint8Array, except: Connection | undefined): void {
-    for (const member of this.#members) {
-      if (member !== except && member.state === "joined") member.write(line);
-    }
+  /** Sends the `JOINED`/`LEFT` notice of directory change `seq` to every member but `except`. */
+  #notify(line: Uint8Array, seq: number, except: Connection | undefined): void {
+    for (const member of this.#members) if (member !== except) member.notice(line, seq);
   }
 
   // TCP ----------------------------------------------------------------------------------

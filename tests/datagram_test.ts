@@ -125,10 +125,10 @@ Deno.test("a CONTROL record decodes to what was encoded, for every kind", async 
     { kind: "hello", ep: "0-1-2-3" },
     { kind: "claim", entry: ENTRY },
     { kind: "release", entry: ENTRY },
-    { kind: "add", entry: ENTRY },
+    { kind: "add", entry: ENTRY, seq: 1 },
     { kind: "taken", entry: ENTRY },
-    { kind: "remove", entries: [ENTRY, { name: "bob", ep: "0-0-1-2", conn: 0 }] },
-    { kind: "remove", entries: [] },
+    { kind: "remove", entries: [ENTRY, { name: "bob", ep: "0-0-1-2", conn: 0 }], seq: 2 },
+    { kind: "remove", entries: [], seq: 3 },
     { kind: "snapshot", entries: [ENTRY], endpoints: ["1-0-7-0", "0-1-6-3"] },
     { kind: "snapshot", entries: [], endpoints: [] },
     { kind: "endpoints", endpoints: ["1-0-7-0", "999-999-9999999999-999999"] },
@@ -144,14 +144,14 @@ Deno.test("a datagram of several records decodes to each record in order", () =>
   const datagram = pack(
     encodeDirect(3, "bob", encoder.encode("FROM alice hi\n")),
     encodeRoom(encoder.encode("ALL alice hello all\n")),
-    encodeControl({ kind: "add", entry: ENTRY }),
+    encodeControl({ kind: "add", entry: ENTRY, seq: 7 }),
     encodeDirect(4, "carol", encoder.encode("FROM alice yo\n")),
     encodeRoom(encoder.encode("LEFT dave\n")),
   );
   assert.deepEqual(decodeAll(datagram), [
     { kind: "direct", conn: 3, name: "bob", line: "FROM alice hi\n" },
     { kind: "room", line: "ALL alice hello all\n" },
-    { kind: "control", message: { kind: "add", entry: ENTRY } },
+    { kind: "control", message: { kind: "add", entry: ENTRY, seq: 7 } },
     { kind: "direct", conn: 4, name: "carol", line: "FROM alice yo\n" },
     { kind: "room", line: "LEFT dave\n" },
   ]);
@@ -391,6 +391,13 @@ Deno.test("a CONTROL record with malformed entries or endpoint ids throws Datagr
   await t.step("remove without entries", () => {
     assertBadControl('{"kind":"remove"}', "Bad CONTROL record: entries");
     assertBadControl('{"kind":"remove","entries":{}}', "Bad CONTROL record: entries");
+  });
+  await t.step("add and remove without a positive whole seq", () => {
+    const entry = JSON.stringify({ name: "a", ep: "1-0-7-0", conn: 1 });
+    for (const seq of ["", ',"seq":0', ',"seq":1.5', ',"seq":"1"', ',"seq":-3']) {
+      assertBadControl(`{"kind":"add","entry":${entry}${seq}}`, "Bad CONTROL record: seq");
+      assertBadControl(`{"kind":"remove","entries":[]${seq}}`, "Bad CONTROL record: seq");
+    }
   });
   await t.step("snapshot without entries", () => {
     assertBadControl('{"kind":"snapshot","endpoints":[]}', "Bad CONTROL record: entries");

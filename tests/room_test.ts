@@ -129,3 +129,42 @@ Deno.test("killing a child produces LEFT for each of its users at every other us
     for (const client of all) client.close();
   }
 });
+
+Deno.test("of two users who join at once, exactly one hears JOINED of the other: nobody is missed", async () => {
+  await using server = await TestServer.start(["--processes", "3", "--threads", "2"]);
+  const count = 30;
+  const clients = await Promise.all(Array.from({ length: count }, () => server.connect()));
+  try {
+    await Promise.all(clients.map((client) => client.hello()));
+    await Promise.all(clients.map((client, i) => client.send(`JOIN u${i}`)));
+    // Held notices come after OK JOIN, so every client has seen none yet.
+    for (const [i, client] of clients.entries()) {
+      assert.equal(await client.readLine(), `OK JOIN u${i}`);
+    }
+    // The supervisor sends every change to a thread in order: once a client has read
+    // JOINED last, it has read every notice of the joins before.
+    await using last = await server.connect();
+    await last.hello();
+    await join(last, "last");
+    const heard = await Promise.all(clients.map(async (client) => {
+      const lines = new Set<string>();
+      for (
+        let line = await client.readLine();
+        line !== "JOINED last";
+        line = await client.readLine()
+      ) {
+        lines.add(line);
+      }
+      return lines;
+    }));
+    for (let a = 0; a < count; a++) {
+      for (let b = a + 1; b < count; b++) {
+        const aHeardB = heard[a]!.has(`JOINED u${b}`);
+        const bHeardA = heard[b]!.has(`JOINED u${a}`);
+        assert.ok(aHeardB !== bHeardA, `u${a} and u${b}: ${aHeardB} and ${bHeardA}`);
+      }
+    }
+  } finally {
+    for (const client of clients) client.close();
+  }
+});
