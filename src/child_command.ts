@@ -30,6 +30,8 @@ export interface Runtime {
   mainModule: string;
   /** The deno.json to use under `deno run`, when there is one. */
   configFile?: string;
+  /** Under `deno run`: write children's CPU profiles here (CHATD_CPU_PROF, for profiling). */
+  cpuProfileDir?: string;
 }
 
 /** A command for `Deno.Command`. */
@@ -63,9 +65,20 @@ export function childCommand(
   ];
   if (runtime.standalone) return { command: runtime.execPath, args: childArgs };
   const configFlags = runtime.configFile ? ["--config", runtime.configFile] : [];
+  const profileFlags = runtime.cpuProfileDir
+    ? [`--cpu-prof-dir=${runtime.cpuProfileDir}`, "--cpu-prof-md"]
+    : [];
   return {
     command: runtime.execPath,
-    args: ["run", "--quiet", ...configFlags, ...CHILD_DENO_FLAGS, runtime.mainModule, ...childArgs],
+    args: [
+      "run",
+      "--quiet",
+      ...configFlags,
+      ...profileFlags,
+      ...CHILD_DENO_FLAGS,
+      runtime.mainModule,
+      ...childArgs,
+    ],
   };
 }
 
@@ -77,5 +90,12 @@ export function currentRuntime(): Runtime {
     const url = new URL("../deno.json", import.meta.url);
     if (url.protocol === "file:") configFile = fileURLToPath(url);
   }
-  return { execPath: Deno.execPath(), standalone, mainModule: Deno.mainModule, configFile };
+  const cpuProfileDir = Deno.env.get("CHATD_CPU_PROF") || undefined;
+  return {
+    execPath: Deno.execPath(),
+    standalone,
+    mainModule: Deno.mainModule,
+    configFile,
+    cpuProfileDir,
+  };
 }
