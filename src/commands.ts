@@ -45,13 +45,12 @@ export interface CommandSpec {
 // C0 controls but TAB, DEL, and C1 controls: they would let one user drive another user's
 // terminal (ESC sequences, CSI as U+009B, BEL, ...). Matching them is the point here.
 // deno-lint-ignore no-control-regex
-const CONTROL_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
-// deno-lint-ignore no-control-regex
 const CONTROL_CHARACTERS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
 
 /** True when `text` holds a control character other than TAB. */
 export function hasControlCharacter(text: string): boolean {
-  return CONTROL_CHARACTER.test(text);
+  // search(), unlike test(), ignores and keeps the global regex's lastIndex.
+  return text.search(CONTROL_CHARACTERS) !== -1;
 }
 
 function join(session: Session, rest: string): void | Promise<void> {

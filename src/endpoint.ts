@@ -40,15 +40,14 @@ export function removeQuietly(path: string): void {
 }
 
 /**
- * Removes the socket files of endpoint `id`: its own and those of its outboxes. Used for
- * endpoints whose thread or process died without cleaning up.
+ * Removes the socket files of every endpoint `belongs` picks, their outboxes' included
+ * (`<ep>.sock`, `<ep>.to.<destination>.sock`). Used for endpoints whose thread or process died
+ * without cleaning up.
  */
-export function removeEndpointFiles(dir: string, id: string): void {
+export function removeEndpointFiles(dir: string, belongs: (ep: string) => boolean): void {
   try {
     for (const file of Deno.readDirSync(dir)) {
-      if (file.name === `${id}.sock` || file.name.startsWith(`${id}.to.`)) {
-        removeQuietly(`${dir}/${file.name}`);
-      }
+      if (belongs(file.name.slice(0, file.name.indexOf(".")))) removeQuietly(`${dir}/${file.name}`);
     }
   } catch {
     // The directory is gone: nothing left to remove.

@@ -11,7 +11,7 @@ import type { Config } from "./config.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./datagram.ts";
 import { DirectoryService } from "./directory_service.ts";
-import { removeQuietly } from "./endpoint.ts";
+import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
 
 /** A child that dies sooner than this after starting counts as crash-looping. */
@@ -292,7 +292,8 @@ class Supervisor {
     child.stdin.close().catch(() => {}); // the pipe's descriptor, else one leaks per child
     const ofChild = (ep: string) => parseEndpointId(ep)?.instance === child.instance;
     this.#directory.removeInstance(ofChild);
-    this.#removeSocketFiles(ofChild);
+    // The socket files a dead child could not remove itself.
+    removeEndpointFiles(this.#config.runtimeDir, ofChild);
     const uptime = performance.now() - child.startedAt;
     this.#log.info("child exited", {
       p_id: child.pId,
@@ -321,18 +322,6 @@ class Supervisor {
       this.#spawn(child.pId);
     }, delay);
     this.#respawnTimers.add(timer);
-  }
-
-  /** Removes the socket files a dead child could not remove itself. */
-  #removeSocketFiles(ofChild: (ep: string) => boolean): void {
-    try {
-      for (const file of Deno.readDirSync(this.#config.runtimeDir)) {
-        const ep = file.name.slice(0, file.name.indexOf("."));
-        if (ofChild(ep)) removeQuietly(`${this.#config.runtimeDir}/${file.name}`);
-      }
-    } catch (error: unknown) {
-      this.#log.warning("could not clean the runtime directory", { error: String(error) });
-    }
   }
 
   #shutdown(): void {

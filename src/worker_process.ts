@@ -63,7 +63,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<n
   const child = new WorkerProcess(options, log);
   // SIGTERM often reaches the whole group too (systemd's default), or one child alone: either
   // way this child shuts down gracefully; alone, it is then respawned.
-  Deno.addSignalListener("SIGTERM", () => child.order(JSON.stringify({ kind: "shutdown" })));
+  Deno.addSignalListener("SIGTERM", () => child.obey({ kind: "shutdown" }));
   log.info("process started", { instance, threads: config.threads });
   child.start();
   try {
@@ -151,7 +151,7 @@ class WorkerProcess {
     if (this.#threads[slot.tId] !== slot) return;
     slot.worker.terminate();
     this.#log.error("thread died", { t_id: slot.tId, reason });
-    removeEndpointFiles(this.#config.runtimeDir, slot.ep);
+    removeEndpointFiles(this.#config.runtimeDir, (ep) => ep === slot.ep);
     this.#report({ kind: "thread_exit", ep: slot.ep });
     if (this.#ending !== undefined) {
       slot.done = true;
@@ -233,6 +233,11 @@ class WorkerProcess {
       this.#log.warning("bad control message dropped", { reason });
       return;
     }
+    this.obey(message);
+  }
+
+  /** Carries out an order from the supervisor (or SIGTERM's own shutdown). */
+  obey(message: ToChild): void {
     if (message.kind === "ping") return this.#report({ kind: "pong" });
     if (this.#ending === "shutdown") return;
     this.#ending = message.kind;
