@@ -102,7 +102,7 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     ...shape,
     clients: quick ? 500 : 5000,
     warmupClients: quick ? 100 : 500,
-    concurrency: 64,
+    concurrency: 256,
     settleMs: quick ? 300 : 1000,
   };
   const shapes = quick ? [[1, 1], [2, 2]] : [[1, 1], [1, 2], [2, 1], [2, 2], [4, 1]];

@@ -4,6 +4,7 @@
  * @module
  */
 import { type LineSink, LineSplitter } from "./_line_reader.ts";
+import { type OutputChunks, Span } from "./_output_chunks.ts";
 import { dispatch, type Session } from "./commands.ts";
 import { ErrorCode, Reply } from "./protocol.ts";
 import { TokenBucket } from "./rate_limit.ts";
@@ -35,6 +36,11 @@ export interface ConnectionHost {
   failed(connection: Connection, error: unknown): void;
   /** `connection` is being dropped: it does not read what it is sent. */
   slowConsumer(connection: Connection): void;
+  /**
+   * Has {@linkcode Connection.flush} called in the thread's flush round at the end of this
+   * turn, or with `paced` (only broadcast output is queued), in its next paced round.
+   */
+  wantsFlush(connection: Connection, paced: boolean): void;
   /** `FAULT <what>`: injects a fault when fault injection is on; false when it is off. */
   fault(connection: Connection, what: string): boolean;
 }
@@ -86,9 +92,15 @@ export class Connection implements Session {
    * seq Infinity; notices the seq of their directory change (see {@linkcode joined}).
    */
   #held: { line: Uint8Array; seq: number }[] = [];
-  #out: Uint8Array[] = [];
+  /** Queued output: lines of its own, and spans of the thread's shared broadcast chunks. */
+  #out: (Uint8Array | Span)[] = [];
   #outBytes = 0;
-  #flushing = false;
+  /** Waiting for the thread's flush round at the end of the turn ("soon") or a paced one. */
+  #inRound: "no" | "paced" | "soon" = "no";
+  /** `#out` holds more than broadcast spans: it is not paced. */
+  #outUrgent = false;
+  /** A TCP write is under way. */
+  #writing = false;
   #closeWhenFlushed = false;
 
   constructor(id: number, tcp: Deno.TcpConn, host: ConnectionHost, options: ConnectionOptions) {
@@ -272,44 +284,93 @@ export class Connection implements Session {
 
   /** Delivers a message meant for joined clients: written when joined, held while joining. */
   deliver(line: Uint8Array): void {
-    this.notice(line, Infinity);
-  }
-
-  /** Delivers the notice of directory change `seq`: written when joined, held while joining. */
-  notice(line: Uint8Array, seq: number): void {
     if (this.#state === "joined") this.write(line);
-    else if (this.#state === "joining") this.#held.push({ line, seq });
+    else if (this.#state === "joining") this.#held.push({ line, seq: Infinity });
   }
 
-  /** Queues bytes for the client; they are written with the rest of this turn's output. */
-  write(bytes: Uint8Array): void {
-    if (this.#state === "closed") return;
-    this.#out.push(bytes);
-    this.#outBytes += bytes.length;
-    if (this.#outBytes > this.#options.maxSendQueue) return this.#dropSlowConsumer();
-    if (!this.#flushing) {
-      this.#flushing = true;
-      queueMicrotask(() => this.#flush());
+  /**
+   * Delivers the line just appended to the thread's shared `chunks`: a message (`seq`
+   * Infinity) or the notice of directory change `seq`. Written when joined, held while
+   * joining. When this client's queue ends with the span of the line before, that span
+   * grows instead (see `src/_output_chunks.ts`).
+   */
+  broadcast(chunks: OutputChunks, seq: number): void {
+    if (this.#state === "joined") {
+      const last = this.#out[this.#out.length - 1];
+      if (last instanceof Span && last.chunk === chunks.chunk && last.end === chunks.start) {
+        // A queue that is not empty is already waiting for a round or being written.
+        last.end = chunks.end;
+        this.#outBytes += chunks.end - chunks.start;
+        if (this.#outBytes > this.#options.maxSendQueue) this.#dropSlowConsumer();
+      } else {
+        this.#queue(new Span(chunks.chunk, chunks.start, chunks.end), true);
+      }
+    } else if (this.#state === "joining") {
+      this.#held.push({ line: chunks.chunk.subarray(chunks.start, chunks.end), seq });
     }
   }
 
-  async #flush(): Promise<void> {
+  /**
+   * Queues bytes for the client. They are written in the thread's next flush round, together
+   * with everything else queued for this client by then (see `src/_flush_rounds.ts`).
+   */
+  write(bytes: Uint8Array): void {
+    this.#queue(bytes, false);
+  }
+
+  /** Queues output; only broadcast output (`paced`) may wait for a paced round. */
+  #queue(bytes: Uint8Array | Span, paced: boolean): void {
+    if (this.#state === "closed") return;
+    this.#out.push(bytes);
+    this.#outBytes += bytes.length;
+    if (!paced) this.#outUrgent = true;
+    if (this.#outBytes > this.#options.maxSendQueue) return this.#dropSlowConsumer();
+    this.#requestFlush();
+  }
+
+  #requestFlush(): void {
+    if (this.#writing || this.#inRound === "soon") return;
+    const paced = !this.#outUrgent;
+    if (paced && this.#inRound === "paced") return;
+    this.#inRound = paced ? "paced" : "soon";
+    this.#host.wantsFlush(this, paced);
+  }
+
+  /**
+   * Writes what is queued, as one TCP write. Called by the thread's flush rounds.
+   *
+   * @returns false when there was nothing to write (or a write is still under way).
+   */
+  flush(): boolean {
+    this.#inRound = "no";
+    if (this.#writing || this.#state === "closed") return false;
+    if (this.#out.length > 0) {
+      this.#writeOut();
+      return true;
+    }
+    if (this.#closeWhenFlushed) this.close();
+    return false;
+  }
+
+  async #writeOut(): Promise<void> {
+    this.#writing = true;
+    const chunks = this.#out;
+    this.#out = [];
+    this.#outUrgent = false;
+    const data = chunks.length === 1 ? bytesOf(chunks[0]!) : concat(chunks);
     try {
-      while (this.#out.length > 0 && this.#state !== "closed") {
-        const chunks = this.#out;
-        this.#out = [];
-        const data = chunks.length === 1 ? chunks[0]! : concat(chunks);
-        let written = 0;
-        while (written < data.length) written += await this.#tcp.write(data.subarray(written));
-        this.#outBytes -= data.length;
-      }
+      let written = 0;
+      while (written < data.length) written += await this.#tcp.write(data.subarray(written));
+      this.#outBytes -= data.length;
     } catch {
       this.close();
       return;
     } finally {
-      this.#flushing = false;
+      this.#writing = false;
     }
-    if (this.#closeWhenFlushed) this.close();
+    // What came meanwhile goes in the next round.
+    if (this.#out.length > 0) this.#requestFlush();
+    else if (this.#closeWhenFlushed) this.close();
   }
 
   /**
@@ -322,6 +383,8 @@ export class Connection implements Session {
     const line = encoder.encode(Reply.error(ErrorCode.SLOW_CONSUMER, "not reading"));
     this.#out = [line];
     this.#outBytes = line.length;
+    this.#outUrgent = true;
+    this.#requestFlush();
     this.end();
     setTimeout(() => this.close(), SLOW_CONSUMER_GRACE_MS);
   }
@@ -329,7 +392,7 @@ export class Connection implements Session {
   /** Closes once what was written so far has been sent. */
   end(): void {
     this.#closeWhenFlushed = true;
-    if (!this.#flushing) this.close();
+    if (this.#inRound === "no" && !this.#writing) this.close();
   }
 
   /** Closes now. The thread is told once, through {@linkcode ConnectionHost.closed}. */
@@ -350,13 +413,17 @@ export class Connection implements Session {
   }
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
+function bytesOf(item: Uint8Array | Span): Uint8Array {
+  return item instanceof Span ? item.bytes() : item;
+}
+
+function concat(chunks: (Uint8Array | Span)[]): Uint8Array {
   let size = 0;
   for (const chunk of chunks) size += chunk.length;
   const data = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {
-    data.set(chunk, offset);
+    data.set(bytesOf(chunk), offset);
     offset += chunk.length;
   }
   return data;

@@ -14,6 +14,8 @@
  */
 import type { Config } from "./config.ts";
 import type { FromThread, ToThread } from "./control.ts";
+import { FlushRounds } from "./_flush_rounds.ts";
+import { OutputChunks } from "./_output_chunks.ts";
 import { Connection, type ConnectionHost, type ConnectionState } from "./connection.ts";
 import { Counters } from "./counters.ts";
 import {
@@ -63,6 +65,9 @@ export class Thread implements ConnectionHost {
   readonly #connections = new Map<number, Connection>();
   /** Connections that are joined or joining: the ones room traffic and notices go to. */
   readonly #members = new Set<Connection>();
+  readonly #rounds = new FlushRounds<Connection>();
+  /** Broadcast lines, copied once for all members. */
+  readonly #chunks = new OutputChunks();
   #endpoint: Endpoint | undefined;
   #listener: Deno.TcpListener | undefined;
   #nextId = 1;
@@ -186,12 +191,17 @@ export class Thread implements ConnectionHost {
 
   /** Delivers a message to every member but `except` (held for those still joining). */
   #toMembers(line: Uint8Array, except: Connection | undefined): void {
-    for (const member of this.#members) if (member !== except) member.deliver(line);
+    this.#notify(line, Infinity, except);
   }
 
-  /** Sends the `JOINED`/`LEFT` notice of directory change `seq` to every member but `except`. */
+  /**
+   * Sends the `JOINED`/`LEFT` notice of directory change `seq` (a message: seq Infinity) to
+   * every member but `except`.
+   */
   #notify(line: Uint8Array, seq: number, except: Connection | undefined): void {
-    for (const member of this.#members) if (member !== except) member.notice(line, seq);
+    const chunks = this.#chunks;
+    chunks.append(line);
+    for (const member of this.#members) if (member !== except) member.broadcast(chunks, seq);
   }
 
   // TCP ----------------------------------------------------------------------------------
@@ -330,6 +340,10 @@ export class Thread implements ConnectionHost {
       name: connection.claimedName,
       queued: connection.queuedBytes,
     });
+  }
+
+  wantsFlush(connection: Connection, paced: boolean): void {
+    this.#rounds.add(connection, paced);
   }
 
   fault(_connection: Connection, what: string): boolean {

@@ -168,3 +168,44 @@ Deno.test("of two users who join at once, exactly one hears JOINED of the other:
     for (const client of clients) client.close();
   }
 });
+
+Deno.test("in a room big enough for paced broadcast output, one sender's room and direct messages keep their order", async () => {
+  // 1 thread and 100 members: every broadcast round writes to more clients than
+  // PACE_FROM_CLIENTS (src/_flush_rounds.ts), so room output waits for paced rounds while
+  // direct messages are written at once.
+  await using server = await TestServer.start([
+    "--processes",
+    "1",
+    "--threads",
+    "1",
+    "--rate",
+    "0",
+  ]);
+  const users: LineClient[] = [];
+  try {
+    for (let i = 0; i < 100; i++) {
+      const client = await server.connect();
+      await client.hello();
+      await join(client, `u${i}`);
+      users.push(client);
+    }
+    for (const [i, user] of users.entries()) {
+      const expected = users.slice(i + 1).map((_, j) => `JOINED u${i + 1 + j}`);
+      assert.deepEqual(await user.readLines(expected.length), expected);
+    }
+    const [sender, first, ...others] = users as [LineClient, LineClient, ...LineClient[]];
+    const lines = Array.from({ length: 100 }, (_, i) => `CHAT * room ${i}\nCHAT u1 direct ${i}\n`);
+    await sender.sendBytes(new TextEncoder().encode(lines.join("")));
+    const expectedFirst = Array.from(
+      { length: 100 },
+      (_, i) => [`ALL u0 room ${i}`, `FROM u0 direct ${i}`],
+    ).flat();
+    assert.deepEqual(await first.readLines(200), expectedFirst);
+    const expectedOthers = Array.from({ length: 100 }, (_, i) => `ALL u0 room ${i}`);
+    for (const other of others) assert.deepEqual(await other.readLines(100), expectedOthers);
+    await expectNothingPending(sender);
+    await expectNothingPending(first);
+  } finally {
+    for (const user of users) user.close();
+  }
+});
