@@ -97,14 +97,16 @@ function notesOf(result: RunResult): string[] {
   const notes: string[] = [];
   const name = `${result.scenario} ${result.config}`;
   if (result.kind === "conns" && result.rss) {
-    const { beforeKiB, afterKiB, perConnectionKiB } = result.rss;
+    const { beforeKiB, afterStormKiB, afterKiB, idleAfterMs, perConnectionKiB } = result.rss;
     notes.push(
       `${name}: ${result.joins} clients joined at ${int(result.joinsPerSec)}/s ` +
         `(msgs/s = joins/s, deliv/s = JOINED notices/s, ${
           fixed((result.noticesMs ?? NaN) / 1000, 1)
         } s ` +
         `to the last notice); server RSS ${fixed(beforeKiB / 1024, 1)} → ` +
-        `${fixed(afterKiB / 1024, 1)} MiB = ${fixed(perConnectionKiB, 1)} KiB per idle joined ` +
+        `${fixed(afterStormKiB / 1024, 1)} MiB just after the storm → ` +
+        `${fixed(afterKiB / 1024, 1)} MiB ${fixed(idleAfterMs / 1000, 1)} s later = ` +
+        `${fixed(perConnectionKiB, 1)} KiB per idle joined ` +
         `connection; server CPU ${int(result.serverCpu.usPerJoin)} µs per join`,
     );
     if (result.lost) {

@@ -39,7 +39,12 @@ export interface CpuFigures {
 /** Resident memory of the server's processes, KiB. */
 export interface RssFigures {
   beforeKiB: number;
+  /** Just after the storm ({@linkcode ConnsScenario.settleMs}). */
+  afterStormKiB: number;
+  /** Once it stopped falling, or when the wait ran out. */
   afterKiB: number;
+  /** How long after the storm `afterKiB` was read. */
+  idleAfterMs: number;
   perConnectionKiB: number;
   byProcess: { pid: number; role: string; beforeKiB: number; afterKiB: number }[];
 }
@@ -276,6 +281,35 @@ async function measureTraffic(scenario: TrafficScenario, run: Running): Promise<
   };
 }
 
+/** RSS readings this far apart, and this close, count as settled. */
+const IDLE_STEP_MS = 1000;
+const IDLE_STEADY_READINGS = 5;
+const IDLE_TOLERANCE = 0.01;
+
+/**
+ * Reads the RSS of `pids` every second until the total has stayed within 1% for five
+ * readings running, at most `waitMs`.
+ */
+async function idleRss(
+  pids: number[],
+  waitMs: number,
+): Promise<{ rss: number[]; ms: number } | undefined> {
+  if (waitMs <= 0) return undefined;
+  const start = performance.now();
+  const readings: number[][] = [];
+  const total = (rss: number[]) => rss.reduce((a, b) => a + b, 0);
+  while (performance.now() - start < waitMs) {
+    await sleep(IDLE_STEP_MS);
+    readings.push(pids.map(rssKiB));
+    const recent = readings.slice(-IDLE_STEADY_READINGS).map(total);
+    if (
+      recent.length === IDLE_STEADY_READINGS &&
+      Math.max(...recent) - Math.min(...recent) <= IDLE_TOLERANCE * Math.max(...recent)
+    ) break;
+  }
+  return { rss: readings.at(-1)!, ms: performance.now() - start };
+}
+
 async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunResult> {
   const { server, loadgens } = run;
   const loadgenPids = loadgens.map((loadgen) => loadgen.pid);
@@ -289,7 +323,9 @@ async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunR
   );
   const after = snapshot(pids, loadgenPids);
   await sleep(scenario.settleMs);
-  const rssAfter = pids.map(rssKiB);
+  const rssAfterStorm = pids.map(rssKiB);
+  const idle = await idleRss(pids, scenario.idleWaitMs);
+  const rssAfter = idle?.rss ?? rssAfterStorm;
   await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "stop" })));
   await Promise.all(loadgens.map((loadgen) => loadgen.expect("stopped", 10_000)));
   await Promise.all(
@@ -335,7 +371,9 @@ async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunR
     noticesMs,
     rss: {
       beforeKiB: sum(rssBefore),
+      afterStormKiB: sum(rssAfterStorm),
       afterKiB: sum(rssAfter),
+      idleAfterMs: scenario.settleMs + (idle?.ms ?? 0),
       perConnectionKiB: (sum(rssAfter) - sum(rssBefore)) / Math.max(1, joins),
       byProcess: pids.map((pid, i) => ({
         pid,

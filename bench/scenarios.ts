@@ -36,6 +36,11 @@ export interface ConnsScenario {
   concurrency: number;
   /** Pause before each RSS reading, so start-up or join garbage can settle. */
   settleMs: number;
+  /**
+   * After the storm, how long to keep reading RSS until it stops falling: V8 gives back the
+   * heap the storm's garbage grew only after several seconds of idleness. 0: read it once.
+   */
+  idleWaitMs: number;
 }
 
 /** One scenario run. */
@@ -104,6 +109,7 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     warmupClients: quick ? 100 : 500,
     concurrency: 256,
     settleMs: quick ? 300 : 1000,
+    idleWaitMs: quick ? 0 : 40_000,
   };
   const shapes = quick ? [[1, 1], [2, 2]] : [[1, 1], [1, 2], [2, 1], [2, 2], [4, 1]];
   const scaling = shapes.flatMap(([p, t]) => {
