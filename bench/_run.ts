@@ -41,7 +41,7 @@ export interface RssFigures {
   beforeKiB: number;
   /** Just after the storm ({@linkcode ConnsScenario.settleMs}). */
   afterStormKiB: number;
-  /** Once it stopped falling, or when the wait ran out. */
+  /** {@linkcode ConnsScenario.idleWaitMs} later: idle. */
   afterKiB: number;
   /** How long after the storm `afterKiB` was read. */
   idleAfterMs: number;
@@ -281,33 +281,18 @@ async function measureTraffic(scenario: TrafficScenario, run: Running): Promise<
   };
 }
 
-/** RSS readings this far apart, and this close, count as settled. */
-const IDLE_STEP_MS = 1000;
-const IDLE_STEADY_READINGS = 5;
-const IDLE_TOLERANCE = 0.01;
-
 /**
- * Reads the RSS of `pids` every second until the total has stayed within 1% for five
- * readings running, at most `waitMs`.
+ * The RSS of `pids` `waitMs` after the storm. Not sooner: RSS stays flat for several seconds
+ * after a burst, then drops when V8's memory reducer gives back the heap the burst's garbage
+ * grew (between 5 and 30 s after it in our runs).
  */
 async function idleRss(
   pids: number[],
   waitMs: number,
 ): Promise<{ rss: number[]; ms: number } | undefined> {
   if (waitMs <= 0) return undefined;
-  const start = performance.now();
-  const readings: number[][] = [];
-  const total = (rss: number[]) => rss.reduce((a, b) => a + b, 0);
-  while (performance.now() - start < waitMs) {
-    await sleep(IDLE_STEP_MS);
-    readings.push(pids.map(rssKiB));
-    const recent = readings.slice(-IDLE_STEADY_READINGS).map(total);
-    if (
-      recent.length === IDLE_STEADY_READINGS &&
-      Math.max(...recent) - Math.min(...recent) <= IDLE_TOLERANCE * Math.max(...recent)
-    ) break;
-  }
-  return { rss: readings.at(-1)!, ms: performance.now() - start };
+  await sleep(waitMs);
+  return { rss: pids.map(rssKiB), ms: waitMs };
 }
 
 async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunResult> {

@@ -23,7 +23,10 @@ const CR = 13;
  */
 export class LineSplitter {
   readonly #max: number;
-  /** Holds the start of a line cut between two chunks; made when first needed. */
+  /**
+   * Holds the start of a line cut between two chunks; made when needed and dropped when the
+   * line is complete, so an idle connection does not keep a buffer of the line limit.
+   */
   #partial: Uint8Array | undefined;
   #partialLength = 0;
   #discarding = false;
@@ -52,6 +55,7 @@ export class LineSplitter {
         if (lf !== -1) this.#discarding = false;
       } else if (this.#partialLength + (end - start) > this.#max + 1) {
         this.#partialLength = 0;
+        this.#partial = undefined;
         this.#discarding = lf === -1;
         sink.tooLong();
       } else if (lf === -1) {
@@ -64,6 +68,7 @@ export class LineSplitter {
         buffer.set(chunk.subarray(start, end), this.#partialLength);
         const whole = buffer.subarray(0, this.#partialLength + end - start);
         this.#partialLength = 0;
+        this.#partial = undefined;
         this.#emit(whole, sink);
       }
       start = end + 1;

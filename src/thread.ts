@@ -16,7 +16,12 @@ import type { Config } from "./config.ts";
 import type { FromThread, ToThread } from "./control.ts";
 import { FlushRounds } from "./_flush_rounds.ts";
 import { OutputChunks } from "./_output_chunks.ts";
-import { Connection, type ConnectionHost, type ConnectionState } from "./connection.ts";
+import {
+  Connection,
+  type ConnectionHost,
+  type ConnectionOptions,
+  type ConnectionState,
+} from "./connection.ts";
 import { Counters } from "./counters.ts";
 import {
   type ControlMessage,
@@ -66,6 +71,8 @@ export class Thread implements ConnectionHost {
   /** Connections that are joined or joining: the ones room traffic and notices go to. */
   readonly #members = new Set<Connection>();
   readonly #rounds = new FlushRounds<Connection>();
+  /** One settings object for every connection: each holds a reference, not a copy. */
+  readonly #connectionOptions: ConnectionOptions;
   /** Broadcast lines, copied once for all members. */
   readonly #chunks = new OutputChunks();
   #endpoint: Endpoint | undefined;
@@ -86,6 +93,14 @@ export class Thread implements ConnectionHost {
     this.#counters = options.counters;
     this.#post = options.post;
     this.#log = logger("thread");
+    const config = options.config;
+    this.#connectionOptions = {
+      maxLineBytes: config.maxLineBytes,
+      joinTimeoutMs: config.joinTimeout * 1000,
+      rate: config.rate,
+      burst: config.burst,
+      maxSendQueue: config.maxSendQueue,
+    };
   }
 
   /** Binds the endpoint and introduces it to the supervisor; listening follows the snapshot. */
@@ -271,13 +286,7 @@ export class Thread implements ConnectionHost {
     } catch {
       // The peer is already gone; serve() finds out.
     }
-    const connection = new Connection(this.#nextId++, tcp, this, {
-      maxLineBytes: this.#config.maxLineBytes,
-      joinTimeoutMs: this.#config.joinTimeout * 1000,
-      rate: this.#config.rate,
-      burst: this.#config.burst,
-      maxSendQueue: this.#config.maxSendQueue,
-    });
+    const connection = new Connection(this.#nextId++, tcp, this, this.#connectionOptions);
     this.#connections.set(connection.id, connection);
     const accepted = this.#counters.accepted();
     if (accepted === this.#config.clientsPerProcess) this.#post({ kind: "quota" });
