@@ -23,6 +23,8 @@ export interface RunOptions {
   loadgens: number;
   /** Server flags added to every run (such as `--rate 0`). */
   serverArgs: string[];
+  /** V8 flags for the server's processes only (`DENO_V8_FLAGS`), such as `--memory-saver-mode`. */
+  serverV8Flags?: string;
 }
 
 /** CPU time over the measured phase. */
@@ -114,7 +116,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     const needed = scenario.clients + scenario.warmupClients;
     args.push("--max-clients-per-thread", String(Math.max(1024, needed)));
   }
-  await using server = await TestServer.start(args);
+  const env = options.serverV8Flags ? { DENO_V8_FLAGS: options.serverV8Flags } : undefined;
+  await using server = await TestServer.start(args, { env });
   await using stack = new AsyncDisposableStack();
   const loadgens = Array.from({ length: options.loadgens }, (_, loadgen) => {
     const where = { host: server.host, port: server.port, loadgen, loadgens: options.loadgens };

@@ -9,7 +9,7 @@
  * Other flags: `--loadgens N` (loadgen processes, default 1: on two cores more only compete
  * with the server), `--processes N --threads T` (server shape outside `scaling`, default 2×2),
  * `--retries N` (runs again a run that other processes disturbed; default 1, 0 with
- * `--quick`), `--out FILE`.
+ * `--quick`), `--server-v8-flags FLAGS` (DENO_V8_FLAGS for the server only), `--out FILE`.
  *
  * @module
  */
@@ -22,7 +22,7 @@ import { type RunOptions, type RunResult, runScenario } from "./_run.ts";
 import { type Scenario, SCENARIO_NAMES, scenarios } from "./scenarios.ts";
 
 const HELP = `deno task bench [--quick] [--scenario NAME]... [--loadgens N] [--retries N]
-                [--processes N --threads T] [--out FILE]
+                [--processes N --threads T] [--server-v8-flags FLAGS] [--out FILE]
 Scenarios: ${SCENARIO_NAMES.join(", ")} (default: all)`;
 
 const decoder = new TextDecoder();
@@ -93,6 +93,7 @@ async function main(args: string[]): Promise<number> {
       processes: { type: "string" },
       threads: { type: "string" },
       out: { type: "string" },
+      "server-v8-flags": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -113,6 +114,7 @@ async function main(args: string[]): Promise<number> {
     throw new RangeError(`Invalid --retries ${values.retries}: use a whole number`);
   }
   const serverArgs = await hasRateFlag() ? ["--rate", "0"] : [];
+  const serverV8Flags = values["server-v8-flags"];
 
   const root = new URL("..", import.meta.url).pathname;
   const commit = await output("git", ["-C", root, "rev-parse", "--short", "HEAD"]) || "unknown";
@@ -124,7 +126,8 @@ async function main(args: string[]): Promise<number> {
     `chatd ${commit}${dirty ? " (uncommitted changes in src/)" : ""}, Deno ${machine.deno}, ` +
       `${machine.cores} cores (${machine.cpuModel}), ${machine.memoryMiB} MiB; ` +
       `${loadgens} loadgen process${loadgens === 1 ? "" : "es"}; server flags ` +
-      `--log-level warning${serverArgs.length > 0 ? " " + serverArgs.join(" ") : ""}`,
+      `--log-level warning${serverArgs.length > 0 ? " " + serverArgs.join(" ") : ""}` +
+      (serverV8Flags ? `, DENO_V8_FLAGS=${serverV8Flags}` : ""),
   );
 
   const started = performance.now();
@@ -133,7 +136,9 @@ async function main(args: string[]): Promise<number> {
   for (const scenario of runs) {
     const config = `${scenario.processes}x${scenario.threads}`;
     try {
-      results.push(await runQuietly(scenario, { loadgens, serverArgs, retries, quick }));
+      results.push(
+        await runQuietly(scenario, { loadgens, serverArgs, serverV8Flags, retries, quick }),
+      );
     } catch (error: unknown) {
       // One broken run should not cost the others: report it and go on.
       const message = error instanceof Error ? error.message : String(error);
