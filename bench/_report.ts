@@ -105,7 +105,9 @@ function notesOf(result: RunResult): string[] {
         } s ` +
         `to the last notice); server RSS ${fixed(beforeKiB / 1024, 1)} → ` +
         `${fixed(afterStormKiB / 1024, 1)} MiB just after the storm → ` +
-        `${fixed(afterKiB / 1024, 1)} MiB ${fixed(idleAfterMs / 1000, 1)} s later = ` +
+        `${fixed(afterKiB / 1024, 1)} MiB at its lowest, ${
+          fixed(idleAfterMs / 1000, 1)
+        } s later, = ` +
         `${fixed(perConnectionKiB, 1)} KiB per idle joined ` +
         `connection; server CPU ${int(result.serverCpu.usPerJoin)} µs per join`,
     );

@@ -43,7 +43,7 @@ export interface RssFigures {
   beforeKiB: number;
   /** Just after the storm ({@linkcode ConnsScenario.settleMs}). */
   afterStormKiB: number;
-  /** {@linkcode ConnsScenario.idleWaitMs} later: idle. */
+  /** The lowest over {@linkcode ConnsScenario.idleWaitMs} after the storm: idle. */
   afterKiB: number;
   /** How long after the storm `afterKiB` was read. */
   idleAfterMs: number;
@@ -285,17 +285,27 @@ async function measureTraffic(scenario: TrafficScenario, run: Running): Promise<
 }
 
 /**
- * The RSS of `pids` `waitMs` after the storm. Not sooner: RSS stays flat for several seconds
- * after a burst, then drops when V8's memory reducer gives back the heap the burst's garbage
- * grew (between 5 and 30 s after it in our runs).
+ * The lowest total RSS of `pids` over `waitMs`, read every second. RSS stays flat for several
+ * seconds after a burst, then drops when V8's memory reducer gives back the heap the burst's
+ * garbage grew (anywhere from 5 to 40 s after it in our runs), so one reading at a fixed time
+ * is noisy; the lowest is what the idle server settles to.
  */
 async function idleRss(
   pids: number[],
   waitMs: number,
 ): Promise<{ rss: number[]; ms: number } | undefined> {
   if (waitMs <= 0) return undefined;
-  await sleep(waitMs);
-  return { rss: pids.map(rssKiB), ms: waitMs };
+  const start = performance.now();
+  let lowest: { rss: number[]; ms: number; total: number } | undefined;
+  while (performance.now() - start < waitMs) {
+    await sleep(1000);
+    const rss = pids.map(rssKiB);
+    const total = rss.reduce((a, b) => a + b, 0);
+    if (lowest === undefined || total < lowest.total) {
+      lowest = { rss, ms: performance.now() - start, total };
+    }
+  }
+  return lowest;
 }
 
 async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunResult> {

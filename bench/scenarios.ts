@@ -37,8 +37,8 @@ export interface ConnsScenario {
   /** Pause before each RSS reading, so start-up or join garbage can settle. */
   settleMs: number;
   /**
-   * How long after the storm the idle RSS is read: V8 gives back the heap the storm's garbage
-   * grew only after several seconds of idleness. 0: only the reading just after the storm.
+   * How long after the storm RSS is watched for its idle (lowest) value: V8 gives back the
+   * heap the storm's garbage grew only after seconds of idleness. 0: one reading just after.
    */
   idleWaitMs: number;
 }
@@ -109,7 +109,7 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     warmupClients: quick ? 100 : 500,
     concurrency: 256,
     settleMs: quick ? 300 : 1000,
-    idleWaitMs: quick ? 0 : 30_000,
+    idleWaitMs: quick ? 0 : 45_000,
   };
   const shapes = quick ? [[1, 1], [2, 2]] : [[1, 1], [1, 2], [2, 1], [2, 2], [4, 1]];
   const scaling = shapes.flatMap(([p, t]) => {

@@ -3,9 +3,9 @@
  *
  * Replies and direct messages are written at the end of the turn that made them. Broadcast
  * output (room messages, `JOINED`/`LEFT` notices) is written in paced rounds: after a round
- * that wrote to {@linkcode PACE_FROM_CLIENTS} clients or more, the next one waits
- * {@linkcode PAUSE_PER_CLIENT_MS} for each client written, so a thread makes at most 10,000
- * broadcast writes a second. Smaller rounds are not paced.
+ * that took {@linkcode PACE_FROM_MS} or more, the next one waits
+ * {@linkcode PAUSE_PER_CLIENT_MS} for each client the round wrote to. Quicker rounds are not
+ * paced: a thread that is not busy writing keeps its latency.
  *
  * Why: a TCP write costs about 7 µs of CPU on loopback (two thirds of it in the kernel)
  * however little it carries. Under a join storm every `JOIN` is a `JOINED` line for everyone
@@ -13,8 +13,7 @@
  * datagram spends nearly all its time in `write` (65% of its CPU, before this), which leaves
  * little for the joins themselves, so few arrive per round and the batches stay small. With
  * the pause, what arrives meanwhile piles up and one write carries many lines. The first
- * round after a quiet spell is not held back, and a room of up to 64 clients a thread is
- * never paced, so light traffic keeps its latency.
+ * round after a quiet spell is never held back.
  *
  * Order is not affected: each connection has one queue, and a round only decides when it is
  * written. A connection whose queue holds a reply is written at the end of the turn, with
@@ -29,10 +28,13 @@ export interface Flushable {
   flush(): boolean;
 }
 
-/** Paced rounds that write to fewer clients than this are not followed by a pause. */
-export const PACE_FROM_CLIENTS = 64;
-/** The pause after a paced round, per client it wrote to: 10,000 writes a second at most. */
-export const PAUSE_PER_CLIENT_MS = 0.1;
+/** Paced rounds that take less time than this are not followed by a pause. */
+export const PACE_FROM_MS = 2;
+/**
+ * The pause after a long paced round, per client it wrote to: at most 5,000 broadcast writes
+ * a second while a thread is busy, each costing ~7 µs, so writing takes a few percent of it.
+ */
+export const PAUSE_PER_CLIENT_MS = 0.2;
 
 /** Options of {@linkcode FlushRounds}. */
 export interface FlushRoundsOptions {
@@ -107,10 +109,10 @@ export class FlushRounds<T extends Flushable> {
     const items = this.#pacedItems;
     this.#pacedItems = [];
     let written = 0;
+    const start = this.#now();
     for (const item of items) if (item.flush()) written++;
-    this.#notBefore = written >= PACE_FROM_CLIENTS
-      ? this.#now() + written * PAUSE_PER_CLIENT_MS
-      : 0;
+    const end = this.#now();
+    this.#notBefore = end - start >= PACE_FROM_MS ? end + written * PAUSE_PER_CLIENT_MS : 0;
     this.#pacedScheduled = false;
     if (this.#pacedItems.length > 0) this.#schedulePaced();
   }

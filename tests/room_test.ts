@@ -169,10 +169,10 @@ Deno.test("of two users who join at once, exactly one hears JOINED of the other:
   }
 });
 
-Deno.test("in a room big enough for paced broadcast output, one sender's room and direct messages keep their order", async () => {
-  // 1 thread and 100 members: every broadcast round writes to more clients than
-  // PACE_FROM_CLIENTS (src/_flush_rounds.ts), so room output waits for paced rounds while
-  // direct messages are written at once.
+Deno.test("one sender's room and direct messages to a member keep their order, though they are written in different rounds", async () => {
+  // Room output waits for the thread's paced rounds (src/_flush_rounds.ts), direct messages
+  // are written at the end of the turn: the direct message must take the room message
+  // queued before it along. 100 members on one thread make the rounds large.
   await using server = await TestServer.start([
     "--processes",
     "1",
