@@ -179,16 +179,20 @@ Deno.test("no descriptor or socket-file leaks after 5000 JOIN/LEAV cycles and 20
   const fds = (pid: number) => [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
   const files = () => [...Deno.readDirSync(dir)].map((file) => file.name).sort();
   const childFds = () => [...server.childPids().values()].map(([pid]) => fds(pid!)).sort();
-  // One cycle first, so that every outbox between the threads exists before the baseline.
-  const warm = async (i: number) => {
-    await using client = await server.connect();
-    await client.hello();
+  // A room message from every thread first, so that every outbox between the threads exists
+  // before the baseline (a thread makes its outboxes as it first sends).
+  const warm = async (i: number, where: { pId: number; tId: number }) => {
+    await using client = await connectTo(
+      server,
+      ({ pId, tId }) => pId === where.pId && tId === where.tId,
+    );
     await join(client, `warm${i}`);
     await client.send("CHAT * hi");
     await client.send("LEAV");
     while ((await client.readLine()) !== "BYE");
   };
-  for (let i = 0; i < 20; i++) await warm(i);
+  const threads = [0, 1].flatMap((pId) => [0, 1].map((tId) => ({ pId, tId })));
+  for (const [i, where] of threads.entries()) await warm(i, where);
   const before = { supervisor: fds(server.process.pid), children: childFds(), files: files() };
 
   let cycles = 0;
@@ -214,7 +218,7 @@ Deno.test("no descriptor or socket-file leaks after 5000 JOIN/LEAV cycles and 20
   }
   const respawns = server.parsedLogs().filter((fields) => fields.msg === "child started").length;
   assert.equal(respawns, 2 + 20);
-  for (let i = 0; i < 20; i++) await warm(100 + i);
+  for (const [i, where] of threads.entries()) await warm(100 + i, where);
 
   assert.equal(cycles, 5000);
   await waitUntil(

@@ -20,6 +20,24 @@ async function threeUsers(server: TestServer): Promise<LineClient[]> {
   return users;
 }
 
+/**
+ * Joins users `u0`..`u<count-1>` one after another into `users` (filled as they join, so the
+ * caller can close them however this ends) and checks that each earlier user hears every
+ * later one's `JOINED`, in order.
+ */
+async function joinRoom(server: TestServer, count: number, users: LineClient[]): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const client = await server.connect();
+    await client.hello();
+    await join(client, `u${i}`);
+    users.push(client);
+  }
+  for (const [i, user] of users.entries()) {
+    const expected = users.slice(i + 1).map((_, j) => `JOINED u${i + 1 + j}`);
+    assert.deepEqual(await user.readLines(expected.length), expected);
+  }
+}
+
 Deno.test("three users on three processes: JOINED notices, room messages, LEFT on LEAV and on disconnect", async (t) => {
   await using server = await TestServer.start(["--processes", "3", "--threads", "1"]);
   const [ann, ben, cat] = await threeUsers(server) as [LineClient, LineClient, LineClient];
@@ -85,13 +103,7 @@ Deno.test("200 room messages from one sender reach every other user complete and
   ]);
   const users: LineClient[] = [];
   try {
-    for (let i = 0; i < 6; i++) {
-      const client = await server.connect();
-      await client.hello();
-      await join(client, `u${i}`);
-      for (const earlier of users) assert.equal(await earlier.readLine(), `JOINED u${i}`);
-      users.push(client);
-    }
+    await joinRoom(server, 6, users);
     const [sender, ...receivers] = users as [LineClient, ...LineClient[]];
     const lines = Array.from({ length: 200 }, (_, i) => `CHAT * message ${i}\n`).join("");
     await sender.sendBytes(new TextEncoder().encode(lines));
@@ -183,16 +195,7 @@ Deno.test("one sender's room and direct messages to a member keep their order, t
   ]);
   const users: LineClient[] = [];
   try {
-    for (let i = 0; i < 100; i++) {
-      const client = await server.connect();
-      await client.hello();
-      await join(client, `u${i}`);
-      users.push(client);
-    }
-    for (const [i, user] of users.entries()) {
-      const expected = users.slice(i + 1).map((_, j) => `JOINED u${i + 1 + j}`);
-      assert.deepEqual(await user.readLines(expected.length), expected);
-    }
+    await joinRoom(server, 100, users);
     const [sender, first, ...others] = users as [LineClient, LineClient, ...LineClient[]];
     const lines = Array.from({ length: 100 }, (_, i) => `CHAT * room ${i}\nCHAT u1 direct ${i}\n`);
     await sender.sendBytes(new TextEncoder().encode(lines.join("")));
