@@ -302,10 +302,9 @@ export class Connection implements Session {
     if (this.#state === "joined") {
       const last = this.#out[this.#out.length - 1];
       if (last instanceof Span && last.chunk === chunks.chunk && last.end === chunks.start) {
-        // A queue that is not empty is already waiting for a round or being written.
+        // A queue that is not empty already waits for a round or a write: only the count grows.
         last.end = chunks.end;
-        this.#outBytes += chunks.end - chunks.start;
-        if (this.#outBytes > this.#options.maxSendQueue) this.#dropSlowConsumer();
+        this.#count(chunks.end - chunks.start);
       } else {
         this.#queue(new Span(chunks.chunk, chunks.start, chunks.end), true);
       }
@@ -326,10 +325,16 @@ export class Connection implements Session {
   #queue(bytes: Uint8Array | Span, paced: boolean): void {
     if (this.#state === "closed") return;
     this.#out.push(bytes);
-    this.#outBytes += bytes.length;
     if (!paced) this.#outUrgent = true;
-    if (this.#outBytes > this.#options.maxSendQueue) return this.#dropSlowConsumer();
-    this.#requestFlush();
+    if (this.#count(bytes.length)) this.#requestFlush();
+  }
+
+  /** Counts `bytes` more queued; false when that made this client a slow consumer. */
+  #count(bytes: number): boolean {
+    this.#outBytes += bytes;
+    if (this.#outBytes <= this.#options.maxSendQueue) return true;
+    this.#dropSlowConsumer();
+    return false;
   }
 
   #requestFlush(): void {
