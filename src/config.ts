@@ -8,9 +8,9 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { isLogLevel, type LogLevel } from "@logtape/logtape";
+import { VERSION } from "./version.ts";
 
-/** The version printed by `--version` and in the greeting. */
-export const VERSION = "0.1.0";
+export { VERSION };
 
 /** Every setting of a running server. */
 export interface Config {

@@ -11,16 +11,16 @@
  *
  * @module
  */
+import type { Bus } from "./bus.ts";
 import {
   type ControlMessage,
   type DatagramRecord,
-  decodeDatagram,
   encodeControl,
   type Entry,
   SUPERVISOR_EP,
 } from "./datagram.ts";
 import { Directory } from "./directory.ts";
-import { Endpoint } from "./endpoint.ts";
+import { UnixBus } from "./unix_bus.ts";
 import { type Logger, logger } from "./log.ts";
 import { nameKey } from "./protocol.ts";
 
@@ -35,7 +35,7 @@ export interface DirectoryServiceOptions {
 /** The directory, served to the threads. */
 export class DirectoryService {
   readonly #directory = new Directory();
-  readonly #endpoint: Endpoint;
+  readonly #bus: Bus;
   readonly #isLive: (ep: string) => boolean;
   /** Live thread endpoints, in the order they said hello. */
   readonly #endpoints = new Set<string>();
@@ -47,8 +47,8 @@ export class DirectoryService {
 
   constructor(options: DirectoryServiceOptions) {
     this.#isLive = options.isLive;
-    this.#endpoint = new Endpoint(options.runtimeDir, SUPERVISOR_EP, {
-      onDatagram: (data) => this.#onDatagram(data),
+    this.#bus = new UnixBus(options.runtimeDir, SUPERVISOR_EP, {
+      onRecord: (record) => this.#onRecord(record),
       onGone: (ep) => this.removeEndpoints([ep]),
     });
   }
@@ -56,14 +56,6 @@ export class DirectoryService {
   /** Number of names held. */
   get size(): number {
     return this.#directory.size;
-  }
-
-  #onDatagram(data: Uint8Array): void {
-    try {
-      for (const record of decodeDatagram(data)) this.#onRecord(record);
-    } catch (error: unknown) {
-      this.#log.warning("malformed datagram dropped", { error: String(error) });
-    }
   }
 
   #onRecord(record: DatagramRecord): void {
@@ -88,18 +80,17 @@ export class DirectoryService {
   }
 
   #send(ep: string, message: ControlMessage): void {
-    this.#endpoint.send(ep, encodeControl(message));
+    this.#bus.send(ep, encodeControl(message));
   }
 
   #broadcast(message: ControlMessage, except?: string): void {
     const record = encodeControl(message);
-    for (const ep of this.#endpoints) if (ep !== except) this.#endpoint.send(ep, record);
+    for (const ep of this.#endpoints) if (ep !== except) this.#bus.send(ep, record);
   }
 
   /** Resolves when everything sent so far to the endpoints `eps` is on its way. */
   #flushed(eps: Iterable<string>): Promise<void> {
-    const pending = [...eps].map((ep) => this.#endpoint.outbox(ep).flushed());
-    return Promise.all(pending).then(() => {});
+    return this.#bus.flushed(eps);
   }
 
   #hello(ep: string): void {
@@ -168,20 +159,20 @@ export class DirectoryService {
   removeEndpoints(eps: Iterable<string>): void {
     const gone = new Set([...eps].filter((ep) => this.#endpoints.delete(ep)));
     if (gone.size === 0) return;
-    for (const ep of gone) this.#endpoint.drop(ep);
+    this.#bus.setPeers([...this.#endpoints]);
     const removed = this.#directory.releaseEndpoints(gone);
     this.#log.info("endpoints removed", { eps: [...gone].join(","), names: removed.length });
     this.#broadcast({ kind: "endpoints", endpoints: [...this.#endpoints] });
     this.#removed(removed);
   }
 
-  /** Forgets every endpoint of child instance `instance`. */
+  /** Forgets every endpoint `matches` picks (those of one child instance, say). */
   removeInstance(matches: (ep: string) => boolean): void {
     this.removeEndpoints([...this.#endpoints].filter(matches));
   }
 
   /** Closes the supervisor's endpoint. */
   close(): void {
-    this.#endpoint.close();
+    this.#bus.close();
   }
 }

@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { MAGIC, MAX_DATAGRAM_BYTES } from "./datagram.ts";
+import { closeQuietly } from "./_quietly.ts";
+import { MAGIC, MAX_DATAGRAM_BYTES, RecordKind } from "./datagram.ts";
 import { logger } from "./log.ts";
 
 /** The socket file of endpoint `id` in `dir`. */
@@ -19,8 +20,11 @@ export function socketPath(dir: string, id: string): string {
 
 /**
  * The most bytes queued for one destination. A destination that takes nothing for this long
- * is stuck (the watchdog will kill it); what is pushed beyond is dropped and logged, so one
- * stuck thread cannot grow its senders' memory without bound.
+ * is stuck (the watchdog will kill it); chat records pushed beyond are dropped, counted and
+ * logged, so one stuck thread cannot grow its senders' memory without bound. Directory
+ * (CONTROL) records are queued all the same: dropping one leaves a ghost user or a client
+ * without its BYE. They are few (one per join or leave), and the watchdog bounds how long a
+ * destination can stay stuck.
  */
 export const MAX_OUTBOX_BYTES = 16 * 1024 * 1024;
 /** At most one "outbox full" warning per destination this often. */
@@ -107,8 +111,9 @@ export class Endpoint {
     }
   }
 
-  /** The outbox to `destination`, made on first use. */
-  outbox(destination: string): Outbox {
+  /** The outbox to `destination`, made on first use; undefined once the endpoint is closed. */
+  #outbox(destination: string): Outbox | undefined {
+    if (this.#closed) return undefined;
     let outbox = this.#outboxes.get(destination);
     if (outbox === undefined) {
       const path = socketPath(this.#dir, `${this.id}.to.${destination}`);
@@ -122,9 +127,9 @@ export class Endpoint {
     return outbox;
   }
 
-  /** Queues a record for `destination`. */
+  /** Queues a record for `destination`; refused once the endpoint is closed. */
   send(destination: string, record: Uint8Array): void {
-    this.outbox(destination).push(record);
+    this.#outbox(destination)?.push(record);
   }
 
   /** Forgets `destination`: its queue is dropped and its socket file removed. */
@@ -140,10 +145,15 @@ export class Endpoint {
     return this.#outboxes.keys();
   }
 
-  /** Resolves once everything queued so far, to every destination, is sent or dropped. */
-  flushed(): Promise<void> {
-    const pending = [...this.#outboxes.values()].map((outbox) => outbox.flushed());
-    return Promise.all(pending).then(() => {});
+  /**
+   * Resolves once everything queued so far, to the destinations `to` (default: every one),
+   * is sent or dropped.
+   */
+  flushed(to?: Iterable<string>): Promise<void> {
+    const outboxes = to === undefined
+      ? [...this.#outboxes.values()]
+      : [...to].map((destination) => this.#outboxes.get(destination));
+    return Promise.all(outboxes.map((outbox) => outbox?.flushed())).then(() => {});
   }
 
   /** Closes every socket and removes their files. */
@@ -151,11 +161,7 @@ export class Endpoint {
     if (this.#closed) return;
     this.#closed = true;
     for (const destination of [...this.#outboxes.keys()]) this.drop(destination);
-    try {
-      this.#socket.close();
-    } catch {
-      // Already closed.
-    }
+    closeQuietly(this.#socket);
     removeQuietly(socketPath(this.#dir, this.id));
   }
 }
@@ -170,6 +176,7 @@ export class Outbox {
   #socket: Deno.DatagramConn | undefined;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
+  /** Chat records dropped because the destination was stuck. */
   #dropped = 0;
   #droppedLoggedAt = -Infinity;
   #pushed = 0;
@@ -184,10 +191,20 @@ export class Outbox {
     this.#onGone = onGone;
   }
 
-  /** Queues one record; it leaves with the next datagram. */
+  /** Chat records dropped so far because the destination was stuck. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /**
+   * Queues one record; it leaves with the next datagram. Past {@linkcode MAX_OUTBOX_BYTES}
+   * a chat record is dropped; a directory record never is.
+   */
   push(record: Uint8Array): void {
     if (this.#closed) return;
-    if (this.#queuedBytes + record.length > MAX_OUTBOX_BYTES) return this.#drop();
+    if (
+      this.#queuedBytes + record.length > MAX_OUTBOX_BYTES && record[0] !== RecordKind.CONTROL
+    ) return this.#drop();
     this.#queuedBytes += record.length;
     this.#queue.push(record);
     this.#pushed++;
@@ -203,7 +220,7 @@ export class Outbox {
     const now = performance.now();
     if (now - this.#droppedLoggedAt < DROP_LOG_INTERVAL_MS) return;
     this.#droppedLoggedAt = now;
-    logger("endpoint").warning("destination stuck, outbox full: records dropped", {
+    logger("endpoint").warning("destination stuck, outbox full: chat records dropped", {
       to: this.#address.path,
       dropped: this.#dropped,
     });
@@ -283,11 +300,8 @@ export class Outbox {
     for (const waiter of this.#waiters) waiter.resolve();
     this.#waiters = [];
     if (this.#socket !== undefined) {
-      try {
-        this.#socket.close();
-      } catch {
-        // A send under way holds it; it fails and ends the run.
-      }
+      // A send under way fails and ends the run.
+      closeQuietly(this.#socket);
       removeQuietly(this.#path);
     }
   }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { VERSION } from "./config.ts";
+import { VERSION } from "./version.ts";
 
 /** Error codes a client can receive after `ERR `. */
 export const ErrorCode = {

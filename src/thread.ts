@@ -1,11 +1,14 @@
 /**
- * A thread: the Web Worker that serves clients. Each thread of each process binds the TCP
- * port with `reusePort`, so the kernel spreads connections over all of them, and owns a
- * datagram endpoint through which the other threads and the supervisor reach its clients.
+ * A thread: the Web Worker that serves clients. It wires the layers together (a listener
+ * of TCP transports, a session per client, the room, the directory replica, the bus) and
+ * runs the thread's phases. Each thread of each process binds the TCP port with
+ * `reusePort`, so the kernel spreads connections over all of them, and owns a bus endpoint
+ * through which the other threads and the supervisor reach its clients.
  *
- * Lifecycle: `init` from the process → bind the endpoint → `hello` to the supervisor → the
- * directory snapshot arrives → listen on TCP → `listening` to the process. Later `drain`
- * (recycling) or `shutdown` end it; it posts `done` when its last client is gone.
+ * Lifecycle: `init` from the process → bind the bus endpoint → `hello` to the supervisor →
+ * the directory snapshot arrives → listen on TCP → `listening` to the process. Later `drain`
+ * (recycling) or `shutdown` end it; it posts `done` when its last client is gone and its
+ * last directory record is sent.
  *
  * This module is a Worker entry: it is started with
  * `new Worker(new URL("./thread.ts", import.meta.url), { type: "module" })`.
@@ -15,33 +18,26 @@
 import type { Config } from "./config.ts";
 import type { FromThread, ToThread } from "./control.ts";
 import { FlushRounds } from "./_flush_rounds.ts";
-import { OutputChunks } from "./_output_chunks.ts";
-import {
-  Connection,
-  type ConnectionHost,
-  type ConnectionOptions,
-  type ConnectionState,
-} from "./connection.ts";
+import type { OutputQueue } from "./_output_queue.ts";
+import type { Bus } from "./bus.ts";
 import { Counters } from "./counters.ts";
 import {
   type ControlMessage,
   type DatagramRecord,
-  decodeDatagram,
   encodeControl,
   encodeDirect,
-  encodeRoom,
   type Entry,
   SUPERVISOR_EP,
 } from "./datagram.ts";
 import { Replica } from "./directory.ts";
-import { Endpoint } from "./endpoint.ts";
+import { Listener } from "./listener.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
 import { ErrorCode, Reply } from "./protocol.ts";
-
-/** How long a draining listener waits for one more connection before it closes. */
-const DRAIN_IDLE_MS = 50;
-/** The longest a listener drains under steady arrivals. */
-const DRAIN_MAX_MS = 2000;
+import { Room } from "./room.ts";
+import { Session, type SessionHost, type SessionOptions, type SessionState } from "./session.ts";
+import { listenTcp } from "./tcp_transport.ts";
+import type { Transport } from "./transport.ts";
+import { UnixBus } from "./unix_bus.ts";
 
 const encoder = new TextEncoder();
 
@@ -58,7 +54,7 @@ export interface ThreadOptions {
 }
 
 /** One thread's server. */
-export class Thread implements ConnectionHost {
+export class Thread implements SessionHost {
   readonly #config: Config;
   readonly #pId: number;
   readonly #tId: number;
@@ -67,23 +63,18 @@ export class Thread implements ConnectionHost {
   readonly #post: (message: FromThread) => void;
   readonly #log: Logger;
   readonly #replica = new Replica();
-  readonly #connections = new Map<number, Connection>();
-  /** Connections that are joined or joining: the ones room traffic and notices go to. */
-  readonly #members = new Set<Connection>();
-  readonly #rounds = new FlushRounds<Connection>();
-  /** One settings object for every connection: each holds a reference, not a copy. */
-  readonly #connectionOptions: ConnectionOptions;
-  /** Broadcast lines, copied once for all members. */
-  readonly #chunks = new OutputChunks();
-  #endpoint: Endpoint | undefined;
-  #listener: Deno.TcpListener | undefined;
+  readonly #sessions = new Map<number, Session>();
+  readonly #rounds = new FlushRounds<OutputQueue>();
+  /** One settings object for every session: each holds a reference, not a copy. */
+  readonly #sessionOptions: SessionOptions;
+  #bus: Bus | undefined;
+  #room: Room<Session> | undefined;
+  #listener: Listener | undefined;
   #nextId = 1;
   #phase: "starting" | "serving" | "draining" | "stopping" = "starting";
+  /** Releases waiting for the bus to flush: the thread is not done before they are sent. */
+  #releasing = 0;
   #done = false;
-  /** True while the accept loop runs. */
-  #accepting = false;
-  /** Resolved to get the accept loop to look at the phase again. */
-  readonly #wakeup = Promise.withResolvers<"wake">();
 
   constructor(options: ThreadOptions) {
     this.#config = options.config;
@@ -94,49 +85,42 @@ export class Thread implements ConnectionHost {
     this.#post = options.post;
     this.#log = logger("thread");
     const config = options.config;
-    this.#connectionOptions = {
-      maxLineBytes: config.maxLineBytes,
+    this.#sessionOptions = {
       joinTimeoutMs: config.joinTimeout * 1000,
       rate: config.rate,
       burst: config.burst,
-      maxSendQueue: config.maxSendQueue,
+      queue: { maxBytes: config.maxSendQueue },
     };
   }
 
-  /** Binds the endpoint and introduces it to the supervisor; listening follows the snapshot. */
+  /** Binds the bus endpoint and introduces it to the supervisor; listening follows the snapshot. */
   start(): void {
-    this.#endpoint = new Endpoint(this.#config.runtimeDir, this.#ep, {
-      onDatagram: (data) => this.#onDatagram(data),
+    const bus = new UnixBus(this.#config.runtimeDir, this.#ep, {
+      onRecord: (record) => this.#onRecord(record),
     });
+    this.#bus = bus;
+    this.#room = new Room(bus);
     this.#toSupervisor({ kind: "hello", ep: this.#ep });
   }
 
   #toSupervisor(message: ControlMessage): void {
-    this.#endpoint!.send(SUPERVISOR_EP, encodeControl(message));
+    this.#bus!.send(SUPERVISOR_EP, encodeControl(message));
   }
 
-  // Datagrams ---------------------------------------------------------------------------
-
-  #onDatagram(data: Uint8Array): void {
-    try {
-      for (const record of decodeDatagram(data)) this.#onRecord(record);
-    } catch (error: unknown) {
-      this.#log.warning("malformed datagram dropped", { error: String(error) });
-    }
-  }
+  // Bus ------------------------------------------------------------------------------------
 
   #onRecord(record: DatagramRecord): void {
     switch (record.kind) {
       case "direct": {
-        const connection = this.#connections.get(record.conn);
-        // The connection id and name must still match: the user may have left, and the
-        // connection id never serves anyone else.
-        if (connection?.owns(record.name)) connection.deliver(record.line);
+        const session = this.#sessions.get(record.conn);
+        // The session id and name must still match: the user may have left, and the
+        // session id never serves anyone else.
+        if (session?.owns(record.name)) session.deliver(record.line);
         else this.#log.debug("stale delivery dropped", { conn: record.conn, name: record.name });
         return;
       }
       case "room":
-        this.#toMembers(record.line, undefined);
+        this.#room!.deliver(record.line);
         return;
       case "control":
         this.#onControl(record.message);
@@ -148,6 +132,7 @@ export class Thread implements ConnectionHost {
     switch (message.kind) {
       case "snapshot":
         this.#replica.load(message.entries, message.endpoints);
+        this.#bus!.setPeers(message.endpoints);
         if (this.#phase === "starting") this.#listen();
         return;
       case "add":
@@ -156,22 +141,16 @@ export class Thread implements ConnectionHost {
         for (const entry of message.entries) this.#removed(entry, message.seq);
         return;
       case "taken": {
-        const connection = this.#owner(message.entry);
-        if (connection?.state !== "joining") return;
-        this.#members.delete(connection);
-        connection.refused(Reply.error(ErrorCode.NAME_TAKEN, message.entry.name));
+        const session = this.#owner(message.entry);
+        if (session?.state !== "joining") return;
+        this.#room!.delete(session);
+        session.refused(Reply.error(ErrorCode.NAME_TAKEN, message.entry.name));
         return;
       }
-      case "endpoints": {
+      case "endpoints":
         this.#replica.setEndpoints(message.endpoints);
-        const live = new Set(message.endpoints);
-        for (const destination of [...this.#endpoint!.destinations()]) {
-          if (destination !== SUPERVISOR_EP && !live.has(destination)) {
-            this.#endpoint!.drop(destination);
-          }
-        }
+        this.#bus!.setPeers(message.endpoints);
         return;
-      }
       default:
         this.#log.warning("control message not meant for a thread dropped", {
           kind: message.kind,
@@ -179,17 +158,17 @@ export class Thread implements ConnectionHost {
     }
   }
 
-  /** The local connection `entry` names, if it still claims that name. */
-  #owner(entry: Entry): Connection | undefined {
+  /** The local session `entry` names, if it still claims that name. */
+  #owner(entry: Entry): Session | undefined {
     if (entry.ep !== this.#ep) return undefined;
-    const connection = this.#connections.get(entry.conn);
-    return connection?.claimedName === entry.name ? connection : undefined;
+    const session = this.#sessions.get(entry.conn);
+    return session?.claimedName === entry.name ? session : undefined;
   }
 
   #added(entry: Entry, seq: number): void {
     this.#replica.add(entry);
     const owner = this.#owner(entry);
-    this.#notify(encoder.encode(Reply.joinedNotice(entry.name)), seq, owner);
+    this.#room!.joined(entry.name, seq, owner);
     if (entry.ep !== this.#ep) return;
     if (owner?.state === "joining") owner.joined(seq);
     // The claimant is gone: hand the name straight back.
@@ -197,165 +176,95 @@ export class Thread implements ConnectionHost {
   }
 
   #removed(entry: Entry, seq: number): void {
-    if (this.#replica.remove(entry)) {
-      this.#notify(encoder.encode(Reply.leftNotice(entry.name)), seq, undefined);
-    }
+    if (this.#replica.remove(entry)) this.#room!.left(entry.name, seq);
     const owner = this.#owner(entry);
     if (owner?.state === "leaving") owner.left();
   }
 
-  /** Delivers a message to every member but `except` (held for those still joining). */
-  #toMembers(line: Uint8Array, except: Connection | undefined): void {
-    this.#notify(line, Infinity, except);
-  }
-
-  /**
-   * Sends the `JOINED`/`LEFT` notice of directory change `seq` (a message: seq Infinity) to
-   * every member but `except`.
-   */
-  #notify(line: Uint8Array, seq: number, except: Connection | undefined): void {
-    const chunks = this.#chunks;
-    chunks.append(line);
-    for (const member of this.#members) if (member !== except) member.broadcast(chunks, seq);
-  }
-
-  // TCP ----------------------------------------------------------------------------------
+  // Clients ----------------------------------------------------------------------------------
 
   #listen(): void {
-    const { host, port } = this.#config;
-    this.#listener = Deno.listen({ hostname: host, port, reusePort: true, transport: "tcp" });
+    const { host, port, maxLineBytes } = this.#config;
+    const acceptor = listenTcp({ hostname: host, port, reusePort: true, maxLineBytes });
     this.#phase = "serving";
     this.#log.info("thread listening", { ep: this.#ep, port });
     this.#post({ kind: "listening" });
-    this.#accepting = true;
-    this.#acceptLoop(this.#listener);
+    this.#listener = new Listener(acceptor, {
+      onAccept: (transport) => this.#accept(transport),
+      onStopped: () => {
+        this.#log.info("thread stopped accepting", { ep: this.#ep });
+        this.#maybeDone();
+      },
+    });
   }
 
-  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
-    let accepting: Promise<Deno.TcpConn> | undefined;
-    let drainStarted = 0;
-    for (;;) {
-      // One accept stays pending across wake-ups: Deno allows one at a time per listener.
-      accepting ??= listener.accept();
-      let tcp: Deno.TcpConn | "wake" | undefined;
-      try {
-        if (this.#phase === "draining") {
-          // Linux resets the connections still queued on a SO_REUSEPORT listener when it
-          // closes, so keep accepting until arrivals pause (or DRAIN_MAX_MS passes).
-          drainStarted ||= performance.now();
-          const left = DRAIN_MAX_MS - (performance.now() - drainStarted);
-          tcp = await raceTimeout(accepting, Math.max(0, Math.min(DRAIN_IDLE_MS, left)));
-          if (tcp === undefined) {
-            this.#closeListener();
-            this.#log.info("thread stopped accepting", { ep: this.#ep });
-            // An accept that completed in the meantime is served, not dropped, and before
-            // this thread can count itself done.
-            tcp = await accepting.catch(() => undefined);
-            if (tcp !== undefined) this.#accept(tcp);
-            break;
-          }
-        } else {
-          tcp = await Promise.race([accepting, this.#wakeup.promise]);
-          if (tcp === "wake") continue;
-        }
-      } catch {
-        break; // The listener was closed.
-      }
-      accepting = undefined;
-      this.#accept(tcp);
+  #accept(transport: Transport): void {
+    // Accepted as the listener closed: this client gets its BYE too.
+    if (this.#phase === "stopping") return refuse(transport, Reply.shuttingDown());
+    if (this.#sessions.size >= this.#config.maxClientsPerThread) {
+      return refuse(transport, Reply.error(ErrorCode.SERVER_FULL));
     }
-    this.#accepting = false;
-    this.#maybeDone();
-  }
-
-  #accept(tcp: Deno.TcpConn): void {
-    if (this.#phase === "stopping") {
-      // Accepted as the listener closed: this client gets its BYE too.
-      const bye = encoder.encode(Reply.shuttingDown());
-      tcp.write(bye).catch(() => {}).finally(() => closeQuietly(tcp));
-      return;
-    }
-    if (this.#connections.size >= this.#config.maxClientsPerThread) {
-      const full = encoder.encode(Reply.error(ErrorCode.SERVER_FULL));
-      tcp.write(full).catch(() => {}).finally(() => closeQuietly(tcp));
-      return;
-    }
-    try {
-      tcp.setNoDelay(true);
-      tcp.setKeepAlive(true);
-    } catch {
-      // The peer is already gone; serve() finds out.
-    }
-    const connection = new Connection(this.#nextId++, tcp, this, this.#connectionOptions);
-    this.#connections.set(connection.id, connection);
+    const session = new Session(this.#nextId++, transport, this, this.#sessionOptions);
+    this.#sessions.set(session.id, session);
     const accepted = this.#counters.accepted();
     if (accepted === this.#config.clientsPerProcess) this.#post({ kind: "quota" });
-    connection.serve(Reply.hello(this.#pId, this.#tId));
+    session.serve(Reply.hello(this.#pId, this.#tId));
   }
 
-  #closeListener(): void {
-    try {
-      this.#listener?.close();
-    } catch {
-      // Already closed.
-    }
+  // SessionHost ----------------------------------------------------------------------------
+
+  claim(session: Session, name: string): void {
+    this.#room!.add(session);
+    this.#toSupervisor({ kind: "claim", entry: { name, ep: this.#ep, conn: session.id } });
   }
 
-  // ConnectionHost ----------------------------------------------------------------------
-
-  claim(connection: Connection, name: string): void {
-    this.#members.add(connection);
-    this.#toSupervisor({ kind: "claim", entry: { name, ep: this.#ep, conn: connection.id } });
-  }
-
-  release(connection: Connection): void {
-    this.#members.delete(connection);
-    const entry = { name: connection.claimedName!, ep: this.#ep, conn: connection.id };
+  release(session: Session): void {
+    this.#room!.delete(session);
+    const entry = { name: session.claimedName!, ep: this.#ep, conn: session.id };
     // Release only after everything this client sent is on its way, so that everyone sees
     // its last messages before its LEFT.
-    const endpoint = this.#endpoint!;
-    endpoint.flushed().then(() => this.#toSupervisor({ kind: "release", entry }));
+    this.#releasing++;
+    this.#bus!.flushed().then(() => {
+      this.#toSupervisor({ kind: "release", entry });
+      this.#releasing--;
+      this.#maybeDone();
+    });
   }
 
-  direct(from: Connection, to: string, text: string): boolean {
+  direct(from: Session, to: string, text: string): boolean {
     const entry = this.#replica.lookup(to);
     if (entry === undefined) return false;
     const line = encoder.encode(Reply.from(from.name!, text));
     if (entry.ep === this.#ep) this.#owner(entry)?.deliver(line);
-    else this.#endpoint!.send(entry.ep, encodeDirect(entry.conn, entry.name, line));
+    else this.#bus!.send(entry.ep, encodeDirect(entry.conn, entry.name, line));
     return true;
   }
 
-  room(from: Connection, text: string): void {
-    const line = encoder.encode(Reply.all(from.name!, text));
-    this.#toMembers(line, from);
-    const record = encodeRoom(line);
-    for (const ep of this.#replica.endpoints) {
-      if (ep !== this.#ep) this.#endpoint!.send(ep, record);
-    }
+  room(from: Session, text: string): void {
+    this.#room!.post(from, encoder.encode(Reply.all(from.name!, text)));
   }
 
   users(): readonly string[] {
     return this.#replica.names();
   }
 
-  failed(connection: Connection, error: unknown): void {
-    this.#log.error("client handler failed, client closed", { conn: connection.id, error });
+  failed(session: Session, error: unknown): void {
+    this.#log.error("client handler failed, client closed", { conn: session.id, error });
   }
 
-  slowConsumer(connection: Connection): void {
+  slowConsumer(session: Session): void {
     this.#log.warning("slow consumer dropped", {
-      conn: connection.id,
-      name: connection.claimedName,
-      queued: connection.queuedBytes,
+      conn: session.id,
+      name: session.claimedName,
+      queued: session.queuedBytes,
     });
   }
 
-  wantsFlush(connection: Connection, paced: boolean): void {
-    this.#rounds.add(connection, paced);
+  wantsFlush(queue: OutputQueue, paced: boolean): void {
+    this.#rounds.add(queue, paced);
   }
 
-  fault(_connection: Connection, what: string): boolean {
+  fault(_session: Session, what: string): boolean {
     if (!this.#config.faults) return false;
     this.#log.warning("injecting fault", { what });
     switch (what) {
@@ -379,59 +288,55 @@ export class Thread implements ConnectionHost {
     }
   }
 
-  closed(connection: Connection, previous: ConnectionState): void {
-    this.#connections.delete(connection.id);
+  closed(session: Session, previous: SessionState): void {
+    this.#sessions.delete(session.id);
     this.#counters.closed();
-    if (previous === "joined" || previous === "joining") this.release(connection);
+    if (previous === "joined" || previous === "joining") this.release(session);
     this.#maybeDone();
   }
 
-  // Lifecycle -----------------------------------------------------------------------------
+  // Phases ---------------------------------------------------------------------------------
 
   /** Stops accepting once arrivals pause, serves the open clients to the end, then is done. */
   drain(): void {
     if (this.#phase !== "serving") return;
     this.#phase = "draining";
-    this.#wakeup.resolve("wake");
-    this.#log.info("thread draining", { ep: this.#ep, clients: this.#connections.size });
+    this.#listener!.drain();
+    this.#log.info("thread draining", { ep: this.#ep, clients: this.#sessions.size });
   }
 
   /** Closes the listener, says `BYE shutting down` to every client and closes them. */
   shutdown(): void {
     this.#phase = "stopping";
-    this.#closeListener();
+    this.#listener?.stop();
     const bye = encoder.encode(Reply.shuttingDown());
-    for (const connection of this.#connections.values()) {
-      connection.write(bye);
-      connection.end();
+    for (const session of this.#sessions.values()) {
+      session.write(bye);
+      session.end();
     }
     this.#maybeDone();
   }
 
   #maybeDone(): void {
-    if (this.#done || this.#connections.size > 0) return;
-    if (this.#phase === "stopping" || (this.#phase === "draining" && !this.#accepting)) {
+    if (this.#done || this.#sessions.size > 0 || this.#releasing > 0) return;
+    if (
+      this.#phase === "stopping" ||
+      (this.#phase === "draining" && this.#listener?.running === false)
+    ) {
       this.#done = true;
-      this.#endpoint?.close();
-      this.#post({ kind: "done" });
+      // The last records (releases) leave before the bus closes.
+      const bus = this.#bus!;
+      bus.flushed().then(() => {
+        bus.close();
+        this.#post({ kind: "done" });
+      });
     }
   }
 }
 
-function closeQuietly(closer: { close(): void }): void {
-  try {
-    closer.close();
-  } catch {
-    // Already closed.
-  }
-}
-
-function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+/** Says `line` to a client that is not served, then closes it. */
+function refuse(transport: Transport, line: string): void {
+  transport.write([encoder.encode(line)]).catch(() => {}).finally(() => transport.close());
 }
 
 // Worker entry ---------------------------------------------------------------------------

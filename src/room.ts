@@ -1,0 +1,85 @@
+/**
+ * A room: its members on this thread, and fan-out. A line for many members is copied once
+ * into the thread's shared chunks (`_output_chunks.ts`) and each member queues a span of
+ * it; a member's message also goes to every other thread through the bus, once per thread.
+ * The room that `CHAT *` talks to is one `Room`; named rooms would be more of them (with
+ * their name in the wire record).
+ *
+ * @module
+ */
+import { OutputChunks } from "./_output_chunks.ts";
+import type { Bus } from "./bus.ts";
+import { encodeRoom } from "./datagram.ts";
+import { Reply } from "./protocol.ts";
+
+/** What a room needs from a member. `Session` is one. */
+export interface RoomMember {
+  /**
+   * The line just appended to `chunks` is for this member: a message (`seq` Infinity) or
+   * the notice of directory change `seq`.
+   */
+  broadcast(chunks: OutputChunks, seq: number): void;
+}
+
+const encoder = new TextEncoder();
+
+/** The members of a room on this thread. */
+export class Room<M extends RoomMember> {
+  /** Joined or joining members: joining ones hold what they get until `OK JOIN`. */
+  readonly #members = new Set<M>();
+  readonly #chunks: OutputChunks;
+  readonly #bus: Pick<Bus, "sendAll">;
+
+  /**
+   * @param bus reaches the other threads' copies of this room.
+   * @param chunks the thread's shared broadcast chunks.
+   */
+  constructor(bus: Pick<Bus, "sendAll">, chunks: OutputChunks = new OutputChunks()) {
+    this.#bus = bus;
+    this.#chunks = chunks;
+  }
+
+  /** Members on this thread. */
+  get size(): number {
+    return this.#members.size;
+  }
+
+  has(member: M): boolean {
+    return this.#members.has(member);
+  }
+
+  add(member: M): void {
+    this.#members.add(member);
+  }
+
+  delete(member: M): void {
+    this.#members.delete(member);
+  }
+
+  /** `from`'s message line: to every other member here, and to every other thread. */
+  post(from: M, line: Uint8Array): void {
+    this.#fanOut(line, Infinity, from);
+    this.#bus.sendAll(encodeRoom(line));
+  }
+
+  /** A message line from another thread: to every member here. */
+  deliver(line: Uint8Array): void {
+    this.#fanOut(line, Infinity, undefined);
+  }
+
+  /** `JOINED name`, directory change `seq`, to every member but `except` (the one joining). */
+  joined(name: string, seq: number, except: M | undefined): void {
+    this.#fanOut(encoder.encode(Reply.joinedNotice(name)), seq, except);
+  }
+
+  /** `LEFT name`, directory change `seq`, to every member. */
+  left(name: string, seq: number): void {
+    this.#fanOut(encoder.encode(Reply.leftNotice(name)), seq, undefined);
+  }
+
+  #fanOut(line: Uint8Array, seq: number, except: M | undefined): void {
+    const chunks = this.#chunks;
+    chunks.append(line);
+    for (const member of this.#members) if (member !== except) member.broadcast(chunks, seq);
+  }
+}

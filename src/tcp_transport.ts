@@ -1,0 +1,126 @@
+/**
+ * The TCP transport: a {@linkcode Transport} on a `Deno.Conn`, and the {@linkcode Acceptor}
+ * that listens for them. Lines are LF-terminated (a CR before the LF is dropped), cut by
+ * {@linkcode LineSplitter}. A `Deno.TlsConn` is a `Deno.Conn` too, so TLS is an option of
+ * this file.
+ *
+ * @module
+ */
+import { LineSplitter } from "./_line_reader.ts";
+import { closeQuietly } from "./_quietly.ts";
+import type { Acceptor, LineReceiver, Transport } from "./transport.ts";
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+/**
+ * Reads use a small buffer, since chat lines are short and most connections idle: a pending
+ * read holds its buffer, so it is a good part of an idle connection's memory (256 B rather
+ * than 1 KiB saves about 0.75 KiB a connection). A read that fills it switches the
+ * connection to the large one, and a read that would have fitted the small one switches it
+ * back, so a burst does not keep 16 KiB per connection for good.
+ */
+const READ_BUFFER_SMALL = 256;
+const READ_BUFFER_LARGE = 16 * 1024;
+
+/** Options of {@linkcode TcpTransport}. */
+export interface TcpTransportOptions {
+  /** The longest line, in bytes, line ending excluded. */
+  maxLineBytes: number;
+}
+
+/** One client over TCP (or TLS). */
+export class TcpTransport implements Transport {
+  readonly peer: string;
+  readonly #conn: Deno.Conn;
+  readonly #splitter: LineSplitter;
+  readonly #small = new Uint8Array(READ_BUFFER_SMALL);
+  #buffer = this.#small;
+  /** The receiver of the read under way: the splitter's sink forwards to it. */
+  #receiver: LineReceiver | undefined;
+  /** The splitter's sink: one object for the connection's life, not one per read. */
+  readonly #sink = {
+    line: (bytes: Uint8Array) => {
+      let text: string;
+      try {
+        text = decoder.decode(bytes);
+      } catch {
+        return this.#receiver!.invalid("BAD_ENCODING");
+      }
+      this.#receiver!.line(text);
+    },
+    tooLong: () => this.#receiver!.invalid("LINE_TOO_LONG"),
+  };
+
+  constructor(conn: Deno.Conn, options: TcpTransportOptions) {
+    this.#conn = conn;
+    this.#splitter = new LineSplitter(options.maxLineBytes);
+    const remote = conn.remoteAddr;
+    this.peer = remote.transport === "tcp" ? `${remote.hostname}:${remote.port}` : remote.transport;
+    const tcp = conn as Partial<Deno.TcpConn>;
+    try {
+      tcp.setNoDelay?.(true);
+      tcp.setKeepAlive?.(true);
+    } catch {
+      // The peer is already gone; the first read finds out.
+    }
+  }
+
+  async read(receiver: LineReceiver): Promise<boolean> {
+    const buffer = this.#buffer;
+    const n = await this.#conn.read(buffer);
+    if (n === null) return false;
+    this.#receiver = receiver;
+    this.#splitter.push(buffer.subarray(0, n), this.#sink);
+    if (n === buffer.length && buffer === this.#small) {
+      this.#buffer = new Uint8Array(READ_BUFFER_LARGE);
+    } else if (n < READ_BUFFER_SMALL && buffer !== this.#small) this.#buffer = this.#small;
+    return true;
+  }
+
+  async write(chunks: Uint8Array[]): Promise<void> {
+    const data = chunks.length === 1 ? chunks[0]! : concat(chunks);
+    let written = 0;
+    while (written < data.length) written += await this.#conn.write(data.subarray(written));
+  }
+
+  close(): void {
+    closeQuietly(this.#conn);
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const chunk of chunks) size += chunk.length;
+  const data = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return data;
+}
+
+/** Options of {@linkcode listenTcp}. */
+export interface TcpListenOptions extends TcpTransportOptions {
+  hostname: string;
+  port: number;
+  /** Lets every thread of every process bind the same port; the kernel spreads connections. */
+  reusePort?: boolean;
+}
+
+/**
+ * Listens on TCP and accepts {@linkcode TcpTransport}s.
+ *
+ * @throws {Deno.errors.AddrInUse} when the port is taken (and `reusePort` is off).
+ */
+export function listenTcp(options: TcpListenOptions): Acceptor {
+  const listener = Deno.listen({
+    hostname: options.hostname,
+    port: options.port,
+    reusePort: options.reusePort ?? false,
+    transport: "tcp",
+  });
+  return {
+    accept: async () => new TcpTransport(await listener.accept(), options),
+    close: () => closeQuietly(listener),
+  };
+}

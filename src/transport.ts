@@ -1,0 +1,102 @@
+/**
+ * The one interface a client connection is served through, whatever carries it: TCP today
+ * (`tcp_transport.ts`), TLS and WebSocket next. Everything above it (the session, the
+ * commands, the room) sees lines, never bytes or sockets.
+ *
+ * A transport is message-oriented, as Ergo's `IRCConn` is: it owns bytes → lines on input
+ * (TCP: a line splitter; WebSocket: one text frame a line) and lines → bytes on output
+ * (TCP: the bytes as they are; WebSocket: one text frame a line).
+ *
+ * Reading is pull-based: the transport reads only inside {@linkcode Transport.read}, which
+ * the session calls when it is ready for more. Not calling it is how reading pauses (flood
+ * control, a `JOIN` waiting for the directory): the kernel's receive buffer fills and TCP
+ * pushes back on the sender. Calling it again resumes. Nothing is read ahead and dropped.
+ *
+ * @example A transport's life, as the session drives it
+ * ```ts
+ * const receiver: LineReceiver = { line: (text) => lines.push(text), invalid: () => {} };
+ * while (await transport.read(receiver)) {
+ *   // handle lines; replies go out through write()
+ * }
+ * await transport.write([new TextEncoder().encode("BYE\n")]);
+ * transport.close();
+ * ```
+ *
+ * @module
+ */
+
+/** Why an incoming line could not be read. Each is answered with `ERR <code>`. */
+export type InvalidLine = "LINE_TOO_LONG" | "BAD_ENCODING";
+
+/** Where {@linkcode Transport.read} puts what it read. */
+export interface LineReceiver {
+  /** One complete line, decoded, without its line ending (no LF, no CR before it). */
+  line(text: string): void;
+  /**
+   * A line that was not valid: longer than the line limit (reported once, as soon as it
+   * passes the limit; its remaining bytes are skipped), or not UTF-8. The stream goes on.
+   */
+  invalid(problem: InvalidLine): void;
+}
+
+/**
+ * One client connection, as the chat core sees it.
+ *
+ * Rules every implementation keeps:
+ * - At most one {@linkcode read} and at most one {@linkcode write} are under way at a time
+ *   (the session and its output queue make sure of it); a read and a write may overlap.
+ * - {@linkcode close} may be called at any time, more than once, also while a read or a
+ *   write is under way: those then settle (a read with false or an error, a write with an
+ *   error) and later calls do nothing. It never throws.
+ * - Methods do not log: the caller decides what is worth a log line.
+ */
+export interface Transport {
+  /** The peer's address for logs, such as `127.0.0.1:51234`. */
+  readonly peer: string;
+
+  /**
+   * Reads what arrived next (waiting until something does) and hands every line it
+   * completes to `receiver`, in order, before it resolves. A read may complete no line (half
+   * a line arrived) or many.
+   *
+   * @returns true to be called again; false at the end of the stream (the peer closed, or
+   *   the transport was closed).
+   * @throws when the connection failed (reset by the peer, a protocol violation of the
+   *   framing, such as a WebSocket frame that is not masked). The session closes it.
+   */
+  read(receiver: LineReceiver): Promise<boolean>;
+
+  /**
+   * Writes `chunks` in order. Each chunk holds one or more whole lines, each ending in LF,
+   * exactly as the client should get them: a stream transport writes the bytes as they
+   * are, a message transport sends one message a line (without the LF). The transport may
+   * keep `chunks` and its views until the write settles, and must not change them.
+   *
+   * Until the returned promise settles, the bytes count as queued for this client (the
+   * output queue adds them to its total for the slow-consumer check), so resolve only
+   * once the kernel has taken every byte, framing included.
+   *
+   * @throws when the connection failed; nothing more can be written.
+   */
+  write(chunks: Uint8Array[]): Promise<void>;
+
+  /**
+   * Closes the connection now. What a transport can send on the way out without waiting
+   * (a WebSocket close frame, a TLS close_notify) it may try; anything not yet written is
+   * lost. To close after the last output, the caller waits for its write first (the
+   * output queue's `end()` does).
+   */
+  close(): void;
+}
+
+/** Accepts connections for a {@linkcode Listener} (see `listener.ts`). */
+export interface Acceptor {
+  /**
+   * The next connection. At most one accept is under way at a time.
+   *
+   * @throws once the acceptor is closed.
+   */
+  accept(): Promise<Transport>;
+  /** Stops accepting; a pending {@linkcode accept} then rejects. Never throws. */
+  close(): void;
+}

@@ -1,0 +1,67 @@
+/**
+ * The {@linkcode Bus} on Unix datagram sockets: one {@linkcode Endpoint} in the runtime
+ * directory, records decoded on receipt and handed over one by one.
+ *
+ * @module
+ */
+import type { Bus, BusHandlers } from "./bus.ts";
+import { decodeDatagram, SUPERVISOR_EP } from "./datagram.ts";
+import { Endpoint } from "./endpoint.ts";
+import { type Logger, logger } from "./log.ts";
+
+/** A bus endpoint bound in a runtime directory. */
+export class UnixBus implements Bus {
+  readonly id: string;
+  readonly #endpoint: Endpoint;
+  readonly #handlers: BusHandlers;
+  readonly #log: Logger = logger("bus");
+  #peers: readonly string[] = [];
+
+  /**
+   * Binds `dir/id.sock`.
+   *
+   * @throws {Deno.errors.AddrInUse} when the path is in use by a live socket.
+   */
+  constructor(dir: string, id: string, handlers: BusHandlers) {
+    this.id = id;
+    this.#handlers = handlers;
+    this.#endpoint = new Endpoint(dir, id, {
+      onDatagram: (data) => this.#onDatagram(data),
+      onGone: handlers.onGone,
+    });
+  }
+
+  #onDatagram(data: Uint8Array): void {
+    try {
+      for (const record of decodeDatagram(data)) this.#handlers.onRecord(record);
+    } catch (error: unknown) {
+      this.#log.warning("malformed datagram dropped", { ep: this.id, error: String(error) });
+    }
+  }
+
+  send(to: string, record: Uint8Array): void {
+    this.#endpoint.send(to, record);
+  }
+
+  sendAll(record: Uint8Array): void {
+    for (const ep of this.#peers) if (ep !== this.id) this.#endpoint.send(ep, record);
+  }
+
+  setPeers(peers: readonly string[]): void {
+    this.#peers = peers;
+    const live = new Set(peers);
+    for (const destination of [...this.#endpoint.destinations()]) {
+      if (destination !== SUPERVISOR_EP && !live.has(destination)) {
+        this.#endpoint.drop(destination);
+      }
+    }
+  }
+
+  flushed(to?: Iterable<string>): Promise<void> {
+    return this.#endpoint.flushed(to);
+  }
+
+  close(): void {
+    this.#endpoint.close();
+  }
+}
