@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# The permissions every role needs (the supervisor spawns children, so --allow-run), and the
+# The permissions every role needs: SERVER_DENO_FLAGS of src/child_command.ts, the one list
+# (tests/permissions_test.ts checks this copy). And the
 # Web Worker module, which deno compile does not find by itself because it is loaded by URL.
 exec deno compile \
   --unstable-net \

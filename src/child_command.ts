@@ -11,7 +11,12 @@
 import { fileURLToPath } from "node:url";
 import { type Config, configToArgs } from "./config.ts";
 
-/** The Deno flags a child needs under `deno run`; `compile.sh` bakes the same into the binary. */
+/**
+ * The Deno flags a child needs under `deno run`. The one list of chatd's permissions: the
+ * supervisor needs these and `--allow-run` ({@linkcode SERVER_DENO_FLAGS}), which the
+ * `start` task in deno.json and `compile.sh` repeat (shell and JSON cannot import it);
+ * `tests/permissions_test.ts` checks that they do.
+ */
 export const CHILD_DENO_FLAGS: readonly string[] = [
   "--unstable-net",
   "--allow-net",
@@ -19,6 +24,9 @@ export const CHILD_DENO_FLAGS: readonly string[] = [
   "--allow-write",
   "--allow-env",
 ];
+
+/** The Deno flags the supervisor needs: a child's, and `--allow-run` to start children. */
+export const SERVER_DENO_FLAGS: readonly string[] = [...CHILD_DENO_FLAGS, "--allow-run"];
 
 /** Where this program runs from. */
 export interface Runtime {

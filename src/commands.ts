@@ -14,7 +14,7 @@ import {
   splitFirst,
 } from "./protocol.ts";
 
-/** What a handler may do to its client and to the server. Implemented by the thread. */
+/** What a handler may do to its client and to the server. `Session` (session.ts) implements it. */
 export interface Session {
   /** The joined name, or undefined before `JOIN` succeeds. */
   readonly name: string | undefined;

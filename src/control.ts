@@ -8,6 +8,7 @@
  * @module
  */
 import type { Config } from "./config.ts";
+import { type LineSink, LineSplitter } from "./_line_reader.ts";
 
 /** Supervisor → child. */
 export type ToChild =
@@ -125,28 +126,23 @@ export function encodeLine(message: ToChild | FromChild): Uint8Array {
 }
 
 /**
- * Yields the lines of a pipe until it closes. Lines longer than `maxLength` are dropped.
+ * Yields the lines of a pipe until it closes. Lines longer than `maxBytes` are dropped.
  */
 export async function* readLines(
   stream: ReadableStream<Uint8Array>,
-  maxLength = 65536,
+  maxBytes = 65536,
 ): AsyncGenerator<string> {
   const decoder = new TextDecoder();
-  let pending = "";
-  // True while skipping the rest of a line that grew past maxLength before its LF came.
-  let discarding = false;
+  const splitter = new LineSplitter(maxBytes);
+  let lines: string[] = [];
+  const sink: LineSink = {
+    line: (bytes) => lines.push(decoder.decode(bytes)),
+    tooLong: () => {},
+  };
   for await (const chunk of stream) {
-    pending += decoder.decode(chunk, { stream: true });
-    let newline: number;
-    while ((newline = pending.indexOf("\n")) !== -1) {
-      const line = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      if (discarding) discarding = false;
-      else if (line.length <= maxLength) yield line;
-    }
-    if (pending.length > maxLength) {
-      pending = "";
-      discarding = true;
-    }
+    splitter.push(chunk, sink);
+    const complete = lines;
+    lines = [];
+    yield* complete;
   }
 }

@@ -8,6 +8,7 @@
  */
 import { type ChildCommand, childCommand, currentRuntime } from "./child_command.ts";
 import type { Config } from "./config.ts";
+import { startHeartbeat } from "./_heartbeat.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./datagram.ts";
 import { DirectoryService } from "./directory_service.ts";
@@ -23,8 +24,6 @@ const BACKOFF_MAX_MS = 10_000;
  * the supervisor twice, from the terminal and forwarded by the task runner.
  */
 const SIGNAL_DEBOUNCE_MS = 500;
-/** How often the supervisor pings each child. */
-const HEARTBEAT_MS = 1000;
 
 /** One run of a child process. */
 interface Child {
@@ -153,10 +152,15 @@ class Supervisor {
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
     for (let pId = 0; pId < this.#config.processes; pId++) this.#spawn(pId);
-    const interval = Math.min(HEARTBEAT_MS, (this.#config.watchdog * 1000) / 2);
-    const heartbeat = setInterval(() => this.#heartbeat(), interval);
+    const stopHeartbeat = startHeartbeat({
+      watchdogSeconds: this.#config.watchdog,
+      peers: () => this.#children.values(),
+      skip: (child) => child.killed,
+      ping: (child) => this.#order(child, { kind: "ping" }),
+      hung: (child) => this.#hung(child),
+    });
     await this.#stopped.promise;
-    clearInterval(heartbeat);
+    stopHeartbeat();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     this.#directory.close();
@@ -217,27 +221,18 @@ class Supervisor {
     }
   }
 
-  /** Kills a child that left a heartbeat unanswered for `--watchdog`; pings the others. */
-  #heartbeat(): void {
-    const now = performance.now();
-    for (const child of this.#children.values()) {
-      if (child.killed) continue;
-      if (child.pingSentAt === undefined) {
-        child.pingSentAt = now;
-        this.#order(child, { kind: "ping" });
-      } else if (now - child.pingSentAt > this.#config.watchdog * 1000) {
-        this.#log.error("child stopped answering heartbeats, killing it", {
-          p_id: child.pId,
-          pid: child.process.pid,
-          watchdog_s: this.#config.watchdog,
-        });
-        child.killed = true; // Its exit respawns it.
-        try {
-          child.process.kill("SIGKILL");
-        } catch {
-          // Exited meanwhile.
-        }
-      }
+  /** Kills a child that left a heartbeat unanswered for `--watchdog`. */
+  #hung(child: Child): void {
+    this.#log.error("child stopped answering heartbeats, killing it", {
+      p_id: child.pId,
+      pid: child.process.pid,
+      watchdog_s: this.#config.watchdog,
+    });
+    child.killed = true; // Its exit respawns it.
+    try {
+      child.process.kill("SIGKILL");
+    } catch {
+      // Exited meanwhile.
     }
   }
 

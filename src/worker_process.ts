@@ -20,6 +20,7 @@ import {
   type ToChild,
   type ToThread,
 } from "./control.ts";
+import { startHeartbeat } from "./_heartbeat.ts";
 import { Counters } from "./counters.ts";
 import { endpointId } from "./datagram.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
@@ -37,8 +38,8 @@ export interface WorkerProcessOptions {
 const THREAD_RESTART_DELAY_MS = 100;
 /** The exit code of a process that lost a thread to an endless loop. */
 const EXIT_THREAD_HUNG = 75;
-/** How often the process checks that each thread's event loop still turns. */
-const THREAD_HEARTBEAT_MS = 1000;
+/** The exit code of a process told to exit by `FAULT exit` (EX_SOFTWARE). */
+const EXIT_FAULT_INJECTED = 70;
 
 /** One thread as the process sees it. */
 interface ThreadSlot {
@@ -94,22 +95,14 @@ class WorkerProcess {
 
   start(): void {
     for (let tId = 0; tId < this.#config.threads; tId++) this.#startThread(tId, 0);
-    const interval = Math.min(THREAD_HEARTBEAT_MS, (this.#config.watchdog * 1000) / 2);
-    setInterval(() => this.#heartbeat(), interval);
-  }
-
-  /** Acts on a thread that left a heartbeat unanswered for `--watchdog`; pings the others. */
-  #heartbeat(): void {
-    const now = performance.now();
-    for (const slot of [...this.#threads]) {
-      if (slot.done) continue;
-      if (slot.pingSentAt === undefined) {
-        slot.pingSentAt = now;
-        this.#toThread(slot, { kind: "ping" });
-      } else if (now - slot.pingSentAt > this.#config.watchdog * 1000) {
-        this.#threadHung(slot);
-      }
-    }
+    // Checks that each thread's event loop still turns.
+    startHeartbeat({
+      watchdogSeconds: this.#config.watchdog,
+      peers: () => this.#threads,
+      skip: (slot) => slot.done,
+      ping: (slot) => this.#toThread(slot, { kind: "ping" }),
+      hung: (slot) => this.#threadHung(slot),
+    });
   }
 
   #startThread(tId: number, restarts: number): void {
@@ -204,7 +197,7 @@ class WorkerProcess {
         return;
       case "fault":
         this.#log.warning("injecting fault", { what: message.what });
-        if (message.what === "exit") Deno.exit(70);
+        if (message.what === "exit") Deno.exit(EXIT_FAULT_INJECTED);
         for (;;) {
           // An endless loop: the process stops answering the supervisor's heartbeat.
         }
