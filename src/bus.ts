@@ -1,6 +1,6 @@
 /**
  * The bus: how a thread reaches the other threads and the supervisor, and they reach it.
- * It carries wire records (`datagram.ts`) between endpoints; `unix_bus.ts` implements it
+ * It carries wire records (`wire.ts`) between endpoints; `unix_bus.ts` implements it
  * on Unix datagram sockets in the runtime directory.
  *
  * Endpoint ids are opaque to the bus: a thread's is `p-t-instance-restart`, the
@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { DatagramRecord } from "./datagram.ts";
+import type { DatagramRecord } from "./wire.ts";
 
 /** What a bus does with what it receives. */
 export interface BusHandlers {

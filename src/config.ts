@@ -65,7 +65,7 @@ export const DEFAULTS: Readonly<Config> = {
 
 /**
  * The longest line `--max-line-bytes` may allow. Any accepted line then fits in one
- * datagram (see `MAX_DATAGRAM_BYTES` in datagram.ts), so messages are never split.
+ * datagram (see `MAX_DATAGRAM_BYTES` in wire.ts), so messages are never split.
  */
 export const MAX_LINE_BYTES_LIMIT = 65536;
 

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Entry } from "./datagram.ts";
+import type { Entry } from "./directory_messages.ts";
 import { nameKey } from "./protocol.ts";
 
 /** True when `a` and `b` are the same claim: the same name on the same connection. */

@@ -12,13 +12,8 @@
  * @module
  */
 import type { Bus } from "./bus.ts";
-import {
-  type ControlMessage,
-  type DatagramRecord,
-  encodeControl,
-  type Entry,
-  SUPERVISOR_EP,
-} from "./datagram.ts";
+import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
+import { type DatagramRecord, encodeControl } from "./wire.ts";
 import { Directory } from "./directory.ts";
 import { UnixBus } from "./unix_bus.ts";
 import { type Logger, logger } from "./log.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 import { closeQuietly } from "./_quietly.ts";
-import { MAGIC, MAX_DATAGRAM_BYTES, RecordKind } from "./datagram.ts";
+import { MAGIC, MAX_DATAGRAM_BYTES, RecordKind } from "./wire.ts";
 import { logger } from "./log.ts";
 
 /** The socket file of endpoint `id` in `dir`. */

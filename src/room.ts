@@ -9,7 +9,7 @@
  */
 import { OutputChunks } from "./_output_chunks.ts";
 import type { Bus } from "./bus.ts";
-import { encodeRoom } from "./datagram.ts";
+import { encodeRoom } from "./wire.ts";
 import { Reply } from "./protocol.ts";
 
 /** What a room needs from a member. `Session` is one. */

@@ -10,7 +10,7 @@ import { type ChildCommand, childCommand, currentRuntime } from "./child_command
 import type { Config } from "./config.ts";
 import { startHeartbeat } from "./_heartbeat.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
-import { parseEndpointId } from "./datagram.ts";
+import { parseEndpointId } from "./directory_messages.ts";
 import { DirectoryService } from "./directory_service.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";

@@ -21,14 +21,8 @@ import { FlushRounds } from "./_flush_rounds.ts";
 import type { OutputQueue } from "./_output_queue.ts";
 import type { Bus } from "./bus.ts";
 import { Counters } from "./counters.ts";
-import {
-  type ControlMessage,
-  type DatagramRecord,
-  encodeControl,
-  encodeDirect,
-  type Entry,
-  SUPERVISOR_EP,
-} from "./datagram.ts";
+import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
+import { type DatagramRecord, encodeControl, encodeDirect } from "./wire.ts";
 import { Replica } from "./directory.ts";
 import { Listener } from "./listener.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";

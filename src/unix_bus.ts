@@ -5,7 +5,8 @@
  * @module
  */
 import type { Bus, BusHandlers } from "./bus.ts";
-import { decodeDatagram, SUPERVISOR_EP } from "./datagram.ts";
+import { SUPERVISOR_EP } from "./directory_messages.ts";
+import { decodeDatagram } from "./wire.ts";
 import { Endpoint } from "./endpoint.ts";
 import { type Logger, logger } from "./log.ts";
 

@@ -22,7 +22,7 @@ import {
 } from "./control.ts";
 import { startHeartbeat } from "./_heartbeat.ts";
 import { Counters } from "./counters.ts";
-import { endpointId } from "./datagram.ts";
+import { endpointId } from "./directory_messages.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
 

@@ -1,19 +1,21 @@
 import assert from "node:assert/strict";
 import {
   type ControlMessage,
+  endpointId,
+  parseControlMessage,
+  parseEndpointId,
+} from "../src/directory_messages.ts";
+import {
   DatagramError,
   type DatagramRecord,
   decodeDatagram,
   encodeControl,
   encodeDirect,
   encodeRoom,
-  endpointId,
   MAGIC,
-  parseControlMessage,
-  parseEndpointId,
   RECORD_HEADER_BYTES,
   RecordKind,
-} from "../src/datagram.ts";
+} from "../src/wire.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Entry } from "../src/datagram.ts";
+import type { Entry } from "../src/directory_messages.ts";
 import { Directory, Replica, sameEntry } from "../src/directory.ts";
 
 const alice: Entry = { name: "Alice", ep: "0-0-1-0", conn: 1 };

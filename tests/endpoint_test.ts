@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeDatagram, encodeControl, encodeRoom, MAX_DATAGRAM_BYTES } from "../src/datagram.ts";
+import { decodeDatagram, encodeControl, encodeRoom, MAX_DATAGRAM_BYTES } from "../src/wire.ts";
 import { Endpoint, MAX_OUTBOX_BYTES, socketPath } from "../src/endpoint.ts";
 import { withTimeout } from "./test_util.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { OutputChunks } from "../src/_output_chunks.ts";
-import { decodeDatagram, MAGIC } from "../src/datagram.ts";
+import { decodeDatagram, MAGIC } from "../src/wire.ts";
 import { Room, type RoomMember } from "../src/room.ts";
 import { FakeBus } from "./_fakes.ts";
 

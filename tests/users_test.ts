@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeDirect, MAGIC } from "../src/datagram.ts";
+import { encodeDirect, MAGIC } from "../src/wire.ts";
 import { connectTo, join, type LineClient, TestServer, withTimeout } from "./test_util.ts";
 
 const SPREAD = ["--processes", "3", "--threads", "2"];

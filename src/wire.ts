@@ -1,5 +1,6 @@
 /**
- * The datagram wire format between threads, and between threads and the supervisor.
+ * The wire format of the bus: framing only. Records between threads, and between threads and
+ * the supervisor; the directory's messages inside CONTROL records are `directory_messages.ts`.
  *
  * One datagram carries many records, so that a busy destination costs one `sendto` per
  * batch instead of one per message:
@@ -18,6 +19,11 @@
  *
  * @module
  */
+import {
+  type ControlMessage,
+  DirectoryMessageError,
+  parseControlMessage,
+} from "./directory_messages.ts";
 
 /** The largest datagram chatd sends. Every accepted line fits into one (see config.ts). */
 export const MAX_DATAGRAM_BYTES = 128 * 1024;
@@ -26,41 +32,8 @@ export const MAGIC = 0xc1;
 /** Bytes before a record's body. */
 export const RECORD_HEADER_BYTES = 5;
 
-/** The supervisor's endpoint id; threads' ids come from {@linkcode endpointId}. */
-export const SUPERVISOR_EP = "supervisor";
-
 /** The kinds of record. */
 export const RecordKind = { DIRECT: 1, ROOM: 2, CONTROL: 3 } as const;
-
-/** A user's place in the directory: which thread endpoint and which connection on it. */
-export interface Entry {
-  name: string;
-  /** The thread's endpoint id, see {@linkcode parseEndpointId}. */
-  ep: string;
-  conn: number;
-}
-
-/** Directory traffic, carried in CONTROL records. */
-export type ControlMessage =
-  /** thread → supervisor: my endpoint is bound; send me the directory. */
-  | { kind: "hello"; ep: string }
-  /** thread → supervisor: connection `conn` asks for `name`. */
-  | { kind: "claim"; entry: Entry }
-  /** thread → supervisor: connection `conn` gave up `name`. */
-  | { kind: "release"; entry: Entry }
-  /** supervisor → thread: the whole directory, answering hello. */
-  | { kind: "snapshot"; entries: Entry[]; endpoints: string[] }
-  /**
-   * supervisor → threads: a name was claimed. To its owner this is the confirmation. `seq`
-   * numbers the directory's changes in the order the supervisor made them.
-   */
-  | { kind: "add"; entry: Entry; seq: number }
-  /** supervisor → threads: names were given up, or their thread or process died. */
-  | { kind: "remove"; entries: Entry[]; seq: number }
-  /** supervisor → owner: the claim failed, the name is taken. */
-  | { kind: "taken"; entry: Entry }
-  /** supervisor → threads: the live thread endpoints changed. */
-  | { kind: "endpoints"; endpoints: string[] };
 
 /** A decoded record. Views point into the received datagram and live only as long. */
 export type DatagramRecord =
@@ -176,7 +149,12 @@ function decodeRecord(
       } catch (error: unknown) {
         throw new DatagramError("Bad CONTROL record: not JSON", { cause: error });
       }
-      return { kind: "control", message: parseControlMessage(value) };
+      try {
+        return { kind: "control", message: parseControlMessage(value) };
+      } catch (error: unknown) {
+        if (!(error instanceof DirectoryMessageError)) throw error;
+        throw new DatagramError(`Bad CONTROL record: ${error.message}`, { cause: error });
+      }
     }
     default:
       throw new DatagramError(`Bad record: unknown kind ${kind}`);
@@ -199,104 +177,4 @@ function checkLine(line: Uint8Array): Uint8Array {
     throw new DatagramError("Bad record: the line holds more than one line");
   }
   return line;
-}
-
-const ENDPOINT_ID = /^\d{1,3}-\d{1,3}-\d{1,10}-\d{1,6}$/;
-
-/** The parts of a thread endpoint id `p-t-instance-restart`. */
-export interface EndpointId {
-  pId: number;
-  tId: number;
-  /** The supervisor's number for one run of a child process. */
-  instance: number;
-  /** How often the process restarted this thread. */
-  restart: number;
-}
-
-/** Formats an endpoint id: `endpointId({ pId: 1, tId: 0, instance: 7, restart: 0 })` → `"1-0-7-0"`. */
-export function endpointId(id: EndpointId): string {
-  return `${id.pId}-${id.tId}-${id.instance}-${id.restart}`;
-}
-
-/** Parses an endpoint id, or returns undefined when it is not one. */
-export function parseEndpointId(ep: string): EndpointId | undefined {
-  if (!ENDPOINT_ID.test(ep)) return undefined;
-  const [pId, tId, instance, restart] = ep.split("-").map(Number) as [
-    number,
-    number,
-    number,
-    number,
-  ];
-  return { pId, tId, instance, restart };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function parseEntry(value: unknown): Entry {
-  if (
-    isRecord(value) && typeof value.name === "string" && value.name.length <= 64 &&
-    typeof value.ep === "string" && parseEndpointId(value.ep) !== undefined &&
-    typeof value.conn === "number" && Number.isInteger(value.conn) && value.conn >= 0 &&
-    value.conn <= 0xffffffff
-  ) {
-    return { name: value.name, ep: value.ep, conn: value.conn };
-  }
-  throw new DatagramError("Bad CONTROL record: malformed entry");
-}
-
-function parseEndpoints(value: unknown): string[] {
-  if (!Array.isArray(value)) throw new DatagramError("Bad CONTROL record: endpoints");
-  return value.map((ep) => {
-    if (typeof ep !== "string" || parseEndpointId(ep) === undefined) {
-      throw new DatagramError("Bad CONTROL record: endpoint id");
-    }
-    return ep;
-  });
-}
-
-function parseSeq(value: unknown): number {
-  if (typeof value === "number" && Number.isSafeInteger(value) && value > 0) return value;
-  throw new DatagramError("Bad CONTROL record: seq");
-}
-
-function parseEntries(value: unknown): Entry[] {
-  if (!Array.isArray(value)) throw new DatagramError("Bad CONTROL record: entries");
-  return value.map(parseEntry);
-}
-
-/**
- * Checks that `value` is a {@linkcode ControlMessage}.
- *
- * @throws {DatagramError} when it is not.
- */
-export function parseControlMessage(value: unknown): ControlMessage {
-  if (!isRecord(value)) throw new DatagramError("Bad CONTROL record: not an object");
-  switch (value.kind) {
-    case "hello": {
-      if (typeof value.ep !== "string" || parseEndpointId(value.ep) === undefined) {
-        throw new DatagramError("Bad CONTROL record: hello");
-      }
-      return { kind: "hello", ep: value.ep };
-    }
-    case "claim":
-    case "release":
-    case "taken":
-      return { kind: value.kind, entry: parseEntry(value.entry) };
-    case "add":
-      return { kind: "add", entry: parseEntry(value.entry), seq: parseSeq(value.seq) };
-    case "remove":
-      return { kind: "remove", entries: parseEntries(value.entries), seq: parseSeq(value.seq) };
-    case "snapshot":
-      return {
-        kind: "snapshot",
-        entries: parseEntries(value.entries),
-        endpoints: parseEndpoints(value.endpoints),
-      };
-    case "endpoints":
-      return { kind: "endpoints", endpoints: parseEndpoints(value.endpoints) };
-    default:
-      throw new DatagramError(`Bad CONTROL record: unknown kind ${String(value.kind)}`);
-  }
 }

@@ -1,0 +1,144 @@
+/**
+ * The directory's messages, carried in the bus's CONTROL records (`wire.ts`), and the
+ * endpoint ids they name. Everything is validated once, on receipt.
+ *
+ * @module
+ */
+
+/** The supervisor's endpoint id; threads' ids come from {@linkcode endpointId}. */
+export const SUPERVISOR_EP = "supervisor";
+
+/** A user's place in the directory: which thread endpoint and which connection on it. */
+export interface Entry {
+  name: string;
+  /** The thread's endpoint id, see {@linkcode parseEndpointId}. */
+  ep: string;
+  conn: number;
+}
+
+/** Directory traffic, carried in CONTROL records. */
+export type ControlMessage =
+  /** thread → supervisor: my endpoint is bound; send me the directory. */
+  | { kind: "hello"; ep: string }
+  /** thread → supervisor: connection `conn` asks for `name`. */
+  | { kind: "claim"; entry: Entry }
+  /** thread → supervisor: connection `conn` gave up `name`. */
+  | { kind: "release"; entry: Entry }
+  /** supervisor → thread: the whole directory, answering hello. */
+  | { kind: "snapshot"; entries: Entry[]; endpoints: string[] }
+  /**
+   * supervisor → threads: a name was claimed. To its owner this is the confirmation. `seq`
+   * numbers the directory's changes in the order the supervisor made them.
+   */
+  | { kind: "add"; entry: Entry; seq: number }
+  /** supervisor → threads: names were given up, or their thread or process died. */
+  | { kind: "remove"; entries: Entry[]; seq: number }
+  /** supervisor → owner: the claim failed, the name is taken. */
+  | { kind: "taken"; entry: Entry }
+  /** supervisor → threads: the live thread endpoints changed. */
+  | { kind: "endpoints"; endpoints: string[] };
+
+/** A message that is not a valid {@linkcode ControlMessage}. */
+export class DirectoryMessageError extends Error {
+  override name = "DirectoryMessageError";
+}
+
+const ENDPOINT_ID = /^\d{1,3}-\d{1,3}-\d{1,10}-\d{1,6}$/;
+
+/** The parts of a thread endpoint id `p-t-instance-restart`. */
+export interface EndpointId {
+  pId: number;
+  tId: number;
+  /** The supervisor's number for one run of a child process. */
+  instance: number;
+  /** How often the process restarted this thread. */
+  restart: number;
+}
+
+/** Formats an endpoint id: `endpointId({ pId: 1, tId: 0, instance: 7, restart: 0 })` → `"1-0-7-0"`. */
+export function endpointId(id: EndpointId): string {
+  return `${id.pId}-${id.tId}-${id.instance}-${id.restart}`;
+}
+
+/** Parses an endpoint id, or returns undefined when it is not one. */
+export function parseEndpointId(ep: string): EndpointId | undefined {
+  if (!ENDPOINT_ID.test(ep)) return undefined;
+  const [pId, tId, instance, restart] = ep.split("-").map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  return { pId, tId, instance, restart };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function parseEntry(value: unknown): Entry {
+  if (
+    isRecord(value) && typeof value.name === "string" && value.name.length <= 64 &&
+    typeof value.ep === "string" && parseEndpointId(value.ep) !== undefined &&
+    typeof value.conn === "number" && Number.isInteger(value.conn) && value.conn >= 0 &&
+    value.conn <= 0xffffffff
+  ) {
+    return { name: value.name, ep: value.ep, conn: value.conn };
+  }
+  throw new DirectoryMessageError("malformed entry");
+}
+
+function parseEndpoints(value: unknown): string[] {
+  if (!Array.isArray(value)) throw new DirectoryMessageError("endpoints");
+  return value.map((ep) => {
+    if (typeof ep !== "string" || parseEndpointId(ep) === undefined) {
+      throw new DirectoryMessageError("endpoint id");
+    }
+    return ep;
+  });
+}
+
+function parseSeq(value: unknown): number {
+  if (typeof value === "number" && Number.isSafeInteger(value) && value > 0) return value;
+  throw new DirectoryMessageError("seq");
+}
+
+function parseEntries(value: unknown): Entry[] {
+  if (!Array.isArray(value)) throw new DirectoryMessageError("entries");
+  return value.map(parseEntry);
+}
+
+/**
+ * Checks that `value` is a {@linkcode ControlMessage}.
+ *
+ * @throws {DirectoryMessageError} when it is not.
+ */
+export function parseControlMessage(value: unknown): ControlMessage {
+  if (!isRecord(value)) throw new DirectoryMessageError("not an object");
+  switch (value.kind) {
+    case "hello": {
+      if (typeof value.ep !== "string" || parseEndpointId(value.ep) === undefined) {
+        throw new DirectoryMessageError("hello");
+      }
+      return { kind: "hello", ep: value.ep };
+    }
+    case "claim":
+    case "release":
+    case "taken":
+      return { kind: value.kind, entry: parseEntry(value.entry) };
+    case "add":
+      return { kind: "add", entry: parseEntry(value.entry), seq: parseSeq(value.seq) };
+    case "remove":
+      return { kind: "remove", entries: parseEntries(value.entries), seq: parseSeq(value.seq) };
+    case "snapshot":
+      return {
+        kind: "snapshot",
+        entries: parseEntries(value.entries),
+        endpoints: parseEndpoints(value.endpoints),
+      };
+    case "endpoints":
+      return { kind: "endpoints", endpoints: parseEndpoints(value.endpoints) };
+    default:
+      throw new DirectoryMessageError(`unknown kind ${String(value.kind)}`);
+  }
+}
