@@ -9,6 +9,7 @@
 import { type ChildCommand, childCommand, currentRuntime } from "./child_command.ts";
 import type { Config } from "./config.ts";
 import { startHeartbeat } from "./_heartbeat.ts";
+import { probeTcpPort } from "./tcp_transport.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./directory_messages.ts";
 import { DirectoryService } from "./directory_service.ts";
@@ -74,10 +75,7 @@ export async function runSupervisor(config: Config): Promise<number> {
  */
 export function probePort(config: Pick<Config, "host" | "port">): number {
   try {
-    const probe = Deno.listen({ hostname: config.host, port: config.port, transport: "tcp" });
-    const port = probe.addr.port;
-    probe.close();
-    return port;
+    return probeTcpPort(config.host, config.port);
   } catch (error: unknown) {
     const reason = error instanceof Deno.errors.AddrInUse
       ? "address in use"

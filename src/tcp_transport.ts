@@ -124,3 +124,16 @@ export function listenTcp(options: TcpListenOptions): Acceptor {
     close: () => closeQuietly(listener),
   };
 }
+
+/**
+ * Binds `hostname:port` for a moment and closes it again: the port the listeners will get
+ * (`port` 0 picks a free one).
+ *
+ * @throws {Deno.errors.AddrInUse} when the port is taken; other errors of `Deno.listen`.
+ */
+export function probeTcpPort(hostname: string, port: number): number {
+  const probe = Deno.listen({ hostname, port, transport: "tcp" });
+  const bound = probe.addr.port;
+  probe.close();
+  return bound;
+}
