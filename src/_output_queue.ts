@@ -7,7 +7,7 @@
  * @module
  */
 import { type OutputChunks, Span } from "./_output_chunks.ts";
-import type { Transport } from "./transport.ts";
+import type { Transport, WriteDone } from "./transport.ts";
 import { type Clock, SYSTEM_CLOCK } from "./_clock.ts";
 
 /** What the queue needs from the client it belongs to. */
@@ -40,7 +40,7 @@ export interface OutputQueueOptions {
 export const SLOW_CONSUMER_GRACE_MS = 250;
 
 /** One client's output. */
-export class OutputQueue {
+export class OutputQueue implements WriteDone {
   readonly #transport: Transport;
   readonly #owner: OutputOwner;
   readonly #options: OutputQueueOptions;
@@ -167,7 +167,7 @@ export class OutputQueue {
     return false;
   }
 
-  async #writeOut(): Promise<void> {
+  #writeOut(): void {
     this.#writing = true;
     const out = this.#out;
     this.#out = [];
@@ -181,18 +181,23 @@ export class OutputQueue {
     }
     this.#bytes -= bytes;
     this.#writingBytes = bytes;
-    try {
-      await this.#transport.write(out as Uint8Array[]);
-    } catch {
-      this.#finish();
-      return;
-    } finally {
-      this.#writing = false;
-      this.#writingBytes = 0;
-    }
+    this.#transport.write(out as Uint8Array[], this);
+  }
+
+  /** @internal The transport took the last write. */
+  written(): void {
+    this.#writing = false;
+    this.#writingBytes = 0;
     // What came meanwhile goes in the next round.
     if (this.#out.length > 0) this.#requestFlush();
     else if (this.#ending) this.#finish();
+  }
+
+  /** @internal The last write failed: the connection is gone. */
+  failed(): void {
+    this.#writing = false;
+    this.#writingBytes = 0;
+    this.#finish();
   }
 
   /** Finishes once what was queued so far has been written. */

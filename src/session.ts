@@ -146,7 +146,8 @@ export class Session implements CommandSession, LineReceiver {
     const items = this.#items;
     try {
       while (this.#readable()) {
-        if (!await this.#transport.read(this)) break;
+        const count = await this.#transport.read();
+        if (count === null || !this.#transport.lines(count, this)) break;
         for (let i = 0; i < items.length && this.#readable(); i++) {
           // Over its rate, the client waits here; meanwhile nothing is read from it.
           const wait = this.#bucket?.take() ?? 0;

@@ -8,7 +8,7 @@
  */
 import { LineSplitter } from "./_line_reader.ts";
 import { closeQuietly } from "./_quietly.ts";
-import type { Acceptor, LineReceiver, Transport } from "./transport.ts";
+import type { Acceptor, LineReceiver, Transport, WriteDone } from "./transport.ts";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 /**
@@ -34,7 +34,7 @@ export class TcpTransport implements Transport {
   readonly #splitter: LineSplitter;
   readonly #small = new Uint8Array(READ_BUFFER_SMALL);
   #buffer = this.#small;
-  /** The receiver of the read under way: the splitter's sink forwards to it. */
+  /** The receiver of the lines being split: the splitter's sink forwards to it. */
   #receiver: LineReceiver | undefined;
   /** The splitter's sink: one object for the connection's life, not one per read. */
   readonly #sink = {
@@ -64,22 +64,32 @@ export class TcpTransport implements Transport {
     }
   }
 
-  async read(receiver: LineReceiver): Promise<boolean> {
+  read(): Promise<number | null> {
+    return this.#conn.read(this.#buffer);
+  }
+
+  lines(count: number, receiver: LineReceiver): boolean {
     const buffer = this.#buffer;
-    const n = await this.#conn.read(buffer);
-    if (n === null) return false;
     this.#receiver = receiver;
-    this.#splitter.push(buffer.subarray(0, n), this.#sink);
-    if (n === buffer.length && buffer === this.#small) {
+    this.#splitter.push(buffer.subarray(0, count), this.#sink);
+    if (count === buffer.length && buffer === this.#small) {
       this.#buffer = new Uint8Array(READ_BUFFER_LARGE);
-    } else if (n < READ_BUFFER_SMALL && buffer !== this.#small) this.#buffer = this.#small;
+    } else if (count < READ_BUFFER_SMALL && buffer !== this.#small) this.#buffer = this.#small;
     return true;
   }
 
-  async write(chunks: Uint8Array[]): Promise<void> {
-    const data = chunks.length === 1 ? chunks[0]! : concat(chunks);
-    let written = 0;
-    while (written < data.length) written += await this.#conn.write(data.subarray(written));
+  write(chunks: Uint8Array[], done: WriteDone): void {
+    this.#write(chunks.length === 1 ? chunks[0]! : concat(chunks), done);
+  }
+
+  async #write(data: Uint8Array, done: WriteDone): Promise<void> {
+    try {
+      let written = 0;
+      while (written < data.length) written += await this.#conn.write(data.subarray(written));
+    } catch (error: unknown) {
+      return done.failed(error);
+    }
+    done.written();
   }
 
   close(): void {

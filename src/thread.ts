@@ -330,7 +330,8 @@ export class Thread implements SessionHost {
 
 /** Says `line` to a client that is not served, then closes it. */
 function refuse(transport: Transport, line: string): void {
-  transport.write([encoder.encode(line)]).catch(() => {}).finally(() => transport.close());
+  const close = () => transport.close();
+  transport.write([encoder.encode(line)], { written: close, failed: close });
 }
 
 // Worker entry ---------------------------------------------------------------------------

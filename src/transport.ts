@@ -12,14 +12,22 @@
  * control, a `JOIN` waiting for the directory): the kernel's receive buffer fills and TCP
  * pushes back on the sender. Calling it again resumes. Nothing is read ahead and dropped.
  *
+ * The methods are shaped for the hot path: a read is the socket's own promise followed by a
+ * synchronous {@linkcode Transport.lines}, and a write reports to a {@linkcode WriteDone}
+ * the caller passes, so that the transport adds no promise or closure per message.
+ *
  * @example A transport's life, as the session drives it
  * ```ts
  * const receiver: LineReceiver = { line: (text) => lines.push(text), invalid: () => {} };
- * while (await transport.read(receiver)) {
- *   // handle lines; replies go out through write()
+ * for (;;) {
+ *   const count = await transport.read();
+ *   if (count === null || !transport.lines(count, receiver)) break;
+ *   // handle the lines; replies go out through write()
  * }
- * await transport.write([new TextEncoder().encode("BYE\n")]);
- * transport.close();
+ * transport.write([new TextEncoder().encode("BYE\n")], {
+ *   written: () => transport.close(),
+ *   failed: () => transport.close(),
+ * });
  * ```
  *
  * @module
@@ -28,7 +36,7 @@
 /** Why an incoming line could not be read. Each is answered with `ERR <code>`. */
 export type InvalidLine = "LINE_TOO_LONG" | "BAD_ENCODING";
 
-/** Where {@linkcode Transport.read} puts what it read. */
+/** Where {@linkcode Transport.lines} puts the lines of a read. */
 export interface LineReceiver {
   /** One complete line, decoded, without its line ending (no LF, no CR before it). */
   line(text: string): void;
@@ -55,16 +63,25 @@ export interface Transport {
   readonly peer: string;
 
   /**
-   * Reads what arrived next (waiting until something does) and hands every line it
-   * completes to `receiver`, in order, before it resolves. A read may complete no line (half
-   * a line arrived) or many.
+   * Waits until bytes arrive and reads them into the transport's buffer.
    *
-   * @returns true to be called again; false at the end of the stream (the peer closed, or
-   *   the transport was closed).
-   * @throws when the connection failed (reset by the peer, a protocol violation of the
-   *   framing, such as a WebSocket frame that is not masked). The session closes it.
+   * @returns how many bytes were read, to pass to {@linkcode lines} before the next read;
+   *   null at the end of the stream (the peer closed, or the transport was closed).
+   * @throws when the connection failed (reset by the peer). The session closes it.
    */
-  read(receiver: LineReceiver): Promise<boolean>;
+  read(): Promise<number | null>;
+
+  /**
+   * Hands every line completed by the `count` bytes of the last {@linkcode read} to
+   * `receiver`, in order. A read may complete no line (half a line arrived) or many; a
+   * transport keeps the unfinished rest for the next read.
+   *
+   * @returns false when the stream ended inside these bytes (a WebSocket close frame): the
+   *   lines before the end were handed over, and no more reads follow.
+   * @throws on a violation of the framing (a WebSocket frame that is not masked, a binary
+   *   frame). The session closes the connection.
+   */
+  lines(count: number, receiver: LineReceiver): boolean;
 
   /**
    * Writes `chunks` in order. Each chunk holds one or more whole lines, each ending in LF,
@@ -72,13 +89,13 @@ export interface Transport {
    * are, a message transport sends one message a line (without the LF). The transport may
    * keep `chunks` and its views until the write settles, and must not change them.
    *
-   * Until the returned promise settles, the bytes count as queued for this client (the
-   * output queue adds them to its total for the slow-consumer check), so resolve only
-   * once the kernel has taken every byte, framing included.
-   *
-   * @throws when the connection failed; nothing more can be written.
+   * Until the write is reported done, its bytes count as queued for this client (the output
+   * queue adds them to its total for the slow-consumer check), so report
+   * {@linkcode WriteDone.written} only once the kernel has taken every byte, framing
+   * included; {@linkcode WriteDone.failed} when the connection failed (nothing more can be
+   * written then). Exactly one of the two is called, later, never during this call.
    */
-  write(chunks: Uint8Array[]): Promise<void>;
+  write(chunks: Uint8Array[], done: WriteDone): void;
 
   /**
    * Closes the connection now. What a transport can send on the way out without waiting
@@ -87,6 +104,14 @@ export interface Transport {
    * output queue's `end()` does).
    */
   close(): void;
+}
+
+/** Told how a {@linkcode Transport.write} ended; the output queue is one. */
+export interface WriteDone {
+  /** Every byte was taken by the kernel. */
+  written(): void;
+  /** The connection failed. */
+  failed(error: unknown): void;
 }
 
 /** Accepts connections for a {@linkcode Listener} (see `listener.ts`). */

@@ -6,9 +6,13 @@
  */
 import type { Clock } from "../src/_clock.ts";
 import type { Bus } from "../src/bus.ts";
-import type { Acceptor, LineReceiver, Transport } from "../src/transport.ts";
+import type { Acceptor, LineReceiver, Transport, WriteDone } from "../src/transport.ts";
 
 const decoder = new TextDecoder();
+
+function assertEquals(actual: number, expected: number): void {
+  if (actual !== expected) throw new Error(`lines(${actual}) after a read of ${expected}`);
+}
 
 /** A clock that moves only with {@linkcode advance}. */
 export class FakeClock implements Clock {
@@ -70,7 +74,7 @@ export async function settle(): Promise<void> {
 export class FakeTransport implements Transport {
   readonly peer = "fake:1";
   /** Every line written, without its LF. */
-  readonly lines: string[] = [];
+  readonly written: string[] = [];
   /** Every write, as the chunks it was given. */
   readonly writes: Uint8Array[][] = [];
   closed = false;
@@ -80,6 +84,8 @@ export class FakeTransport implements Transport {
   #failWrites = false;
   #input: ({ lines: string[] } | "eof" | "reset")[] = [];
   #reading: (() => void) | undefined;
+  /** The lines of the last read, for lines(). */
+  #read: string[] = [];
 
   /** What the next read finds: these lines, in one read. */
   feed(...lines: string[]): void {
@@ -116,28 +122,42 @@ export class FakeTransport implements Transport {
     wake?.();
   }
 
-  async read(receiver: LineReceiver): Promise<boolean> {
+  async read(): Promise<number | null> {
     while (this.#input.length === 0 && !this.closed) {
       await new Promise<void>((resolve) => this.#reading = resolve);
     }
     const next = this.#input.shift();
-    if (next === undefined || next === "eof") return false;
+    if (next === undefined || next === "eof") return null;
     if (next === "reset") throw new Deno.errors.ConnectionReset("reset by the fake peer");
-    for (const line of next.lines) {
+    this.#read = next.lines;
+    return next.lines.length;
+  }
+
+  lines(count: number, receiver: LineReceiver): boolean {
+    assertEquals(count, this.#read.length);
+    for (const line of this.#read) {
       if (line === "\u0000too long") receiver.invalid("LINE_TOO_LONG");
       else receiver.line(line);
     }
+    this.#read = [];
     return true;
   }
 
-  async write(chunks: Uint8Array[]): Promise<void> {
-    if (this.closed || this.#failWrites) throw new Deno.errors.BrokenPipe("broken pipe");
+  write(chunks: Uint8Array[], done: WriteDone): void {
+    this.#write(chunks, done);
+  }
+
+  async #write(chunks: Uint8Array[], done: WriteDone): Promise<void> {
+    // Never reported during the call.
+    await Promise.resolve();
+    if (this.closed || this.#failWrites) return done.failed(new Deno.errors.BrokenPipe("pipe"));
     // Copied now: the chunks are views of shared buffers.
     this.writes.push(chunks.map((chunk) => chunk.slice()));
     if (this.holdWrites) await new Promise<void>((resolve) => this.#held.push(resolve));
-    if (this.closed) throw new Deno.errors.BrokenPipe("broken pipe");
+    if (this.closed) return done.failed(new Deno.errors.BrokenPipe("pipe"));
     const text = chunks.map((chunk) => decoder.decode(chunk)).join("");
-    for (const line of text.split("\n").slice(0, -1)) this.lines.push(line);
+    for (const line of text.split("\n").slice(0, -1)) this.written.push(line);
+    done.written();
   }
 
   close(): void {

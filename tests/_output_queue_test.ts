@@ -57,7 +57,7 @@ Deno.test("consecutive broadcast lines grow one span and go out in one write, in
   await settle();
   assert.equal(transport.writes.length, 1);
   assert.equal(transport.writes[0]!.length, 2, "one span and one line");
-  assert.deepEqual(transport.lines, ["ALL a 1", "ALL a 2", "PONG"]);
+  assert.deepEqual(transport.written, ["ALL a 1", "ALL a 2", "PONG"]);
   assert.equal(queue.queuedBytes, 0);
 });
 
@@ -72,7 +72,7 @@ Deno.test("what is queued during a write goes out in the next one", async () => 
   assert.equal(transport.writes.length, 1);
   transport.releaseWrites();
   await settle();
-  assert.deepEqual(transport.lines, ["one", "two"]);
+  assert.deepEqual(transport.written, ["one", "two"]);
 });
 
 Deno.test("end() finishes once the queued output has been written", async () => {
@@ -84,7 +84,7 @@ Deno.test("end() finishes once the queued output has been written", async () => 
   assert.equal(owner.finishes, 0);
   transport.releaseWrites();
   await settle();
-  assert.deepEqual(transport.lines, ["BYE"]);
+  assert.deepEqual(transport.written, ["BYE"]);
   assert.equal(owner.finishes, 1);
 });
 
@@ -105,7 +105,7 @@ Deno.test("past the limit, the queue is replaced by the owner's last line and en
   transport.releaseWrites();
   transport.holdWrites = true;
   await settle();
-  assert.deepEqual(transport.lines, ["0123456789"]);
+  assert.deepEqual(transport.written, ["0123456789"]);
   assert.equal(owner.finishes, 0);
   await clock.advance(250);
   assert.equal(owner.finishes, 1);

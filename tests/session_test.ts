@@ -81,7 +81,7 @@ async function start(options: Partial<SessionOptions> = {}): Promise<Setup> {
   });
   const served = session.serve("HELLO test\n");
   await settle();
-  assert.deepEqual(transport.lines, ["HELLO test"]);
+  assert.deepEqual(transport.written, ["HELLO test"]);
   return { clock, host, transport, session, served };
 }
 
@@ -105,7 +105,7 @@ Deno.test("a session answers each line in order and writes a read's replies in o
   const { transport } = await start();
   transport.feed("PING a", "PING b", "NOPE");
   await settle();
-  assert.deepEqual(transport.lines.slice(1), ["PONG a", "PONG b", "ERR BAD_COMMAND NOPE"]);
+  assert.deepEqual(transport.written.slice(1), ["PONG a", "PONG b", "ERR BAD_COMMAND NOPE"]);
   assert.equal(transport.writes.length, 2);
 });
 
@@ -113,7 +113,7 @@ Deno.test("a line the transport could not read is answered in its turn", async (
   const { transport } = await start();
   transport.feed("PING 1", "\u0000too long", "PING 2");
   await settle();
-  assert.deepEqual(transport.lines.slice(1), ["PONG 1", "ERR LINE_TOO_LONG", "PONG 2"]);
+  assert.deepEqual(transport.written.slice(1), ["PONG 1", "ERR LINE_TOO_LONG", "PONG 2"]);
 });
 
 Deno.test("LEAV before JOIN sends BYE and what came before it, then closes (defect 1)", async () => {
@@ -121,7 +121,7 @@ Deno.test("LEAV before JOIN sends BYE and what came before it, then closes (defe
   transport.feed("PING x", "LEAV", "PING never");
   await served;
   await settle();
-  assert.deepEqual(transport.lines.slice(1), ["PONG x", "BYE"]);
+  assert.deepEqual(transport.written.slice(1), ["PONG x", "BYE"]);
   assert.equal(transport.closed, true);
   assert.deepEqual(host.closes, ["anonymous"]);
 });
@@ -137,7 +137,7 @@ Deno.test("at the end of the stream, what was queued is written before the close
   assert.equal(setup.transport.closed, false);
   setup.transport.releaseWrites();
   await settle();
-  assert.deepEqual(setup.transport.lines.slice(-1), ["PONG last"]);
+  assert.deepEqual(setup.transport.written.slice(-1), ["PONG last"]);
   assert.equal(setup.transport.closed, true);
   assert.deepEqual(setup.host.closes, ["joined"]);
 });
@@ -156,10 +156,10 @@ Deno.test("JOIN claims the name and OK JOIN comes with the confirmation", async 
   await settle();
   assert.deepEqual(setup.host.claims, ["alice"]);
   // The next line waits for the directory.
-  assert.deepEqual(setup.transport.lines.slice(1), []);
+  assert.deepEqual(setup.transport.written.slice(1), []);
   setup.session.joined(5);
   await settle();
-  assert.deepEqual(setup.transport.lines.slice(1), ["OK JOIN alice", "PONG after"]);
+  assert.deepEqual(setup.transport.written.slice(1), ["OK JOIN alice", "PONG after"]);
   assert.equal(setup.session.name, "alice");
 });
 
@@ -172,7 +172,11 @@ Deno.test("while joining, notices of changes up to its own are dropped and later
   broadcast(setup.session, "ALL bob hi\n");
   setup.session.joined(5);
   await settle();
-  assert.deepEqual(setup.transport.lines.slice(1), ["OK JOIN carol", "JOINED dave", "ALL bob hi"]);
+  assert.deepEqual(setup.transport.written.slice(1), [
+    "OK JOIN carol",
+    "JOINED dave",
+    "ALL bob hi",
+  ]);
 });
 
 Deno.test("a refused claim sends the error and the session may JOIN again", async () => {
@@ -184,7 +188,7 @@ Deno.test("a refused claim sends the error and the session may JOIN again", asyn
   await settle();
   assert.equal(setup.session.state, "anonymous");
   await joinAs(setup, "alice2", 9);
-  assert.deepEqual(setup.transport.lines.slice(1), ["ERR NAME_TAKEN alice", "OK JOIN alice2"]);
+  assert.deepEqual(setup.transport.written.slice(1), ["ERR NAME_TAKEN alice", "OK JOIN alice2"]);
 });
 
 Deno.test("no JOIN within the join timeout: ERR TIMEOUT and the session closes", async () => {
@@ -192,7 +196,7 @@ Deno.test("no JOIN within the join timeout: ERR TIMEOUT and the session closes",
   await clock.advance(999);
   assert.equal(transport.closed, false);
   await clock.advance(1);
-  assert.deepEqual(transport.lines.slice(1), ["ERR TIMEOUT no JOIN in time"]);
+  assert.deepEqual(transport.written.slice(1), ["ERR TIMEOUT no JOIN in time"]);
   assert.equal(transport.closed, true);
   assert.deepEqual(host.closes, ["anonymous"]);
 });
@@ -208,7 +212,7 @@ Deno.test("a join timeout that passes while joining is re-armed when the claim i
   await setup.clock.advance(999);
   assert.equal(setup.transport.closed, false, "the new timeout runs from the refusal");
   await setup.clock.advance(1);
-  assert.deepEqual(setup.transport.lines.slice(1), [
+  assert.deepEqual(setup.transport.written.slice(1), [
     "ERR NAME_TAKEN alice",
     "ERR TIMEOUT no JOIN in time",
   ]);
@@ -219,9 +223,9 @@ Deno.test("a session that timed out while waiting for its rate never claims (def
   const setup = await start({ rate: 2, burst: 1, joinTimeoutMs: 300 });
   setup.transport.feed("PING", "JOIN ghost");
   await settle();
-  assert.deepEqual(setup.transport.lines.slice(1), ["PONG"]);
+  assert.deepEqual(setup.transport.written.slice(1), ["PONG"]);
   await setup.clock.advance(300);
-  assert.deepEqual(setup.transport.lines.slice(1), ["PONG", "ERR TIMEOUT no JOIN in time"]);
+  assert.deepEqual(setup.transport.written.slice(1), ["PONG", "ERR TIMEOUT no JOIN in time"]);
   assert.equal(setup.transport.closed, true);
   await setup.clock.advance(500); // the JOIN's turn
   await setup.served;
@@ -235,11 +239,11 @@ Deno.test("over its rate a session waits for its next line, and loses none", asy
   const setup = await start({ rate: 10, burst: 2 });
   setup.transport.feed("PING 1", "PING 2", "PING 3", "PING 4");
   await settle();
-  assert.deepEqual(setup.transport.lines.slice(1), ["PONG 1", "PONG 2"]);
+  assert.deepEqual(setup.transport.written.slice(1), ["PONG 1", "PONG 2"]);
   await setup.clock.advance(100);
-  assert.deepEqual(setup.transport.lines.slice(1), ["PONG 1", "PONG 2", "PONG 3"]);
+  assert.deepEqual(setup.transport.written.slice(1), ["PONG 1", "PONG 2", "PONG 3"]);
   await setup.clock.advance(100);
-  assert.deepEqual(setup.transport.lines.slice(1), ["PONG 1", "PONG 2", "PONG 3", "PONG 4"]);
+  assert.deepEqual(setup.transport.written.slice(1), ["PONG 1", "PONG 2", "PONG 3", "PONG 4"]);
 });
 
 Deno.test("lines held while joining count against the send-queue limit (defect 6)", async () => {
@@ -253,7 +257,7 @@ Deno.test("lines held while joining count against the send-queue limit (defect 6
   broadcast(setup.session, line); // 10 × 109 bytes > 1024
   await settle();
   assert.equal(setup.host.slowConsumers, 1);
-  assert.deepEqual(setup.transport.lines.slice(1), ["ERR SLOW_CONSUMER not reading"]);
+  assert.deepEqual(setup.transport.written.slice(1), ["ERR SLOW_CONSUMER not reading"]);
   assert.equal(setup.transport.closed, true);
 });
 
@@ -290,7 +294,7 @@ Deno.test("a handler that throws closes its session only, and the host hears of 
   await served;
   assert.equal(host.failures.length, 1);
   assert.equal(transport.closed, true);
-  assert.deepEqual(transport.lines.slice(1), []);
+  assert.deepEqual(transport.written.slice(1), []);
 });
 
 Deno.test("LEAV when joined releases the name and says BYE once the directory freed it", async () => {
@@ -302,7 +306,7 @@ Deno.test("LEAV when joined releases the name and says BYE once the directory fr
   assert.equal(setup.session.state, "leaving");
   setup.session.left();
   await settle();
-  assert.deepEqual(setup.transport.lines.slice(-1), ["BYE"]);
+  assert.deepEqual(setup.transport.written.slice(-1), ["BYE"]);
   assert.equal(setup.transport.closed, true);
   assert.deepEqual(setup.host.closes, ["leaving"]);
 });
