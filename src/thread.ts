@@ -19,7 +19,8 @@ import type { Config } from "./config.ts";
 import type { FromThread, ToThread } from "./control.ts";
 import { FlushRounds } from "./_flush_rounds.ts";
 import type { OutputQueue } from "./_output_queue.ts";
-import type { Bus } from "./bus.ts";
+import type { Bus, BusHandlers } from "./bus.ts";
+import type { Clock } from "./_clock.ts";
 import { Counters } from "./counters.ts";
 import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
 import { type DatagramRecord, encodeControl, encodeDirect } from "./wire.ts";
@@ -30,7 +31,7 @@ import { ErrorCode, Reply } from "./protocol.ts";
 import { Room } from "./room.ts";
 import { Session, type SessionHost, type SessionOptions, type SessionState } from "./session.ts";
 import { listenTcp } from "./tcp_transport.ts";
-import type { Transport } from "./transport.ts";
+import type { Acceptor, Transport } from "./transport.ts";
 import { UnixBus } from "./unix_bus.ts";
 
 const encoder = new TextEncoder();
@@ -45,6 +46,12 @@ export interface ThreadOptions {
   counters: Counters;
   /** Sends a message to the process. */
   post: (message: FromThread) => void;
+  /** Makes the bus endpoint. Default: a {@linkcode UnixBus} in the runtime directory. */
+  bus?: (handlers: BusHandlers) => Bus;
+  /** Makes the acceptor once the directory is in. Default: TCP on `--host`/`--port`. */
+  acceptor?: () => Acceptor;
+  /** Default {@linkcode SYSTEM_CLOCK}. */
+  clock?: Clock;
 }
 
 /** One thread's server. */
@@ -55,6 +62,9 @@ export class Thread implements SessionHost {
   readonly #ep: string;
   readonly #counters: Counters;
   readonly #post: (message: FromThread) => void;
+  readonly #makeBus: (handlers: BusHandlers) => Bus;
+  readonly #makeAcceptor: () => Acceptor;
+  readonly #clock: Clock | undefined;
   readonly #log: Logger;
   readonly #replica = new Replica();
   readonly #sessions = new Map<number, Session>();
@@ -79,19 +89,28 @@ export class Thread implements SessionHost {
     this.#post = options.post;
     this.#log = logger("thread");
     const config = options.config;
+    this.#makeBus = options.bus ??
+      ((handlers) => new UnixBus(config.runtimeDir, options.ep, handlers));
+    this.#makeAcceptor = options.acceptor ?? (() =>
+      listenTcp({
+        hostname: config.host,
+        port: config.port,
+        reusePort: true,
+        maxLineBytes: config.maxLineBytes,
+      }));
+    this.#clock = options.clock;
     this.#sessionOptions = {
       joinTimeoutMs: config.joinTimeout * 1000,
       rate: config.rate,
       burst: config.burst,
-      queue: { maxBytes: config.maxSendQueue },
+      queue: { maxBytes: config.maxSendQueue, clock: options.clock },
+      clock: options.clock,
     };
   }
 
   /** Binds the bus endpoint and introduces it to the supervisor; listening follows the snapshot. */
   start(): void {
-    const bus = new UnixBus(this.#config.runtimeDir, this.#ep, {
-      onRecord: (record) => this.#onRecord(record),
-    });
+    const bus = this.#makeBus({ onRecord: (record) => this.#onRecord(record) });
     this.#bus = bus;
     this.#room = new Room(bus);
     this.#toSupervisor({ kind: "hello", ep: this.#ep });
@@ -178,12 +197,12 @@ export class Thread implements SessionHost {
   // Clients ----------------------------------------------------------------------------------
 
   #listen(): void {
-    const { host, port, maxLineBytes } = this.#config;
-    const acceptor = listenTcp({ hostname: host, port, reusePort: true, maxLineBytes });
+    const acceptor = this.#makeAcceptor();
     this.#phase = "serving";
-    this.#log.info("thread listening", { ep: this.#ep, port });
+    this.#log.info("thread listening", { ep: this.#ep, port: this.#config.port });
     this.#post({ kind: "listening" });
     this.#listener = new Listener(acceptor, {
+      clock: this.#clock,
       onAccept: (transport) => this.#accept(transport),
       onStopped: () => {
         this.#log.info("thread stopped accepting", { ep: this.#ep });

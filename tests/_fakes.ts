@@ -220,8 +220,19 @@ export class FakeBus implements Bus {
     this.peers = peers;
   }
 
+  /** While true, flushed() waits for {@linkcode releaseFlush}. */
+  holdFlush = false;
+  #flushWaiters: (() => void)[] = [];
+
   flushed(): Promise<void> {
-    return Promise.resolve();
+    if (!this.holdFlush) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
+  /** Lets every flushed() resolve, now and later. */
+  releaseFlush(): void {
+    this.holdFlush = false;
+    for (const resolve of this.#flushWaiters.splice(0)) resolve();
   }
 
   close(): void {

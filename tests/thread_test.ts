@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import type { BusHandlers } from "../src/bus.ts";
+import { type Config, DEFAULTS } from "../src/config.ts";
+import type { FromThread } from "../src/control.ts";
+import { Counters } from "../src/counters.ts";
+import type { ControlMessage, Entry } from "../src/directory_messages.ts";
+import { DRAIN_IDLE_MS } from "../src/listener.ts";
+import { Thread } from "../src/thread.ts";
+import { decodeDatagram, MAGIC } from "../src/wire.ts";
+import { FakeAcceptor, FakeBus, FakeClock, FakeTransport, settle } from "./_fakes.ts";
+
+const EP = "0-0-1-0";
+
+function setup(config: Partial<Config> = {}) {
+  const clock = new FakeClock();
+  const bus = new FakeBus();
+  const acceptor = new FakeAcceptor();
+  const posted: FromThread["kind"][] = [];
+  let handlers: BusHandlers | undefined;
+  const thread = new Thread({
+    config: { ...DEFAULTS, rate: 0, ...config },
+    pId: 0,
+    tId: 0,
+    ep: EP,
+    counters: new Counters(),
+    post: (message) => posted.push(message.kind),
+    bus: (given) => {
+      handlers = given;
+      return bus;
+    },
+    acceptor: () => acceptor,
+    clock,
+  });
+  thread.start();
+  const control = (message: ControlMessage) => handlers!.onRecord({ kind: "control", message });
+  /** The control messages the thread sent, in order. */
+  const sent = () =>
+    bus.sent.flatMap(({ to, record }) =>
+      [...decodeDatagram(new Uint8Array([MAGIC, ...record]))].map((decoded) =>
+        decoded.kind === "control" ? `${to} ${decoded.message.kind}` : `${to} ${decoded.kind}`
+      )
+    );
+  return { clock, bus, acceptor, posted, thread, control, sent };
+}
+
+Deno.test("a thread says hello, listens once the directory is in, and joins a client through it", async () => {
+  const { acceptor, posted, control, sent } = setup();
+  assert.deepEqual(sent(), ["supervisor hello"]);
+  assert.deepEqual(posted, []);
+  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  assert.deepEqual(posted, ["listening"]);
+  await settle();
+  const client = new FakeTransport();
+  assert.ok(acceptor.arrive(client));
+  await settle();
+  assert.match(client.written[0]!, /^HELLO chatd \S+ p=0 t=0 /);
+  client.feed("JOIN alice");
+  await settle();
+  assert.deepEqual(sent(), ["supervisor hello", "supervisor claim"]);
+  const entry: Entry = { name: "alice", ep: EP, conn: 1 };
+  control({ kind: "add", entry, seq: 1 });
+  await settle();
+  assert.deepEqual(client.written.slice(1), ["OK JOIN alice"]);
+});
+
+Deno.test("a draining thread whose last client leaves sends the release before it closes its bus (defect 3)", async () => {
+  const { clock, bus, acceptor, posted, thread, control, sent } = setup();
+  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  await settle();
+  const client = new FakeTransport();
+  acceptor.arrive(client);
+  await settle();
+  client.feed("JOIN alice");
+  await settle();
+  control({ kind: "add", entry: { name: "alice", ep: EP, conn: 1 }, seq: 1 });
+  await settle();
+  thread.drain();
+  await settle();
+  await clock.advance(DRAIN_IDLE_MS);
+  assert.equal(acceptor.closed, true);
+  // The release waits until what the client sent is on its way.
+  bus.holdFlush = true;
+  client.eof();
+  await settle();
+  assert.equal(client.closed, true);
+  assert.equal(bus.closed, false, "the bus stays open for the release");
+  assert.deepEqual(posted, ["listening"]);
+  bus.releaseFlush();
+  await settle();
+  assert.deepEqual(sent().slice(-1), ["supervisor release"]);
+  assert.equal(bus.closed, true);
+  assert.deepEqual(posted, ["listening", "done"]);
+});
+
+Deno.test("a shut-down thread says BYE shutting down to every client, then is done", async () => {
+  const { acceptor, posted, thread, control, bus } = setup();
+  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  await settle();
+  const client = new FakeTransport();
+  acceptor.arrive(client);
+  await settle();
+  thread.shutdown();
+  await settle();
+  assert.deepEqual(client.written.slice(1), ["BYE shutting down"]);
+  assert.equal(client.closed, true);
+  assert.equal(acceptor.closed, true);
+  assert.equal(bus.closed, true);
+  assert.deepEqual(posted, ["listening", "done"]);
+});
+
+Deno.test("a client past --max-clients-per-thread gets ERR SERVER_FULL and is closed", async () => {
+  const { acceptor, control } = setup({ maxClientsPerThread: 1 });
+  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  await settle();
+  const first = new FakeTransport();
+  acceptor.arrive(first);
+  await settle();
+  const second = new FakeTransport();
+  acceptor.arrive(second);
+  await settle();
+  assert.deepEqual(second.written, ["ERR SERVER_FULL"]);
+  assert.equal(second.closed, true);
+  assert.equal(first.closed, false);
+});
