@@ -54,8 +54,10 @@ export interface LineReceiver {
  * - At most one {@linkcode read} and at most one {@linkcode write} are under way at a time
  *   (the session and its output queue make sure of it); a read and a write may overlap.
  * - {@linkcode close} may be called at any time, more than once, also while a read or a
- *   write is under way: those then settle (a read with false or an error, a write with an
- *   error) and later calls do nothing. It never throws.
+ *   write is under way: those then settle (a read with null or an error, a write as
+ *   failed) and later calls do nothing. It never throws.
+ * - A transport may send control traffic of its own (a WebSocket pong or close frame)
+ *   between the caller's writes, never inside one; it counts such bytes nowhere.
  * - Methods do not log: the caller decides what is worth a log line.
  */
 export interface Transport {
