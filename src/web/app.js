@@ -196,6 +196,13 @@ function showLeft() {
   ui.rejoin.focus();
 }
 
+/** True while the person has not scrolled up: new messages and resizes keep the end in view. */
+let stuckToEnd = true;
+ui.messages.addEventListener("scroll", () => stuckToEnd = atBottom(), { passive: true });
+new ResizeObserver(() => {
+  if (stuckToEnd) ui.messages.scrollTop = ui.messages.scrollHeight;
+}).observe(ui.messages);
+
 /** True when the list is scrolled to (or within a few pixels of) its end. */
 function atBottom() {
   const list = ui.messages;
@@ -204,7 +211,7 @@ function atBottom() {
 
 /** Appends one entry to the message list; `build` fills its body with text nodes. */
 function append(kind, build) {
-  const stick = atBottom();
+  const stick = stuckToEnd || atBottom();
   const item = document.createElement("li");
   item.className = `msg msg-${kind}`;
   item.dataset.kind = kind;
