@@ -4,7 +4,7 @@
  * its WebSocket relayed by the test bridge (tests/_web_bridge.ts) until the web port exists.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { join as joinPath } from "node:path";
 import type { Page } from "puppeteer-core";
 import { browserTest, launchBrowser } from "./_browser.ts";
 import { WebBridge } from "./_web_bridge.ts";
@@ -17,7 +17,12 @@ import {
   withTimeout,
 } from "./test_util.ts";
 
-const SCREENSHOTS = fileURLToPath(new URL("./screenshots/", import.meta.url));
+/**
+ * Where the screenshots are kept: `CHATD_SCREENSHOTS=tests/screenshots` renews the committed
+ * ones the README shows; without it they go to a temp dir, checked, then removed, so that a
+ * test run leaves the tree as it was.
+ */
+const SCREENSHOTS = Deno.env.get("CHATD_SCREENSHOTS");
 const WAIT_MS = 15_000;
 
 /** Lines of a WebSocket client (Deno's own, an implementation independent of ours). */
@@ -126,7 +131,9 @@ async function waitForEntry(page: Page, kind: string, body: string): Promise<voi
   } catch (error: unknown) {
     throw new Error(
       `no ${kind} entry ${JSON.stringify(body)}; the list has ${
-        JSON.stringify(await entries(page))
+        JSON.stringify((await entries(page)).map((entry) =>
+          entry.length > 120 ? `${entry.slice(0, 120)}…` : entry
+        ))
       }`,
       { cause: error },
     );
@@ -271,15 +278,24 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
   );
 
   await t.step("screenshots at desktop and phone width", async () => {
-    await Deno.mkdir(SCREENSHOTS, { recursive: true });
-    await nc.send("CHAT * see you both at 6");
-    await waitForEntry(alice, "room", "carol: see you both at 6");
-    await alice.screenshot({ path: `${SCREENSHOTS}desktop.png` });
-    await alice.setViewport({ width: 390, height: 800 });
-    const fits = await alice.evaluate(() => document.documentElement.scrollWidth <= innerWidth);
-    assert.equal(fits, true, "the page is wider than a phone");
-    await alice.screenshot({ path: `${SCREENSHOTS}phone.png` });
-    await alice.setViewport({ width: 1100, height: 700 });
+    const dir = SCREENSHOTS ?? await Deno.makeTempDir({ prefix: "chatd-screenshots-" });
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+      await nc.send("CHAT * see you both at 6");
+      await waitForEntry(alice, "room", "carol: see you both at 6");
+      await alice.screenshot({ path: joinPath(dir, "desktop.png") });
+      await alice.setViewport({ width: 390, height: 800 });
+      const fits = await alice.evaluate(() => document.documentElement.scrollWidth <= innerWidth);
+      assert.equal(fits, true, "the page is wider than a phone");
+      await alice.screenshot({ path: joinPath(dir, "phone.png") });
+      await alice.setViewport({ width: 1100, height: 700 });
+      for (const file of ["desktop.png", "phone.png"]) {
+        const png = await Deno.readFile(joinPath(dir, file));
+        assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], `${file} is a PNG`);
+      }
+    } finally {
+      if (SCREENSHOTS === undefined) await Deno.remove(dir, { recursive: true });
+    }
   });
 
   await t.step("HTML in what others send is shown as text", async () => {
