@@ -84,6 +84,31 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a message over the line limit closes the WebSocket with 1009 and frees the name",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await TestServer.start(["--processes", "1", "--threads", "1"]);
+    await using bridge = await WebBridge.start({ upstreamPort: server.port });
+    await using nc = await server.connect();
+    await nc.hello();
+    await join(nc, "carol");
+    const ws = await openSocket(`ws://127.0.0.1:${bridge.port}/ws`);
+    assert.match(await ws.next(), /^HELLO chatd /);
+    ws.socket.send("JOIN dora");
+    assert.equal(await ws.next(), "OK JOIN dora");
+    assert.equal(await nc.readLine(), "JOINED dora");
+    ws.socket.send(`CHAT * ${"x".repeat(4096 - "CHAT * ".length)}`);
+    assert.equal(await nc.readLine(), `ALL dora ${"x".repeat(4096 - "CHAT * ".length)}`);
+    ws.socket.send(`CHAT * ${"x".repeat(4096 - "CHAT * ".length + 1)}`);
+    const closed = await withTimeout(ws.closed, WAIT_MS, "close");
+    assert.equal(closed.code, 1009);
+    assert.equal(closed.reason, "message over 4096 bytes");
+    assert.equal(await nc.readLine(), "LEFT dora");
+  },
+});
+
+Deno.test({
   name: "the bridge refuses a WebSocket from another origin with 403",
   sanitizeResources: false,
   sanitizeOps: false,
