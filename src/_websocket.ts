@@ -8,9 +8,9 @@
  * does not read), and a socket closed by the server whose peer never answers the close frame
  * stays in CLOSING and is not freed (denoland/deno#27924, open). tests/_deno_websocket_probe.ts
  * measures both on Deno 2.9.6: 48 MiB sent to a peer that never reads left 44 MiB in
- * `bufferedAmount` and no error; after `close()`, no `close` event within 30 s. With the framing in our own
- * hands a WebSocket client is bytes on a `Deno.Conn` like a TCP client: the same send queue
- * limit, and a close that ends in `conn.close()` after a bounded wait.
+ * `bufferedAmount` and no error; after `close()`, no `close` event within 30 s. With the
+ * framing in our own hands a WebSocket client is bytes on a `Deno.Conn` like a TCP client:
+ * the same send queue limit, and a close that ends in `conn.close()` after a bounded wait.
  *
  * @module
  */
