@@ -52,6 +52,10 @@ export class WebBridge implements AsyncDisposable {
   upstreamPort: number;
   /** Every HELLO line chatd sent, in the order the WebSockets were opened. */
   readonly greetings: string[] = [];
+  /** While set, new WebSockets wait for it before their chatd connection is made. */
+  #held: PromiseWithResolvers<void> | undefined;
+  /** How many WebSockets wait for {@linkcode release}. */
+  waiting = 0;
 
   private constructor(listener: Deno.TcpListener, assets: Assets, options: WebBridgeOptions) {
     this.#listener = listener;
@@ -76,6 +80,17 @@ export class WebBridge implements AsyncDisposable {
   /** The page's URL. */
   get url(): string {
     return `http://127.0.0.1:${this.port}/`;
+  }
+
+  /** Makes new WebSockets wait (upgraded, but not yet relayed) until {@linkcode release}. */
+  hold(): void {
+    this.#held ??= Promise.withResolvers();
+  }
+
+  /** Lets the WebSockets held by {@linkcode hold} go on. */
+  release(): void {
+    this.#held?.resolve();
+    this.#held = undefined;
   }
 
   /** Cuts every relayed connection at once, without close frames, as a crash would. */
@@ -142,6 +157,11 @@ export class WebBridge implements AsyncDisposable {
       tail = tail.then(() => writeAll(conn, bytes)).catch(() => closeQuietly(conn));
       return tail;
     };
+    if (this.#held) {
+      this.waiting++;
+      await this.#held.promise;
+      this.waiting--;
+    }
     try {
       relay.upstream = await Deno.connect({ hostname: "127.0.0.1", port: this.upstreamPort });
     } catch {
@@ -233,6 +253,7 @@ export class WebBridge implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    this.release();
     closeQuietly(this.#listener);
     await this.#accepting;
     this.dropAll();

@@ -371,10 +371,34 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
     await waitForUsers(alice, ["alice", "carol"]);
   });
 
+  await t.step("after a reconnect the page waits for its name to be free", async () => {
+    bridge.hold();
+    bridge.dropAll();
+    await readUntil(nc, "LEFT alice");
+    // Someone else takes the name while the page is away.
+    await using mallory = await server.connect();
+    await mallory.hello();
+    await join(mallory, "alice");
+    await readUntil(nc, "JOINED alice");
+    await waitUntil(() => bridge.waiting === 1, WAIT_MS, "the page reconnecting");
+    bridge.release();
+    await alice.waitForFunction(
+      () =>
+        document.getElementById("status")?.textContent?.startsWith("Your name alice is still held"),
+      { timeout: WAIT_MS, polling: "mutation" },
+    );
+    await mallory.send("LEAV");
+    assert.equal(await mallory.readLine(), "BYE");
+    await readUntil(nc, "LEFT alice");
+    await waitForEntry(alice, "self", "You joined again as alice.");
+    await readUntil(nc, "JOINED alice");
+  });
+
   await t.step(
     "the page reconnects and joins again after its chatd process is killed",
     async () => {
-      const greeting = bridge.greetings[0]!;
+      // The newest WebSocket is alice's: bob left for good, and alice reconnected last.
+      const greeting = bridge.greetings.at(-1)!;
       const pId = Number(/ p=(\d+) /.exec(greeting)![1]);
       // A witness on the other process, so that it survives the kill.
       await using dave = await connectTo(server, (where) => where.pId !== pId);
