@@ -258,6 +258,22 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
     assert.equal(await nc.readLine(), "JOINED bob");
   });
 
+  await t.step("every control and region has an accessible name", async () => {
+    type Node = { role: string; name?: string; children?: Node[] };
+    const unnamed: string[] = [];
+    const roles = new Set<string>();
+    const walk = (node: Node) => {
+      roles.add(node.role);
+      if (["button", "textbox", "log", "list"].includes(node.role) && !node.name?.trim()) {
+        unnamed.push(node.role);
+      }
+      node.children?.forEach(walk);
+    };
+    walk((await alice.accessibility.snapshot()) as Node);
+    assert.deepEqual(unnamed, []);
+    for (const role of ["button", "textbox", "log", "status"]) assert.ok(roles.has(role), role);
+  });
+
   await t.step("room messages go both ways", async () => {
     await nc.send("CHAT * hello   from nc");
     await waitForEntry(alice, "room", "carol: hello   from nc");
