@@ -80,7 +80,11 @@ function closed() {
   state.socket = null;
   state.joined = false;
   ui.leave.hidden = true;
-  if (state.leaving) return;
+  if (state.leaving) {
+    // The BYE may have been lost with the connection: the person left all the same.
+    showLeft();
+    return;
+  }
   if (wasJoined) {
     notice("Connection lost. Reconnecting; you will join again as " + state.name + ".", "error");
     state.rejoining = true;
