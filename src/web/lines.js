@@ -1,0 +1,89 @@
+// The chat protocol as the page reads it: server lines to events, error codes to sentences,
+// and the reconnect delay. Pure functions, no DOM, so that `deno test` can load this module.
+
+/**
+ * One server line (without its LF) as an event with a `kind`.
+ * @param {string} line
+ */
+export function parseLine(line) {
+  const space = line.indexOf(" ");
+  const verb = (space === -1 ? line : line.slice(0, space)).toUpperCase();
+  const rest = space === -1 ? "" : line.slice(space + 1);
+  const [first, second] = splitFirst(rest);
+  switch (verb) {
+    case "HELLO":
+      return { kind: "hello", line };
+    case "OK":
+      return first === "JOIN" ? { kind: "joined-as", name: second } : { kind: "other", line };
+    case "USERS":
+      return { kind: "users", names: second === "" ? [] : second.split(" ") };
+    case "JOINED":
+      return { kind: "joined", name: rest };
+    case "LEFT":
+      return { kind: "left", name: rest };
+    case "FROM":
+      return { kind: "direct", sender: first, text: second };
+    case "ALL":
+      return { kind: "room", sender: first, text: second };
+    case "BYE":
+      return { kind: "bye", reason: rest };
+    case "ERR":
+      return { kind: "error", code: first, detail: second };
+    case "PONG":
+      return { kind: "pong" };
+    default:
+      return { kind: "other", line };
+  }
+}
+
+/**
+ * `text` cut at its first space: the word before and the rest after it.
+ * @param {string} text
+ * @returns {[string, string]}
+ */
+function splitFirst(text) {
+  const space = text.indexOf(" ");
+  return space === -1 ? [text, ""] : [text.slice(0, space), text.slice(space + 1)];
+}
+
+/** What each error code means to a person; `detail` is what followed the code. */
+const ERRORS = {
+  BAD_COMMAND: (detail) => `The server did not understand ${detail || "that"}.`,
+  BAD_NAME: (detail) =>
+    `That name cannot be used: it ${detail || "is invalid"}. ` +
+    "Use 1 to 32 letters, digits, _ or -.",
+  NAME_TAKEN: (detail) => `The name ${detail || "you chose"} is taken. Choose another.`,
+  ALREADY_JOINED: (detail) => `You have already joined as ${detail}.`,
+  NOT_JOINED: () => "You have not joined yet.",
+  NO_SUCH_USER: (detail) => `Nobody is called ${detail}: the message was not delivered.`,
+  SERVER_FULL: () => "The server is full. Try again later.",
+  LINE_TOO_LONG: () => "That message is too long: it was not sent.",
+  BAD_ENCODING: () => "That message is not valid text: it was not sent.",
+  BAD_TEXT: () => "That message holds control characters: it was not sent.",
+  TIMEOUT: () => "You took too long to choose a name.",
+  SLOW_CONSUMER: () => "The server dropped this page for not reading fast enough.",
+};
+
+/**
+ * A sentence for `ERR <code> <detail>`.
+ * @param {string} code
+ * @param {string} detail
+ */
+export function describeError(code, detail) {
+  const describe = Object.hasOwn(ERRORS, code) ? ERRORS[code] : undefined;
+  return describe ? describe(detail) : `Error ${code}${detail ? `: ${detail}` : ""}.`;
+}
+
+/**
+ * Milliseconds to wait before reconnect attempt `attempt` (0 first): 0.5 s doubling up to
+ * 10 s, each spread by ±25% so that pages cut off together do not all come back together.
+ * @param {number} attempt
+ * @param {number} random a number in [0, 1), Math.random() in the page
+ */
+export function reconnectDelay(attempt, random) {
+  const base = Math.min(10_000, 500 * 2 ** Math.min(attempt, 10));
+  return Math.round(base * (0.75 + random / 2));
+}
+
+/** The longest line the server takes by default (`--max-line-bytes`). */
+export const MAX_LINE_BYTES = 4096;

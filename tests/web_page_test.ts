@@ -1,0 +1,457 @@
+/// <reference lib="dom" />
+/**
+ * The chat page in a real browser, against a real multi-process chatd: the page is served and
+ * its WebSocket relayed by the test bridge (tests/_web_bridge.ts) until the web port exists.
+ */
+import assert from "node:assert/strict";
+import { join as joinPath } from "node:path";
+import type { Page } from "puppeteer-core";
+import { browserTest, launchBrowser } from "./_browser.ts";
+import { WebBridge } from "./_web_bridge.ts";
+import {
+  connectTo,
+  join,
+  type LineClient,
+  TestServer,
+  waitUntil,
+  withTimeout,
+} from "./test_util.ts";
+
+/**
+ * Where the screenshots are kept: `CHATD_SCREENSHOTS=tests/screenshots` renews the committed
+ * ones the README shows; without it they go to a temp dir, checked, then removed, so that a
+ * test run leaves the tree as it was.
+ */
+const SCREENSHOTS = Deno.env.get("CHATD_SCREENSHOTS");
+const WAIT_MS = 15_000;
+
+/** Lines of a WebSocket client (Deno's own, an implementation independent of ours). */
+async function openSocket(url: string) {
+  const socket = new WebSocket(url);
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
+  socket.onmessage = (event) => {
+    lines.push(String(event.data));
+    for (const wake of waiters.splice(0)) wake();
+  };
+  const closed = new Promise<CloseEvent>((resolve) => socket.onclose = resolve);
+  await withTimeout(
+    new Promise((resolve, reject) => {
+      socket.onopen = resolve;
+      socket.onerror = () => reject(new Error("WebSocket failed to open"));
+    }),
+    WAIT_MS,
+    "WebSocket open",
+  );
+  let read = 0;
+  const next = () =>
+    withTimeout(
+      (async () => {
+        while (read >= lines.length) await new Promise<void>((resolve) => waiters.push(resolve));
+        return lines[read++]!;
+      })(),
+      WAIT_MS,
+      "WebSocket line",
+    );
+  return { socket, next, closed };
+}
+
+Deno.test({
+  name: "the bridge speaks the line protocol to a WebSocket client, one line per message",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await TestServer.start();
+    await using bridge = await WebBridge.start({ upstreamPort: server.port });
+    await using nc = await server.connect();
+    await nc.hello();
+    await join(nc, "carol");
+    const ws = await openSocket(`ws://127.0.0.1:${bridge.port}/ws`);
+    assert.match(await ws.next(), /^HELLO chatd /);
+    ws.socket.send("JOIN dora");
+    assert.equal(await ws.next(), "OK JOIN dora");
+    assert.equal(await nc.readLine(), "JOINED dora");
+    ws.socket.send("CHAT carol  two  spaces ");
+    assert.equal(await nc.readLine(), "FROM dora  two  spaces ");
+    await nc.send("CHAT dora é ünïcödé");
+    assert.equal(await ws.next(), "FROM carol é ünïcödé");
+    ws.socket.send("LEAV");
+    assert.equal(await ws.next(), "BYE");
+    const closed = await withTimeout(ws.closed, WAIT_MS, "close");
+    assert.equal(closed.code, 1000);
+    assert.equal(await nc.readLine(), "LEFT dora");
+  },
+});
+
+Deno.test({
+  name: "a message over the line limit closes the WebSocket with 1009 and frees the name",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await TestServer.start(["--processes", "1", "--threads", "1"]);
+    await using bridge = await WebBridge.start({ upstreamPort: server.port });
+    await using nc = await server.connect();
+    await nc.hello();
+    await join(nc, "carol");
+    const ws = await openSocket(`ws://127.0.0.1:${bridge.port}/ws`);
+    assert.match(await ws.next(), /^HELLO chatd /);
+    ws.socket.send("JOIN dora");
+    assert.equal(await ws.next(), "OK JOIN dora");
+    assert.equal(await nc.readLine(), "JOINED dora");
+    ws.socket.send(`CHAT * ${"x".repeat(4096 - "CHAT * ".length)}`);
+    assert.equal(await nc.readLine(), `ALL dora ${"x".repeat(4096 - "CHAT * ".length)}`);
+    ws.socket.send(`CHAT * ${"x".repeat(4096 - "CHAT * ".length + 1)}`);
+    const closed = await withTimeout(ws.closed, WAIT_MS, "close");
+    assert.equal(closed.code, 1009);
+    assert.equal(closed.reason, "message over 4096 bytes");
+    assert.equal(await nc.readLine(), "LEFT dora");
+  },
+});
+
+Deno.test({
+  name: "the bridge refuses a WebSocket from another origin with 403",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await TestServer.start(["--processes", "1", "--threads", "1"]);
+    await using bridge = await WebBridge.start({ upstreamPort: server.port });
+    const response = await fetch(`${bridge.url}ws`, {
+      headers: {
+        Origin: "http://evil.example",
+        Upgrade: "websocket",
+        Connection: "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+      },
+    });
+    assert.equal(response.status, 403);
+    assert.equal(await response.text(), "403 Forbidden: WebSocket from another origin\n");
+  },
+});
+
+/** The texts of the message list's entries, as `kind|body`. */
+function entries(page: Page): Promise<string[]> {
+  return page.$$eval(
+    "#messages li",
+    (items) =>
+      items.map((item) =>
+        `${(item as HTMLElement).dataset.kind}|${item.querySelector(".body")?.textContent}`
+      ),
+  );
+}
+
+/** Waits until the message list holds an entry of `kind` whose body reads `body`. */
+async function waitForEntry(page: Page, kind: string, body: string): Promise<void> {
+  try {
+    await page.waitForFunction(
+      (kind: string, body: string) =>
+        [...document.querySelectorAll("#messages li")].some((item) =>
+          (item as HTMLElement).dataset.kind === kind &&
+          item.querySelector(".body")?.textContent === body
+        ),
+      { timeout: WAIT_MS, polling: "mutation" },
+      kind,
+      body,
+    );
+  } catch (error: unknown) {
+    throw new Error(
+      `no ${kind} entry ${JSON.stringify(body)}; the list has ${
+        JSON.stringify((await entries(page)).map((entry) =>
+          entry.length > 120 ? `${entry.slice(0, 120)}…` : entry
+        ))
+      }`,
+      { cause: error },
+    );
+  }
+}
+
+/** The user list as shown. */
+function users(page: Page): Promise<string[]> {
+  return page.$$eval(
+    "#users button",
+    (buttons) => buttons.map((button) => (button as HTMLElement).dataset.name ?? ""),
+  );
+}
+
+async function waitForUsers(page: Page, expected: string[]): Promise<void> {
+  await waitUntil(
+    async () => JSON.stringify(await users(page)) === JSON.stringify(expected),
+    WAIT_MS,
+    `user list ${expected.join(",")}`,
+  );
+}
+
+async function typeName(page: Page, name: string): Promise<void> {
+  await page.waitForSelector("#name-form:not([hidden])", { timeout: WAIT_MS });
+  await page.$eval("#name", (input) => (input as HTMLInputElement).value = "");
+  await page.type("#name", name);
+  await page.keyboard.press("Enter");
+}
+
+async function waitForNameError(page: Page, text: string): Promise<void> {
+  await page.waitForFunction(
+    (text: string) => document.getElementById("name-error")?.textContent === text,
+    { timeout: WAIT_MS, polling: "mutation" },
+    text,
+  );
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.focus("#text");
+  await page.keyboard.type(text);
+  await page.keyboard.press("Enter");
+}
+
+/** Reads lines from `client` until one equals `want` (others are chat noise). */
+async function readUntil(client: LineClient, want: string): Promise<void> {
+  const seen: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const line = await client.readLine(WAIT_MS);
+    if (line === want) return;
+    seen.push(line);
+  }
+  throw new Error(`never read ${JSON.stringify(want)}; read ${JSON.stringify(seen)}`);
+}
+
+browserTest("two pages and an nc client chat through the page", async (t) => {
+  await using server = await TestServer.start(["--processes", "2", "--threads", "2"]);
+  await using bridge = await WebBridge.start({ upstreamPort: server.port });
+  await using browser = await launchBrowser();
+  await using nc = await server.connect();
+  await nc.hello();
+  await join(nc, "carol");
+  const pageErrors: string[] = [];
+  const alice = await browser.browser.newPage();
+  const bob = await browser.browser.newPage();
+  for (const page of [alice, bob]) {
+    page.on("pageerror", (error) => pageErrors.push(String(error)));
+    // A CSP violation shows as a console error: none may happen.
+    page.on("console", (message) => {
+      if (message.type() === "error") pageErrors.push(message.text());
+    });
+    await page.setViewport({ width: 1100, height: 700 });
+    await page.goto(bridge.url, { waitUntil: "load" });
+  }
+
+  await t.step("a taken name and an invalid name are explained and asked again", async () => {
+    await typeName(alice, "Carol");
+    await waitForNameError(alice, "The name Carol is taken. Choose another.");
+    assert.equal(await alice.$eval("#name", (input) => input.getAttribute("aria-invalid")), "true");
+    await typeName(alice, "no/slash");
+    await waitForNameError(
+      alice,
+      "That name cannot be used: it may contain only A-Z a-z 0-9 _ -. " +
+        "Use 1 to 32 letters, digits, _ or -.",
+    );
+    await typeName(alice, "alice");
+    await waitForEntry(alice, "self", "You joined as alice.");
+    assert.equal(await nc.readLine(), "JOINED alice");
+    await waitForUsers(alice, ["alice", "carol"]);
+  });
+
+  await t.step("the user list follows joins", async () => {
+    await typeName(bob, "bob");
+    await waitForEntry(bob, "self", "You joined as bob.");
+    await waitForEntry(alice, "join", "bob joined");
+    await waitForUsers(alice, ["alice", "bob", "carol"]);
+    await waitForUsers(bob, ["alice", "bob", "carol"]);
+    assert.equal(await nc.readLine(), "JOINED bob");
+  });
+
+  await t.step("every control and region has an accessible name", async () => {
+    type Node = { role: string; name?: string; children?: Node[] };
+    const unnamed: string[] = [];
+    const roles = new Set<string>();
+    const walk = (node: Node) => {
+      roles.add(node.role);
+      if (["button", "textbox", "log", "list"].includes(node.role) && !node.name?.trim()) {
+        unnamed.push(node.role);
+      }
+      node.children?.forEach(walk);
+    };
+    walk((await alice.accessibility.snapshot()) as Node);
+    assert.deepEqual(unnamed, []);
+    for (const role of ["button", "textbox", "log", "status"]) assert.ok(roles.has(role), role);
+  });
+
+  await t.step("room messages go both ways", async () => {
+    await nc.send("CHAT * hello   from nc");
+    await waitForEntry(alice, "room", "carol: hello   from nc");
+    await waitForEntry(bob, "room", "carol: hello   from nc");
+    await say(alice, "hi all");
+    assert.equal(await nc.readLine(), "ALL alice hi all");
+    await waitForEntry(bob, "room", "alice: hi all");
+    await waitForEntry(alice, "mine", "alice: hi all");
+  });
+
+  await t.step(
+    "a direct message from the page to nc and back, with the keyboard only",
+    async () => {
+      await alice.focus("#text");
+      // Shift+Tab from the message field reaches the last user in the list: carol.
+      await alice.keyboard.down("Shift");
+      await alice.keyboard.press("Tab");
+      await alice.keyboard.up("Shift");
+      assert.equal(await alice.evaluate(() => document.activeElement?.textContent), "carol");
+      await alice.keyboard.press("Enter");
+      assert.equal(
+        await alice.$eval("#target-text", (element) => element.textContent),
+        "To carol only (direct)",
+      );
+      assert.equal(await alice.evaluate(() => document.activeElement?.id), "text");
+      await alice.keyboard.type("psst <b>bold</b>");
+      await alice.keyboard.press("Enter");
+      assert.equal(await nc.readLine(), "FROM alice psst <b>bold</b>");
+      await waitForEntry(alice, "mine-direct", "direct you → carol: psst <b>bold</b>");
+      await nc.send("CHAT alice back at you");
+      await waitForEntry(alice, "direct", "direct carol → you: back at you");
+      // Escape goes back to writing to everyone.
+      await alice.keyboard.press("Escape");
+      assert.equal(
+        await alice.$eval("#target-text", (element) => element.textContent),
+        "To everyone",
+      );
+      await nc.send("CHAT * marker");
+      await waitForEntry(bob, "room", "carol: marker");
+      const bobSaw = (await entries(bob)).join("\n");
+      assert.doesNotMatch(bobSaw, /psst|back at you/, "bob saw a direct message");
+    },
+  );
+
+  await t.step("screenshots at desktop and phone width", async () => {
+    const dir = SCREENSHOTS ?? await Deno.makeTempDir({ prefix: "chatd-screenshots-" });
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+      await nc.send("CHAT * see you both at 6");
+      await waitForEntry(alice, "room", "carol: see you both at 6");
+      await alice.screenshot({ path: joinPath(dir, "desktop.png") });
+      await alice.setViewport({ width: 390, height: 800 });
+      const fits = await alice.evaluate(() => document.documentElement.scrollWidth <= innerWidth);
+      assert.equal(fits, true, "the page is wider than a phone");
+      await alice.screenshot({ path: joinPath(dir, "phone.png") });
+      await alice.setViewport({ width: 1100, height: 700 });
+      for (const file of ["desktop.png", "phone.png"]) {
+        const png = await Deno.readFile(joinPath(dir, file));
+        assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], `${file} is a PNG`);
+      }
+    } finally {
+      if (SCREENSHOTS === undefined) await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  await t.step("HTML in what others send is shown as text", async () => {
+    const word = "W".repeat(4096 - "CHAT * ".length);
+    const lines = ["<img src=x onerror=window.pwned=1>", "<script>window.pwned=2</script>", word];
+    for (const line of lines) await nc.send(`CHAT * ${line}`);
+    for (const line of lines) await waitForEntry(alice, "room", `carol: ${line}`);
+    const inside = await alice.evaluate(() => ({
+      elements: document.querySelectorAll("#messages img, #messages script, #messages b").length,
+      // deno-lint-ignore no-explicit-any
+      pwned: (window as any).pwned ?? null,
+      overflow: document.getElementById("messages")!.scrollWidth >
+        document.getElementById("messages")!.clientWidth,
+      bottom: (() => {
+        const list = document.getElementById("messages")!;
+        return list.scrollHeight - list.scrollTop - list.clientHeight < 8;
+      })(),
+    }));
+    assert.deepEqual(inside, { elements: 0, pwned: null, overflow: false, bottom: true });
+  });
+
+  await t.step("a list scrolled up stays where it is", async () => {
+    // Scroll events are dispatched with rendering, which a background tab does not do.
+    await alice.bringToFront();
+    await alice.$eval("#messages", (list) => list.scrollTop = 0);
+    await alice.evaluate(() => new Promise((resolve) => requestAnimationFrame(resolve)));
+    await nc.send("CHAT * while scrolled up");
+    await waitForEntry(alice, "room", "carol: while scrolled up");
+    assert.equal(await alice.$eval("#messages", (list) => list.scrollTop), 0);
+    await alice.$eval("#messages", (list) => list.scrollTop = list.scrollHeight);
+    await alice.evaluate(() => new Promise((resolve) => requestAnimationFrame(resolve)));
+    // At the end, a narrower window (more lines for the 4 KB word) keeps the end in view.
+    await alice.setViewport({ width: 390, height: 800 });
+    await alice.waitForFunction(() => {
+      const list = document.getElementById("messages")!;
+      return list.scrollHeight > list.clientHeight * 2 &&
+        list.scrollHeight - list.scrollTop - list.clientHeight < 8;
+    }, { timeout: WAIT_MS, polling: 50 });
+    await alice.setViewport({ width: 1100, height: 700 });
+  });
+
+  await t.step("Exit leaves: LEAV, and everyone sees it", async () => {
+    await bob.bringToFront();
+    await bob.click("#leave");
+    await bob.waitForSelector("#left:not([hidden])", { timeout: WAIT_MS });
+    await readUntil(nc, "LEFT bob");
+    await waitForEntry(alice, "leave", "bob left");
+    await waitForUsers(alice, ["alice", "carol"]);
+  });
+
+  await t.step("after a reconnect the page waits for its name to be free", async () => {
+    bridge.hold();
+    bridge.dropAll();
+    await readUntil(nc, "LEFT alice");
+    // Someone else takes the name while the page is away.
+    await using mallory = await server.connect();
+    await mallory.hello();
+    await join(mallory, "alice");
+    await readUntil(nc, "JOINED alice");
+    await waitUntil(() => bridge.waiting === 1, WAIT_MS, "the page reconnecting");
+    bridge.release();
+    await alice.waitForFunction(
+      () =>
+        document.getElementById("status")?.textContent?.startsWith("Your name alice is still held"),
+      { timeout: WAIT_MS, polling: "mutation" },
+    );
+    await mallory.send("LEAV");
+    assert.equal(await mallory.readLine(), "BYE");
+    await readUntil(nc, "LEFT alice");
+    await waitForEntry(alice, "self", "You joined again as alice.");
+    await readUntil(nc, "JOINED alice");
+  });
+
+  await t.step(
+    "the page reconnects and joins again after its chatd process is killed",
+    async () => {
+      // The newest WebSocket is alice's: bob left for good, and alice reconnected last.
+      const greeting = bridge.greetings.at(-1)!;
+      const pId = Number(/ p=(\d+) /.exec(greeting)![1]);
+      // A witness on the other process, so that it survives the kill.
+      await using dave = await connectTo(server, (where) => where.pId !== pId);
+      await join(dave, "dave");
+      await waitForEntry(alice, "join", "dave joined");
+      const [pid] = server.childPids().get(pId)!;
+      Deno.kill(pid!, "SIGKILL");
+      await readUntil(dave, "LEFT alice");
+      await waitForEntry(
+        alice,
+        "error",
+        "Connection lost. Reconnecting; you will join again as alice.",
+      );
+      await readUntil(dave, "JOINED alice");
+      await waitForEntry(alice, "self", "You joined again as alice.");
+      await say(alice, "I am back");
+      await readUntil(dave, "ALL alice I am back");
+    },
+  );
+
+  await t.step("the page comes back after the whole server restarts", async () => {
+    await server[Symbol.asyncDispose]();
+    await waitForEntry(alice, "error", "The server says goodbye: shutting down.");
+    await alice.waitForFunction(
+      () => document.getElementById("status")?.textContent?.startsWith("Disconnected"),
+      { timeout: WAIT_MS, polling: "mutation" },
+    );
+    await using restarted = await TestServer.start(["--processes", "2", "--threads", "2"]);
+    bridge.upstreamPort = restarted.port;
+    await using erin = await restarted.connect();
+    await erin.hello();
+    await join(erin, "erin");
+    await readUntil(erin, "JOINED alice");
+    await waitForEntry(alice, "self", "You joined again as alice.");
+    await erin.send("WHO");
+    assert.equal(await erin.readLine(), "USERS 2 alice erin");
+  });
+
+  assert.deepEqual(pageErrors, []);
+});
