@@ -147,8 +147,10 @@ export class LineEditor {
    * writes the text where they started, and draws them again below it.
    */
   print(text: string): string {
-    if (!this.#visible) return text;
-    return this.hide() + text + this.show(this.#prompt);
+    // CR too: in raw mode the terminal may not add it.
+    const lines = text.replaceAll("\n", "\r\n");
+    if (!this.#visible) return lines;
+    return this.hide() + lines + this.show(this.#prompt);
   }
 
   /** Applies a chunk of keys as the terminal sent them; returns what to write and what happened. */
