@@ -191,7 +191,7 @@ Deno.test("incoming lines show above a typed line wider than the terminal", asyn
   await t.step("with the cursor moved back to the first row, editing lands in place", async () => {
     await pane.press(...Array(40).fill("Left"));
     await bob.send("CHAT * message 4");
-    await pane.waitForTail(["bob: message 4", ...wrapped(`> ${typed}`)]);
+    await pane.waitForTail(["bob: message 3", "bob: message 4", ...wrapped(`> ${typed}`)]);
     await pane.type("!");
     const edited = `${typed.slice(0, 60)}!${typed.slice(60)}`;
     await pane.waitForTail(["bob: message 4", ...wrapped(`> ${edited}`)]);
@@ -206,7 +206,8 @@ Deno.test("incoming lines show above a typed line wider than the terminal", asyn
     await pane.type(wide);
     await pane.waitForTail([`> ${wide.slice(0, 39)}`, wide.slice(39)]);
     await bob.send("CHAT * message 5");
-    await pane.waitForTail(["bob: message 5", `> ${wide.slice(0, 39)}`, wide.slice(39)]);
+    const before = wrapped(`> ${typed.slice(0, 60)}!${typed.slice(60)}`);
+    await pane.waitForTail([...before, "bob: message 5", `> ${wide.slice(0, 39)}`, wide.slice(39)]);
     await pane.press("Enter");
     assert.equal(await bob.readLine(), `ALL alice ${wide}`);
   });
@@ -216,7 +217,7 @@ Deno.test("incoming lines show above a typed line wider than the terminal", asyn
     await pane.type(full);
     await pane.waitForTail([`> ${full}`]);
     await bob.send("CHAT * message 6");
-    await pane.waitForTail(["bob: message 6", `> ${full}`]);
+    await pane.waitForTail(["語語", "bob: message 6", `> ${full}`]);
     await pane.type("z");
     await pane.waitForTail(["bob: message 6", `> ${full}`, "z"]);
     await pane.press("Enter");
@@ -391,9 +392,10 @@ Deno.test("LineEditor prints above an input of three rows and redraws it whole",
   const { screen, feed, print } = editorOnScreen();
   feed("a".repeat(45));
   assert.deepEqual(screen.text(), ["> " + "a".repeat(18), "a".repeat(20), "a".repeat(7)]);
-  feed("\x02".repeat(30)); // Ctrl-B back to the first row
-  assert.equal(screen.row, 0);
+  assert.equal(screen.row, 2);
   print("one\n");
+  feed("\x02".repeat(30)); // Ctrl-B back to the input's first row
+  assert.equal(screen.row, 1);
   print("two\n");
   assert.deepEqual(screen.text(), [
     "one",
