@@ -132,11 +132,16 @@ export class LineEditor {
     return erase;
   }
 
-  /** The terminal is now `columns` wide; returns the redraw, if anything is shown. */
+  /**
+   * The terminal is now `columns` wide; returns the redraw, if anything is shown. Terminals
+   * that rewrap their rows on a resize (tmux, VTE, kitty, iTerm2) have moved the cursor to
+   * where the new width puts it, so the input is erased from there.
+   */
   resize(columns: number): string {
     const visible = this.#visible;
-    const erase = this.hide();
     this.#columns = Math.max(1, columns);
+    if (visible) this.#at = this.#position(this.#cursor);
+    const erase = this.hide();
     if (!visible) return erase;
     this.#visible = true;
     return erase + this.#draw();

@@ -94,6 +94,11 @@ class Pane implements AsyncDisposable {
     await this.#tmux(["send-keys", ...keys]);
   }
 
+  /** Makes the pane `columns` wide, as a user resizing the window does. */
+  async resize(columns: number): Promise<void> {
+    await this.#tmux(["resize-window", "-x", String(columns), "-y", String(ROWS)]);
+  }
+
   /** Pastes `text` the way a terminal does: all of it written to the pane at once. */
   async paste(text: string): Promise<void> {
     await this.#tmux(["set-buffer", "-b", "paste", text]);
@@ -134,9 +139,9 @@ class Pane implements AsyncDisposable {
 }
 
 /** `text` cut into rows of `COLUMNS` cells, the way the terminal wraps it (one cell a char). */
-function wrapped(text: string): string[] {
+function wrapped(text: string, columns = COLUMNS): string[] {
   const rows: string[] = [];
-  for (let i = 0; i < text.length; i += COLUMNS) rows.push(text.slice(i, i + COLUMNS));
+  for (let i = 0; i < text.length; i += columns) rows.push(text.slice(i, i + columns));
   return rows;
 }
 
@@ -244,6 +249,24 @@ Deno.test("in a terminal, Backspace, Ctrl-U and Up edit the line and Ctrl-C leav
   await pane.press("C-c");
   assert.equal(await bob.readLine(), "LEFT alice");
   await pane.waitForTail(["* bye", "EXIT=0"]);
+});
+
+Deno.test("after the terminal narrows, the input is redrawn and lines show above it", async () => {
+  await using server = await TestServer.start();
+  const { pane, bob } = await aliceAndBob(server);
+  await using _pane = pane;
+  await using _bob = bob;
+  const typed = "0123456789".repeat(10);
+  await pane.type(typed);
+  await pane.waitForTail(wrapped(`> ${typed}`));
+  await pane.resize(30);
+  await pane.waitForTail(wrapped(`> ${typed}`, 30));
+  await bob.send("CHAT * after resize");
+  await pane.waitForTail(["* bob joined", "bob: after resize", ...wrapped(`> ${typed}`, 30)]);
+  await pane.type("!");
+  await pane.press("Enter");
+  assert.equal(await bob.readLine(), `ALL alice ${typed}!`);
+  await pane.waitForTail(["bob: after resize", ...wrapped(`> ${typed}!`, 30), ">"]);
 });
 
 Deno.test("in a terminal, Ctrl-D on an empty line leaves", async () => {
