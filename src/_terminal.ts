@@ -32,9 +32,9 @@ const PRINTABLE_RUN = /[^\x00-\x1f\x7f-\x9f]+/y;
 // A CSI sequence (ESC [ parameters final) or an SS3 one (ESC O x), as keys send them.
 // deno-lint-ignore no-control-regex
 const ESCAPE_SEQUENCE = /\x1b(?:\[([0-9;?]*)([\x40-\x7e])|O([\x40-\x7e]))/y;
-// The start of one cut off at the end of a chunk.
+// The start of one cut off at the end of a chunk. A lone ESC there is the Escape key.
 // deno-lint-ignore no-control-regex
-const PARTIAL_ESCAPE = /\x1b(?:\[[0-9;?]*|O)?$/;
+const PARTIAL_ESCAPE = /\x1b(?:\[[0-9;?]*|O)$/;
 
 function up(rows: number): string {
   return rows > 0 ? `${ESC}[${rows}A` : "";
@@ -357,7 +357,9 @@ export class LineEditor {
     events.push({ kind: "typed", line });
     if (!this.#visible) return "";
     const end = this.#position(line.length, line);
-    const output = down(end.row - this.#at.row) + "\r\n";
+    // A line that filled its last row already has the next row started (see #draw).
+    const newline = end.column === 0 && end.row > 0 ? "\r" : "\r\n";
+    const output = down(end.row - this.#at.row) + newline;
     this.#at = { row: 0, column: 0 };
     return output + this.#draw();
   }

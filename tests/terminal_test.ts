@@ -439,6 +439,8 @@ Deno.test("LineEditor handles an input that fills its last row exactly", () => {
   assert.deepEqual([screen.row, screen.column], [3, 0]);
   feed("c");
   assert.deepEqual(screen.text(), ["msg", "> " + "b".repeat(18), "b".repeat(20), "c"]);
+  feed("\x7f\r"); // sent while it fills its rows exactly: the next prompt right below
+  assert.deepEqual(screen.text(), ["msg", "> " + "b".repeat(18), "b".repeat(20), ">"]);
 });
 
 Deno.test("LineEditor wraps wide characters where the terminal does", () => {
@@ -490,6 +492,9 @@ Deno.test("LineEditor keeps an escape sequence cut between two chunks", () => {
   feed("ab\x1b[");
   feed("Dc");
   assert.equal(editor.line, "acb");
+  feed("\x1b"); // the Escape key alone: nothing, and the next key is not lost
+  feed("d");
+  assert.equal(editor.line, "acdb");
 });
 
 Deno.test("LineEditor keeps keys typed while hidden and shows them with the next prompt", () => {
