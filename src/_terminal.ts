@@ -73,8 +73,8 @@ export interface EditorOutput {
  * keys and the terminal's width and returns what to write, so it is tested without a
  * terminal.
  *
- * The screen model: the prompt starts at column 0 of some row; {@linkcode #cursorRow} is the
- * row the terminal's cursor is on, counted from that one. Every redraw starts by going back
+ * The screen model: the prompt starts at column 0 of some row, and `#at` is where the
+ * terminal's cursor is, counted from there (row, cell). Every redraw starts by going back
  * to the prompt's first row and clearing everything below it, however many rows the input
  * took. Keys typed at the end of the line are written as they are, without a redraw.
  */
