@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { CHILD_DENO_FLAGS } from "../src/child_command.ts";
 import { advance, cellWidth } from "../src/_client_format.ts";
-import { LineEditor } from "../src/_terminal.ts";
+import { LineEditor } from "../src/_line_editor.ts";
 import { type LineClient, ROOT, TestServer, withTimeout } from "./test_util.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
