@@ -13,6 +13,7 @@ import { parseEndpointId } from "./datagram.ts";
 import { DirectoryService } from "./directory_service.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
+import { makeRuntimeDir, removeRuntimeDir, RuntimeDirError } from "./runtime_dir.ts";
 
 /** A child that dies sooner than this after starting counts as crash-looping. */
 const CRASH_LOOP_UPTIME_MS = 1000;
@@ -57,11 +58,15 @@ export async function runSupervisor(config: Config): Promise<number> {
   const log = logger("supervisor");
   let resolved: Config;
   try {
-    resolved = { ...config, port: probePort(config), runtimeDir: makeRuntimeDir(config) };
+    resolved = {
+      ...config,
+      port: probePort(config),
+      runtimeDir: makeRuntimeDir(config.runtimeDir),
+    };
   } catch (error: unknown) {
-    if (!(error instanceof StartError)) throw error;
+    if (!(error instanceof StartError || error instanceof RuntimeDirError)) throw error;
     console.error(`chatd: ${error.message}`);
-    return 1;
+    return error instanceof RuntimeDirError ? 2 : 1;
   }
   const supervisor = new Supervisor(resolved, log);
   return await supervisor.run();
@@ -86,29 +91,6 @@ export function probePort(config: Pick<Config, "host" | "port">): number {
       ? error.message
       : String(error);
     throw new StartError(`Cannot bind ${config.host}:${config.port}: ${reason}`, { cause: error });
-  }
-}
-
-/**
- * Makes the private (0700) runtime directory for the Unix sockets. A directory given with
- * `--runtime-dir` is reused; socket files a killed earlier run left in it are removed.
- *
- * @throws {StartError} when the directory cannot be made private.
- */
-export function makeRuntimeDir(config: Pick<Config, "runtimeDir">): string {
-  try {
-    if (config.runtimeDir === "") return Deno.makeTempDirSync({ prefix: "chatd-" });
-    Deno.mkdirSync(config.runtimeDir, { recursive: true, mode: 0o700 });
-    Deno.chmodSync(config.runtimeDir, 0o700);
-    for (const file of Deno.readDirSync(config.runtimeDir)) {
-      if (file.name.endsWith(".sock")) Deno.removeSync(`${config.runtimeDir}/${file.name}`);
-    }
-    return config.runtimeDir;
-  } catch (error: unknown) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new StartError(`Cannot make runtime directory ${config.runtimeDir}: ${reason}`, {
-      cause: error,
-    });
   }
 }
 
@@ -160,11 +142,8 @@ class Supervisor {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     this.#directory.close();
-    try {
-      Deno.removeSync(this.#config.runtimeDir, { recursive: true });
-    } catch (error: unknown) {
-      this.#log.warning("could not remove runtime directory", { error: String(error) });
-    }
+    const removal = removeRuntimeDir(this.#config.runtimeDir);
+    if (!removal.dirRemoved) this.#log.warning("runtime directory kept", { kept: removal.kept });
     this.#log.info("supervisor exiting");
     return 0;
   }

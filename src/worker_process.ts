@@ -24,6 +24,7 @@ import { Counters } from "./counters.ts";
 import { endpointId } from "./datagram.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
+import { removeRuntimeDir } from "./runtime_dir.ts";
 
 /** Options of {@linkcode runWorkerProcess}. */
 export interface WorkerProcessOptions {
@@ -258,11 +259,7 @@ class WorkerProcess {
   /** The supervisor is gone: clean up after it and exit. */
   orphaned(): never {
     this.#log.warning("supervisor gone, exiting", { runtime_dir: this.#config.runtimeDir });
-    try {
-      Deno.removeSync(this.#config.runtimeDir, { recursive: true });
-    } catch {
-      // Another orphan got there first.
-    }
+    removeRuntimeDir(this.#config.runtimeDir); // only its sockets; kept if anything else is there
     Deno.exit(1);
   }
 }
