@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./datagram.ts";
 import { DirectoryService } from "./directory_service.ts";
+import { inspectorSignalProblem } from "./inspector_guard.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
 import { makeRuntimeDir, removeRuntimeDir, RuntimeDirError } from "./runtime_dir.ts";
@@ -56,6 +57,11 @@ export class StartError extends Error {
 export async function runSupervisor(config: Config): Promise<number> {
   setupLogging(config.logLevel, { pid: Deno.pid });
   const log = logger("supervisor");
+  const inspectorProblem = await inspectorSignalProblem();
+  if (inspectorProblem !== undefined) {
+    console.error(`chatd: ${inspectorProblem}`);
+    return 2;
+  }
   let resolved: Config;
   try {
     resolved = {

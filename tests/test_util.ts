@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { CHILD_DENO_FLAGS } from "../src/child_command.ts";
+import { BLOCK_SIGUSR1 } from "../src/inspector_guard.ts";
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -63,8 +64,19 @@ export function serverCommand(
   env: Record<string, string> = {},
   binary?: string,
 ): Deno.Command {
-  return new Deno.Command(binary ?? Deno.execPath(), {
-    args: binary ? args : ["run", "--quiet", ...CHILD_DENO_FLAGS, "--allow-run", MAIN, ...args],
+  // Under deno run SIGUSR1 must be blocked, else chatd refuses to serve (src/inspector_guard.ts).
+  const [env_, ...blockSignal] = BLOCK_SIGUSR1;
+  return new Deno.Command(binary ?? env_, {
+    args: binary ? args : [
+      ...blockSignal,
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      ...CHILD_DENO_FLAGS,
+      "--allow-run",
+      MAIN,
+      ...args,
+    ],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
