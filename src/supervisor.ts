@@ -7,13 +7,13 @@
  * @module
  */
 import { type ChildCommand, childCommand, currentRuntime } from "./child_command.ts";
-import type { Config } from "./config.ts";
+import { type Config, parseInvocation } from "./config.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./datagram.ts";
 import { DirectoryService } from "./directory_service.ts";
 import { inspectorSignalProblem } from "./inspector_guard.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
-import { type Logger, logger, setupLogging } from "./log.ts";
+import { type Logger, logger, RateLimitedWarnings, setLogLevel, setupLogging } from "./log.ts";
 import { makeRuntimeDir, removeRuntimeDir, RuntimeDirError } from "./runtime_dir.ts";
 
 /** A child that dies sooner than this after starting counts as crash-looping. */
@@ -53,9 +53,11 @@ export class StartError extends Error {
  * Runs the server until SIGINT or SIGTERM; returns the exit code.
  *
  * Prints `chatd listening on HOST:PORT` to stdout once every thread of every child accepts.
+ *
+ * @param args the command line, which SIGHUP parses again with the `--config` file re-read.
  */
-export async function runSupervisor(config: Config): Promise<number> {
-  setupLogging(config.logLevel, { pid: Deno.pid });
+export async function runSupervisor(config: Config, args: string[] = []): Promise<number> {
+  setupLogging(config.logLevel, { pid: Deno.pid }, { format: config.logFormat });
   const log = logger("supervisor");
   const inspectorProblem = await inspectorSignalProblem();
   if (inspectorProblem !== undefined) {
@@ -74,7 +76,7 @@ export async function runSupervisor(config: Config): Promise<number> {
     console.error(`chatd: ${error.message}`);
     return error instanceof RuntimeDirError ? 2 : 1;
   }
-  const supervisor = new Supervisor(resolved, log);
+  const supervisor = new Supervisor(resolved, log, { args, parsed: config });
   return await supervisor.run();
 }
 
@@ -100,9 +102,20 @@ export function probePort(config: Pick<Config, "host" | "port">): number {
   }
 }
 
+/** What SIGHUP needs: the command line and the settings it gave at start. */
+interface ReloadSource {
+  args: string[];
+  parsed: Config;
+}
+
+/** The settings SIGHUP applies; the others need a restart. */
+const RELOADABLE: ReadonlySet<keyof Config> = new Set(["logLevel"]);
+
 class Supervisor {
-  readonly #config: Config;
+  #config: Config;
   readonly #log: Logger;
+  readonly #warnings: RateLimitedWarnings;
+  readonly #reloadSource: ReloadSource;
   readonly #directory: DirectoryService;
   /** Every child process alive, by instance. */
   readonly #children = new Map<number, Child>();
@@ -117,9 +130,11 @@ class Supervisor {
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #stopped = Promise.withResolvers<void>();
 
-  constructor(config: Config, log: Logger) {
+  constructor(config: Config, log: Logger, reloadSource: ReloadSource) {
     this.#config = config;
     this.#log = log;
+    this.#warnings = new RateLimitedWarnings(log);
+    this.#reloadSource = reloadSource;
     this.#directory = new DirectoryService({
       runtimeDir: config.runtimeDir,
       isLive: (ep) => {
@@ -136,10 +151,15 @@ class Supervisor {
       processes: this.#config.processes,
       threads: this.#config.threads,
       runtime_dir: this.#config.runtimeDir,
+      log_level: this.#config.logLevel,
+      log_format: this.#config.logFormat,
+      config: this.#config.configFile,
     });
     const onSignal = () => this.#shutdown();
+    const onHangUp = () => this.#reload();
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
+    Deno.addSignalListener("SIGHUP", onHangUp);
     for (let pId = 0; pId < this.#config.processes; pId++) this.#spawn(pId);
     const interval = Math.min(HEARTBEAT_MS, (this.#config.watchdog * 1000) / 2);
     const heartbeat = setInterval(() => this.#heartbeat(), interval);
@@ -147,6 +167,7 @@ class Supervisor {
     clearInterval(heartbeat);
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
+    Deno.removeSignalListener("SIGHUP", onHangUp);
     this.#directory.close();
     const removal = removeRuntimeDir(this.#config.runtimeDir);
     if (!removal.dirRemoved) this.#log.warning("runtime directory kept", { kept: removal.kept });
@@ -176,7 +197,8 @@ class Supervisor {
     };
     this.#children.set(instance, child);
     this.#current[pId] = child;
-    this.#log.info("child started", { p_id: pId, pid: process.pid, instance });
+    // Start-up is summed up by "supervisor started"; later (re)starts matter at info.
+    this.#lifecycle("child started", { p_id: pId, pid: process.pid, instance });
     this.#readReports(child);
     process.status.then((status) => this.#exited(child, status));
   }
@@ -188,7 +210,7 @@ class Supervisor {
         try {
           report = parseFromChild(line);
         } catch (error: unknown) {
-          this.#log.warning("bad report from child dropped", {
+          this.#warnings.warn("bad report from child dropped", {
             p_id: child.pId,
             pid: child.process.pid,
             error: String(error),
@@ -238,7 +260,7 @@ class Supervisor {
         return;
       case "listening": {
         child.listening = true;
-        this.#log.info("child listening", context);
+        this.#lifecycle("child listening", context);
         if (this.#stopping) return this.#order(child, { kind: "shutdown" });
         // A replacement is up: the children it replaces may stop accepting now.
         for (const old of this.#children.values()) {
@@ -261,6 +283,51 @@ class Supervisor {
         return;
       }
     }
+  }
+
+  /** Logs a child's start at debug during start-up, at info once the server is up. */
+  #lifecycle(message: string, properties: Record<string, unknown>): void {
+    if (this.#announced) this.#log.info(message, properties);
+    else this.#log.debug(message, properties);
+  }
+
+  /**
+   * SIGHUP: re-reads the `--config` file (the command line still wins) and applies what can
+   * change at run time, the log level, here and in every child and thread. A terminal hang-up
+   * lands here too: it never stops the server.
+   */
+  #reload(): void {
+    const file = this.#config.configFile;
+    if (file === "") {
+      this.#log.info("SIGHUP: no --config file, nothing to reload");
+      return;
+    }
+    let next: Config;
+    try {
+      const invocation = parseInvocation(this.#reloadSource.args, { faults: this.#config.faults });
+      if (invocation.kind !== "serve") throw new TypeError(`not a server command line`);
+      next = invocation.config;
+    } catch (error: unknown) {
+      this.#log.error("SIGHUP: config not reloaded, the running settings stay", {
+        config: file,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return;
+    }
+    const before = this.#reloadSource.parsed;
+    const changed = (Object.keys(next) as (keyof Config)[])
+      .filter((key) => !RELOADABLE.has(key) && next[key] !== before[key]);
+    if (changed.length > 0) {
+      this.#log.warning("SIGHUP: these settings changed but apply only after a restart", {
+        settings: changed.join(","),
+      });
+    }
+    this.#config = { ...this.#config, logLevel: next.logLevel }; // respawned children too
+    setLogLevel(next.logLevel);
+    for (const child of this.#children.values()) {
+      this.#order(child, { kind: "reload", logLevel: next.logLevel });
+    }
+    this.#log.info("SIGHUP: config reloaded", { config: file, log_level: next.logLevel });
   }
 
   #announce(): void {

@@ -171,19 +171,41 @@ export class TestServer implements AsyncDisposable {
     return this.logs.map(parseLogfmt);
   }
 
-  /** The OS pids of the children alive now, by p_id, as the supervisor's log tells. */
+  /**
+   * The OS pids of the children alive now, by p_id: the supervisor's child processes (from
+   * `/proc`, zombies left out) whose command line has `--p-id`. Not from the log, where a
+   * child's start is at debug level during start-up.
+   */
   childPids(): Map<number, number[]> {
-    const alive = new Map<number, Set<number>>();
-    for (const fields of this.parsedLogs()) {
-      if (fields.logger !== "chatd.supervisor" || fields.p_id === undefined) continue;
-      const pId = Number(fields.p_id);
-      const pid = Number(fields.pid);
-      if (fields.msg === "child started") {
-        if (!alive.has(pId)) alive.set(pId, new Set());
-        alive.get(pId)!.add(pid);
-      } else if (fields.msg === "child exited") alive.get(pId)?.delete(pid);
+    const byPId = new Map<number, number[]>();
+    const supervisor = this.process.pid;
+    let tasks: string[] = [];
+    try {
+      tasks = [...Deno.readDirSync(`/proc/${supervisor}/task`)].map((entry) => entry.name);
+    } catch {
+      return byPId; // The supervisor is gone.
     }
-    return new Map([...alive].map(([pId, pids]) => [pId, [...pids]]));
+    for (const task of tasks) {
+      let children = "";
+      try {
+        children = Deno.readTextFileSync(`/proc/${supervisor}/task/${task}/children`);
+      } catch {
+        continue;
+      }
+      for (const pid of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
+        let args: string[];
+        try {
+          args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+        } catch {
+          continue;
+        }
+        const flag = args.indexOf("--p-id");
+        if (flag === -1 || processGone(pid)) continue;
+        const pId = Number(args[flag + 1]);
+        byPId.set(pId, [...(byPId.get(pId) ?? []), pid]);
+      }
+    }
+    return byPId;
   }
 
   /** The runtime directory, from the supervisor's first log line. */
