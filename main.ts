@@ -25,7 +25,8 @@ async function main(args: string[]): Promise<number> {
     invocation = parseInvocation(args, { faults: faultsWanted() });
   } catch (error: unknown) {
     if (!(error instanceof UsageError)) throw error;
-    console.error(`chatd: ${error.message}\nTry 'chatd --help' for the options.`);
+    const help = args[0] === "client" ? "chatd client --help" : "chatd --help";
+    console.error(`chatd: ${error.message}\nTry '${help}' for the options.`);
     return 2;
   }
   switch (invocation.kind) {
