@@ -9,7 +9,7 @@ import {
   parseInvocation,
   UsageError,
 } from "../src/config.ts";
-import { ROOT, serverCommand, withTimeout } from "./test_util.ts";
+import { outputWithin, ROOT, serverCommand, withTimeout } from "./test_util.ts";
 
 const MAIN = `${ROOT}main.ts`;
 const decoder = new TextDecoder();
@@ -51,7 +51,7 @@ Deno.test("numbers are strict: no leading zeros, no 1.0 for a whole number, no e
 });
 
 Deno.test("chatd --port 08 prints a plain message and exits 2", async () => {
-  const output = await withTimeout(serverCommand(["--port", "08"]).output(), 15_000, "exit");
+  const output = await outputWithin(serverCommand(["--port", "08"]), 15_000);
   assert.equal(output.code, 2);
   assert.equal(
     decoder.decode(output.stderr),

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { makeRuntimeDir, removeRuntimeDir, RuntimeDirError } from "../src/runtime_dir.ts";
-import { processGone, serverCommand, TestServer, waitUntil, withTimeout } from "./test_util.ts";
+import {
+  outputWithin,
+  processGone,
+  serverCommand,
+  TestServer,
+  waitUntil,
+  withTimeout,
+} from "./test_util.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -112,7 +119,7 @@ Deno.test("--runtime-dir with a precious file survives an orphaned child (superv
 });
 
 async function refused(dir: string): Promise<{ code: number; stderr: string }> {
-  const output = await serverCommand(["--port", "0", "--runtime-dir", dir]).output();
+  const output = await outputWithin(serverCommand(["--port", "0", "--runtime-dir", dir]), 15_000);
   return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
 }
 

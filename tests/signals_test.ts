@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { sigusr1Blocked } from "../src/inspector_guard.ts";
-import { TestServer, waitUntil, withTimeout } from "./test_util.ts";
+import { outputWithin, TestServer, waitUntil } from "./test_util.ts";
 
 const SIGUSR1_BIT = 1n << 9n;
 
@@ -92,7 +92,7 @@ Deno.test("SIGUSR1 to every chatd process opens no inspector on 9229; the server
 
 Deno.test("under deno run with SIGUSR1 not blocked, chatd refuses to serve (exit 2)", async () => {
   // What serverCommand runs, without its `env --block-signal=USR1` in front.
-  const output = await withTimeout(
+  const output = await outputWithin(
     new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -105,9 +105,8 @@ Deno.test("under deno run with SIGUSR1 not blocked, chatd refuses to serve (exit
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).output(),
+    }),
     15_000,
-    "chatd exit",
   );
   assert.equal(output.code, 2);
   assert.equal(new TextDecoder().decode(output.stdout), "");

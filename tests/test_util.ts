@@ -84,6 +84,23 @@ export function serverCommand(
   });
 }
 
+/**
+ * Runs `command` (stdout and stderr piped) to its end and returns what it wrote; after `ms`
+ * it is killed (a server that should have refused to start but serves, say) and this rejects.
+ */
+export async function outputWithin(command: Deno.Command, ms: number): Promise<Deno.CommandOutput> {
+  const child = command.spawn();
+  try {
+    return await withTimeout(child.output(), ms, "command exit");
+  } catch (error: unknown) {
+    try {
+      child.kill("SIGKILL"); // a supervisor's children see end-of-file and exit too
+    } catch { /* gone */ }
+    await child.status;
+    throw error;
+  }
+}
+
 /** A running server. `await using` stops it (SIGKILL if it ignores SIGTERM). */
 export class TestServer implements AsyncDisposable {
   readonly process: Deno.ChildProcess;
