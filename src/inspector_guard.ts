@@ -21,24 +21,27 @@ const SIGUSR1 = 10;
 export const BLOCK_SIGUSR1 = ["env", "--block-signal=USR1"] as const;
 
 /**
- * True when `/proc/PID/status` text shows SIGUSR1 blocked (`SigBlk:` is a hex bit mask,
- * bit `n - 1` for signal `n`).
+ * True when every `SigBlk:` line of `text` — the `status` files of all a process's threads,
+ * one after the other — has SIGUSR1 blocked (a hex bit mask, bit `n - 1` for signal `n`). A
+ * signal sent to a process goes to any thread that does not block it, so one is enough.
  *
  * @example
  * ```ts
  * sigusr1Blocked("SigBlk:\t0000000000000200\n"); // true
  * ```
  */
-export function sigusr1Blocked(procStatus: string): boolean {
-  const match = /^SigBlk:\s*([0-9a-fA-F]+)\s*$/m.exec(procStatus);
-  if (!match) return false;
-  return ((BigInt(`0x${match[1]}`) >> BigInt(SIGUSR1 - 1)) & 1n) === 1n;
+export function sigusr1Blocked(text: string): boolean {
+  const masks = [...text.matchAll(/^SigBlk:\s*([0-9a-fA-F]+)\s*$/gm)].map((match) => match[1]!);
+  return masks.length > 0 &&
+    masks.every((mask) => ((BigInt(`0x${mask}`) >> BigInt(SIGUSR1 - 1)) & 1n) === 1n);
 }
 
 /**
  * Why this process must not serve, or undefined when it may: under `deno run` SIGUSR1 has to
- * be blocked. Reads `/proc/PID/status` through `cat`, since Deno asks for `--allow-all` to read
- * `/proc/self` directly and chatd's supervisor has `--allow-run` anyway.
+ * be blocked in every thread. Reads `/proc/PID/task/TID/status` through `sh` and `cat`, since
+ * Deno asks for `--allow-all` to read `/proc` directly and chatd's supervisor has `--allow-run`
+ * anyway. Every thread, not the process's `status` alone: that shows the main thread, which
+ * blocks every signal for a moment while it spawns a process (that `cat`, say).
  */
 export async function inspectorSignalProblem(
   standalone = Deno.build.standalone,
@@ -46,8 +49,8 @@ export async function inspectorSignalProblem(
   if (standalone) return undefined;
   let status: string;
   try {
-    const output = await new Deno.Command("cat", {
-      args: [`/proc/${Deno.pid}/status`],
+    const output = await new Deno.Command("sh", {
+      args: ["-c", 'cat /proc/"$1"/task/*/status', "sh", String(Deno.pid)],
       stdin: "null",
       stdout: "piped",
       stderr: "null",

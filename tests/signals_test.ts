@@ -55,11 +55,17 @@ async function connectRefused(port: number): Promise<boolean> {
   }
 }
 
-Deno.test("sigusr1Blocked reads bit 9 of SigBlk", () => {
+Deno.test("sigusr1Blocked reads bit 9 of SigBlk, in every thread", () => {
   assert.equal(sigusr1Blocked("Name:\tdeno\nSigBlk:\t0000000000000200\n"), true);
   assert.equal(sigusr1Blocked("SigBlk:\t0000000000000000\n"), false);
   assert.equal(sigusr1Blocked("SigBlk:\tfffffffffffffdff\n"), false);
   assert.equal(sigusr1Blocked("no such field"), false);
+  // The main thread blocks everything while it spawns; a tokio thread does not: unblocked.
+  assert.equal(
+    sigusr1Blocked("Name:\tdeno\nSigBlk:\tfffffffffffbfeff\nName:\ttokio\nSigBlk:\t0\n"),
+    false,
+  );
+  assert.equal(sigusr1Blocked("SigBlk:\tfffffffffffbfeff\nSigBlk:\t0000000000000200\n"), true);
 });
 
 Deno.test("SIGUSR1 to every chatd process opens no inspector on 9229; the server still serves", async () => {
