@@ -239,11 +239,32 @@ export function processGone(pid: number): boolean {
   }
 }
 
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ, the unit of /proc/<pid>/stat's start time
+
+/**
+ * How long the process `pid` has run, in ms, from /proc (10 ms resolution, rounded down).
+ * The supervisor takes a child's start time just before it spawns it, so the supervisor's
+ * idea of the child's uptime is at least this.
+ */
+export function processUptimeMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  const uptimeS = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+  return uptimeS * 1000 - (startTicks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Waits until the process `pid` has run for at least `ms`. */
+export async function waitForUptime(pid: number, ms: number, timeoutMs = 10_000): Promise<void> {
+  await waitUntil(() => processUptimeMs(pid) >= ms, timeoutMs, `process ${pid} up for ${ms} ms`);
+}
+
 /** A TCP client that reads LF-terminated lines. */
 export class LineClient implements AsyncDisposable {
   readonly conn: Deno.TcpConn;
   #buffer = "";
   #eof = false;
+  /** Why the stream ended, when a read failed (a reset) rather than reaching end of file. */
+  #readError: unknown;
   #reading: Promise<void> | undefined;
   /** The greeting, once {@linkcode hello} has read it. */
   greeting = "";
@@ -283,8 +304,9 @@ export class LineClient implements AsyncDisposable {
     let n: number | null;
     try {
       n = await this.conn.read(chunk);
-    } catch {
-      n = null; // Reset counts as end of stream here; tests that care use readChunk.
+    } catch (error: unknown) {
+      n = null; // A reset ends the stream too; expectEof tells it from a clean close.
+      this.#readError = error;
     }
     if (n === null) this.#eof = true;
     else this.#buffer += decoder.decode(chunk.subarray(0, n), { stream: true });
@@ -323,10 +345,15 @@ export class LineClient implements AsyncDisposable {
     return result;
   }
 
-  /** Asserts the stream ends (after any lines listed in `before`). */
+  /** Asserts the next thing read is a clean end of stream (FIN), not a line or a reset. */
   async expectEof(timeoutMs = 5000): Promise<void> {
     const line = await this.readLineOrEof(timeoutMs);
     if (line !== null) throw new Error(`expected end of stream, got ${JSON.stringify(line)}`);
+    if (this.#readError !== undefined) {
+      throw new Error(`expected a clean end of stream, got ${this.#readError}`, {
+        cause: this.#readError,
+      });
+    }
   }
 
   /**
