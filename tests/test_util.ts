@@ -55,6 +55,12 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Run this executable (a compiled chatd) instead of main.ts under deno. */
   binary?: string;
+  /**
+   * A command that runs the server command given as its arguments, such as `["setsid"]` (a
+   * process group of its own, which the test may signal as Ctrl-C does). It must exec the
+   * server in place, so that the process the test holds is the supervisor.
+   */
+  prefix?: string[];
 }
 
 /** The command that runs chatd with `args`: from source, or the given compiled binary. */
@@ -62,9 +68,15 @@ export function serverCommand(
   args: string[],
   env: Record<string, string> = {},
   binary?: string,
+  prefix: string[] = [],
 ): Deno.Command {
-  return new Deno.Command(binary ?? Deno.execPath(), {
-    args: binary ? args : ["run", "--quiet", ...CHILD_DENO_FLAGS, "--allow-run", MAIN, ...args],
+  const command = [
+    binary ?? Deno.execPath(),
+    ...(binary ? args : ["run", "--quiet", ...CHILD_DENO_FLAGS, "--allow-run", MAIN, ...args]),
+  ];
+  const [program, ...rest] = [...prefix, ...command];
+  return new Deno.Command(program!, {
+    args: rest,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -99,7 +111,12 @@ export class TestServer implements AsyncDisposable {
 
   /** Starts `chatd --port 0 ...args` and waits for `chatd listening on HOST:PORT`. */
   static async start(args: string[] = [], options: StartOptions = {}): Promise<TestServer> {
-    const process = serverCommand(["--port", "0", ...args], options.env, options.binary).spawn();
+    const process = serverCommand(
+      ["--port", "0", ...args],
+      options.env,
+      options.binary,
+      options.prefix,
+    ).spawn();
     const logs: string[] = [];
     const logWaiters: (() => void)[] = [];
     collectLines(process.stderr, (line) => {
