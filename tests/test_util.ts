@@ -424,8 +424,12 @@ export async function connectTo(
 ): Promise<LineClient> {
   for (let i = 0; i < attempts; i++) {
     const client = await server.connect();
-    const where = await client.hello();
-    if (want(where)) return client;
+    try {
+      if (want(await client.hello())) return client;
+    } catch (error: unknown) {
+      client.close();
+      throw error;
+    }
     client.close();
   }
   throw new Error(`no connection landed where wanted in ${attempts} attempts`);
