@@ -195,3 +195,74 @@ Deno.test("a client that stops reading is dropped as a slow consumer; memory sta
   assert.ok(growth < 48, `the victim's process grew by ${growth.toFixed(0)} MiB`);
   console.log(`victim's process RSS grew by ${growth.toFixed(0)} MiB (peak ${maxRss.toFixed(0)})`);
 });
+
+Deno.test("a line of the 64 KiB limit crosses processes whole, as CHAT name and as CHAT *", async () => {
+  await using server = await TestServer.start(
+    ["--processes", "2", "--threads", "1", "--max-line-bytes", "65536", "--rate", "0"],
+  );
+  await using alice = await connectTo(server, (where) => where.pId === 0);
+  await join(alice, "alice");
+  await using bob = await connectTo(server, (where) => where.pId === 1);
+  await join(bob, "bob");
+  assert.equal(await alice.readLine(), "JOINED bob");
+  const direct = "d".repeat(65536 - "CHAT bob ".length);
+  await alice.send(`CHAT bob ${direct}`);
+  assert.equal(await bob.readLine(), `FROM alice ${direct}`);
+  const room = "r".repeat(65536 - "CHAT * ".length);
+  await alice.send(`CHAT * ${room}`);
+  assert.equal(await bob.readLine(), `ALL alice ${room}`);
+  // One byte more is refused at the sender, and nothing reaches bob.
+  await alice.send(`CHAT bob ${direct}x`);
+  assert.equal(await alice.readLine(), "ERR LINE_TOO_LONG");
+  await alice.send("CHAT bob after");
+  assert.equal(await bob.readLine(), "FROM alice after");
+});
+
+Deno.test("a thread that takes no datagrams holds up only what is addressed to it; past 16 MiB that is dropped and logged", async () => {
+  await using server = await TestServer.start(
+    [
+      "--processes",
+      "2",
+      "--threads",
+      "2",
+      "--max-line-bytes",
+      "65536",
+      "--rate",
+      "0",
+      "--watchdog",
+      "600",
+      "--grace", // the hung thread never says it is done: do not wait for it at the end
+      "0.2",
+    ],
+    { env: { CHATD_FAULTS: "1" } },
+  );
+  await using stuck = await connectTo(server, (where) => where.pId === 0 && where.tId === 0);
+  await join(stuck, "stuck");
+  await using other = await connectTo(server, (where) => where.pId === 0 && where.tId === 1);
+  await join(other, "other");
+  await using sender = await connectTo(server, (where) => where.pId === 1);
+  await join(sender, "sender");
+  assert.equal(await other.readLine(), "JOINED sender");
+  await stuck.send("FAULT hang");
+  await server.waitForLog({ msg: "injecting fault", what: "hang", p_id: 0, t_id: 0 });
+
+  // 18 MiB for the stuck thread, in lines of 64 KiB; the sender reads its replies meanwhile.
+  const text = "s".repeat(65536 - "CHAT stuck ".length);
+  const batch = encoder.encode(`CHAT stuck ${text}\n`.repeat(16));
+  for (let i = 0; i < 18; i++) {
+    await sender.sendBytes(batch);
+    // The other thread of the stuck one's process is served all along.
+    await sender.send(`CHAT other still here ${i}`);
+    assert.equal(await other.readLine(), `FROM sender still here ${i}`);
+  }
+  const full = await server.waitForLog({
+    msg: "destination stuck, outbox full: records dropped",
+    p_id: 1,
+  });
+  assert.ok(full.to?.endsWith("/0-0-0-0.sock"), `dropped for ${full.to}`);
+  await sender.send("PING sender");
+  let line: string;
+  while ((line = await sender.readLine()) !== "PONG sender") {
+    assert.fail(`the sender got ${JSON.stringify(line.slice(0, 40))}`);
+  }
+});
