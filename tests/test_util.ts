@@ -362,6 +362,11 @@ export class LineClient implements AsyncDisposable {
     return result;
   }
 
+  /** True once a read failed (a reset) instead of reaching a clean end of stream. */
+  get wasReset(): boolean {
+    return this.#readError !== undefined;
+  }
+
   /** Asserts the next thing read is a clean end of stream (FIN), not a line or a reset. */
   async expectEof(timeoutMs = 5000): Promise<void> {
     const line = await this.readLineOrEof(timeoutMs);
