@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   connectTo,
+  isChatdChild,
   type LineClient,
   processGone,
   TestServer,
@@ -163,26 +164,31 @@ Deno.test("SIGKILL of the supervisor: every child exits within 2 s and cleans th
 
   server.signal("SIGKILL");
 
-  await waitUntil(() => pids.every(processGone), 2000, "children gone");
-  await waitUntil(
-    () => {
-      try {
-        Deno.statSync(runtimeDir);
-        return false;
-      } catch {
-        return true;
-      }
-    },
-    2000,
-    "runtime dir removed",
-  );
-  // No orphan keeps the port: a restart on it serves.
-  await using again = await TestServer.start(["--port", String(server.port)]);
-  assert.equal(again.port, server.port);
-  await using client = await again.connect();
-  await client.hello();
-  await client.send("PING restarted");
-  assert.equal(await client.readLine(), "PONG restarted");
+  try {
+    await waitUntil(() => pids.every(processGone), 2000, "children gone");
+    await waitUntil(
+      () => {
+        try {
+          Deno.statSync(runtimeDir);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      2000,
+      "runtime dir removed",
+    );
+    // No orphan keeps the port: a restart on it serves.
+    await using again = await TestServer.start(["--port", String(server.port)]);
+    assert.equal(again.port, server.port);
+    await using client = await again.connect();
+    await client.hello();
+    await client.send("PING restarted");
+    assert.equal(await client.readLine(), "PONG restarted");
+  } finally {
+    // Orphans, should the children fail to notice: the supervisor is no longer there to stop them.
+    for (const pid of pids.filter(isChatdChild)) Deno.kill(pid, "SIGKILL");
+  }
 });
 
 Deno.test("recycling: the retired child serves its open clients to the end, then exits", async () => {

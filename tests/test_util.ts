@@ -208,7 +208,17 @@ export class TestServer implements AsyncDisposable {
     this.process.kill(signal);
   }
 
+  /**
+   * Stops the server: SIGTERM, then SIGKILL for the supervisor and its children if it does
+   * not exit within 10 s. Children still running 3 s after the supervisor is gone (orphans,
+   * which chatd's children should never be) are killed too, so no test leaves any behind.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
+    const kill = (pid: number) => {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    };
     try {
       this.process.kill("SIGTERM");
     } catch {
@@ -217,13 +227,14 @@ export class TestServer implements AsyncDisposable {
     try {
       await withTimeout(this.status, 10_000, "server exit");
     } catch {
-      const pids = [...this.childPids().values()].flat();
-      for (const pid of [this.process.pid, ...pids]) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
+      kill(this.process.pid);
       await this.status;
+    }
+    const children = [...this.childPids().values()].flat();
+    try {
+      await waitUntil(() => children.every(processGone), 3000, "children gone");
+    } catch {
+      for (const pid of children.filter(isChatdChild)) kill(pid);
     }
   }
 }
@@ -244,6 +255,15 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
     }
   }
   if (pending !== "") yield pending;
+}
+
+/** True when `pid` runs a chatd child (so not some other process that reused the pid). */
+export function isChatdChild(pid: number): boolean {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").includes("__child");
+  } catch {
+    return false;
+  }
 }
 
 /** True when no process with `pid` runs (a zombie counts as gone). */
