@@ -123,7 +123,8 @@ Deno.test("a child still alive after --grace is killed, the runtime dir removed,
   const shutting = await server.waitForLog({ msg: "shutting down" }, { from });
   const over = await server.waitForLog({ msg: "grace period over: killing children" }, { from });
   const waited = Date.parse(over.time!) - Date.parse(shutting.time!);
-  assert.ok(waited >= 1000, `killed after ${waited} ms, before the 1 s grace`);
+  // Log times have 1 ms resolution, and a timer may fire a hair early.
+  assert.ok(waited >= 990, `killed after ${waited} ms, before the 1 s grace`);
   assert.equal((await withTimeout(server.status, 10_000, "supervisor exit")).code, 0);
   assert.ok(processGone(pid), "the hung child is still running");
   assert.ok(!exists(runtimeDir), "the runtime directory is still there");
