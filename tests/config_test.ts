@@ -47,7 +47,9 @@ Deno.test("parseInvocation with no flags serves with the documented defaults", (
     maxSendQueue: 1024 * 1024,
     watchdog: 10,
     logLevel: "info",
+    logFormat: "text",
     runtimeDir: "",
+    configFile: "",
     faults: false,
   };
   assert.deepEqual(serveConfig([]), documented);
@@ -88,6 +90,8 @@ Deno.test("parseInvocation reads every server flag", () => {
       "65536",
       "--watchdog",
       "3",
+      "--log-format",
+      "json",
     ]),
     {
       kind: "serve",
@@ -107,7 +111,9 @@ Deno.test("parseInvocation reads every server flag", () => {
         maxLineBytes: 512,
         grace: 2.5,
         logLevel: "debug",
+        logFormat: "json",
         runtimeDir: "/tmp/chatd-x",
+        configFile: "",
       },
     },
   );
