@@ -85,6 +85,9 @@ export function classifyIrcLine(line: string): IrcLine {
   }
 }
 
+/** What {@linkcode handleIrcLine} needs of a client (a fake in tests). */
+export type IrcPeer = Pick<TcpClient, "send" | "answer" | "joined">;
+
 /**
  * Handles a line that is not a delivery for a client in IRC mode: answers PING, hands the
  * replies a set-up step waits for (001, 366, and any error before that) to
@@ -93,7 +96,7 @@ export function classifyIrcLine(line: string): IrcLine {
  * @returns `error` for an error to count (an error reply once joined, `ERROR`), `unexpected`
  * for a line outside the protocol, else `ok`.
  */
-export function handleIrcLine(client: TcpClient, line: string): "ok" | "error" | "unexpected" {
+export function handleIrcLine(client: IrcPeer, line: string): "ok" | "error" | "unexpected" {
   const parsed = classifyIrcLine(line);
   switch (parsed.kind) {
     case "ping":
