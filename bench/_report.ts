@@ -41,7 +41,7 @@ export interface Skipped {
 }
 
 const COLUMNS: [string, number][] = [
-  ["scenario", 14],
+  ["scenario", 17],
   ["target", 9],
   ["round", 5],
   ["p×t", 4],
@@ -279,6 +279,8 @@ export function formatScaling(results: readonly RunResult[]): string {
     const of = (round: string) =>
       scaling.find((r) => r.scenario === scenario && r.config === config && r.round === round);
     const warm = of("warm"), cold = of("cold");
+    // --quick runs a cold round only.
+    if (warm === undefined && cold !== undefined) return `${int(cold.deliveriesPerSec)} cold`;
     return `${int(warm?.deliveriesPerSec)} (${int(cold?.deliveriesPerSec)})`;
   };
   const rows = [

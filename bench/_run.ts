@@ -122,7 +122,8 @@ export interface RunResult {
 
 /**
  * Runs one scenario against a fresh server of `options.target` and stops everything it
- * started: traffic twice (cold, then warm on the same server), `conns` once.
+ * started: traffic twice (cold, then warm on the same server; once with `rounds` 1), `conns`
+ * once.
  */
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<RunResult[]> {
   const args = [
@@ -152,7 +153,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     return [{ ...result, serverArgs: shown }];
   }
   const results: RunResult[] = [];
-  for (const round of [0, 1]) {
+  for (let round = 0; round < scenario.rounds; round++) {
     const result = await runOnce(
       scenario,
       target,

@@ -108,6 +108,15 @@ function chooseTargets(
   return { targets, skipped };
 }
 
+/** An error's message, and its causes' (the server's start-up failure names only its log). */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const first = error.message.split("\n")[0]!;
+  const rest = error.message.split("\n").slice(1).join("\n");
+  const cause = error.cause === undefined ? "" : ` (${describe(error.cause)})`;
+  return `${first}${cause}${rest === "" ? "" : "\n" + rest}`;
+}
+
 function log(line: string): Promise<number> {
   return Deno.stderr.write(encoder.encode(line + "\n"));
 }
@@ -208,7 +217,7 @@ async function main(args: string[]): Promise<number> {
         );
       } catch (error: unknown) {
         // One broken run should not cost the others: report it and go on.
-        const message = error instanceof Error ? error.message : String(error);
+        const message = describe(error);
         failures.push({ scenario: scenario.name, target, config, error: message });
         await log(`${scenario.name} ${target} ${config} failed: ${message}`);
       }

@@ -22,6 +22,8 @@ export interface TrafficScenario {
   measureMs: number;
   /** The longest the loadgens wait for the last deliveries after sending stops. */
   drainMs: number;
+  /** 2: a cold run on a fresh server, then a warm one on the same server; 1: cold only. */
+  rounds: 1 | 2;
 }
 
 /** Many clients connect and JOIN, then stay idle. */
@@ -92,10 +94,15 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     ? { warmupMs: 300, measureMs: 1000, drainMs: 5000 }
     : { warmupMs: 1000, measureMs: 3000, drainMs: 15_000 };
   const shape = { processes, threads };
-  const closedLoop = (run: Omit<TrafficScenario, "kind" | "window" | "ratePerSender">) => ({
+  // --quick (CI) runs a warm round only for `direct`, so that the path is kept working.
+  const rounds = quick ? 1 : 2;
+  const closedLoop = (
+    run: Omit<TrafficScenario, "kind" | "window" | "ratePerSender" | "rounds">,
+  ): TrafficScenario => ({
     kind: "traffic" as const,
     window: WINDOW,
     ratePerSender: 0,
+    rounds,
     ...run,
   });
   const pairs = quick ? 20 : 50;
@@ -112,6 +119,7 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     senders: rateSenders,
     window: 0,
     ratePerSender: (quick ? 500 : 2000) / rateSenders,
+    rounds,
     ...timing,
     measureMs: quick ? 2000 : 10_000,
   };
@@ -134,7 +142,7 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     ];
   });
   const groups: Record<string, Scenario[]> = {
-    direct: [closedLoop({ name: "direct", ...direct, ...shape, ...timing })],
+    direct: [{ ...closedLoop({ name: "direct", ...direct, ...shape, ...timing }), rounds: 2 }],
     fanout100: [
       closedLoop({ name: "fanout100", ...fanout100, ...shape, ...timing }),
       {
