@@ -191,7 +191,7 @@ export class Traffic implements TextSink {
 
   async #setupRoom(): Promise<number> {
     const { users, loadgen, loadgens, senders, protocol } = this.#w;
-    const u = this.#letters.user;
+    const letter = this.#letters.user;
     const mine: number[] = [];
     for (let u = loadgen; u < users; u += loadgens) mine.push(u);
     const clients: TcpClient[] = new Array(mine.length);
@@ -199,7 +199,7 @@ export class Traffic implements TextSink {
     const worker = async () => {
       while (next < mine.length) {
         const i = next++;
-        clients[i] = await connectAs(this.#options(i), protocol, `${u}${mine[i]}`, true);
+        clients[i] = await connectAs(this.#options(i), protocol, `${letter}${mine[i]}`, true);
       }
     };
     await Promise.all(Array.from({ length: this.#w.connectConcurrency }, worker));
@@ -207,7 +207,8 @@ export class Traffic implements TextSink {
       this.#clients.push(clients[i]!);
       this.#globalUser.push(mine[i]!);
       const target = this.#irc ? CHANNEL : "*";
-      if (mine[i]! < senders) this.#addSender(mine[i]!, clients[i]!, `${u}${mine[i]}`, target);
+      const name = `${letter}${mine[i]}`;
+      if (mine[i]! < senders) this.#addSender(mine[i]!, clients[i]!, name, target);
     }
     return mine.length;
   }

@@ -23,7 +23,8 @@ const NAME = /^[A-Za-z0-9_-]{1,32}$/;
 class Client {
   readonly tcp: Deno.TcpConn;
   name = "";
-  #out = "";
+  /** Encoded lines queued this turn; a broadcast line is encoded once and shared. */
+  #out: Uint8Array[] = [];
   #writing: Promise<void> | undefined;
   #closed = false;
   readonly #flush = () => {
@@ -36,17 +37,22 @@ class Client {
 
   /** Queues whole lines; everything queued in one turn leaves in one write. */
   send(lines: string): void {
+    this.sendBytes(encoder.encode(lines));
+  }
+
+  /** Queues encoded lines, which may be shared with other clients and are not changed. */
+  sendBytes(bytes: Uint8Array): void {
     if (this.#closed) return;
-    const idle = this.#out === "" && this.#writing === undefined;
-    this.#out += lines;
+    const idle = this.#out.length === 0 && this.#writing === undefined;
+    this.#out.push(bytes);
     if (idle) queueMicrotask(this.#flush);
   }
 
   async #write(): Promise<void> {
     try {
-      while (this.#out !== "" && !this.#closed) {
-        const data = encoder.encode(this.#out);
-        this.#out = "";
+      while (this.#out.length > 0 && !this.#closed) {
+        const data = this.#out.length === 1 ? this.#out[0]! : concat(this.#out);
+        this.#out = [];
         let written = 0;
         while (written < data.length) written += await this.tcp.write(data.subarray(written));
       }
@@ -79,7 +85,8 @@ class Client {
 const users = new Map<string, Client>();
 
 function broadcast(from: Client, line: string): void {
-  for (const client of users.values()) if (client !== from) client.send(line);
+  const bytes = encoder.encode(line);
+  for (const client of users.values()) if (client !== from) client.sendBytes(bytes);
 }
 
 function leave(client: Client): void {
@@ -139,7 +146,9 @@ async function serve(tcp: Deno.TcpConn): Promise<void> {
     while (open) {
       const n = await tcp.read(buffer);
       if (n === null) break;
-      const chunk = tail === undefined ? buffer.subarray(0, n) : concat(tail, buffer, n);
+      const chunk = tail === undefined
+        ? buffer.subarray(0, n)
+        : concat([tail, buffer.subarray(0, n)]);
       const lastLf = chunk.lastIndexOf(LF);
       // A line longer than 64 KiB without its end is dropped rather than kept growing.
       tail = lastLf + 1 === chunk.length || chunk.length - lastLf > 65536
@@ -166,10 +175,15 @@ async function serve(tcp: Deno.TcpConn): Promise<void> {
   else await client.end();
 }
 
-function concat(tail: Uint8Array, buffer: Uint8Array, n: number): Uint8Array {
-  const joined = new Uint8Array(tail.length + n);
-  joined.set(tail);
-  joined.set(buffer.subarray(0, n), tail.length);
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
   return joined;
 }
 
