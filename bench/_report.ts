@@ -128,6 +128,11 @@ function notesOf(result: RunResult): string[] {
         `${fixed(perConnectionKiB, 1)} KiB per idle joined connection${idle}; ` +
         `server CPU ${int(result.serverCpu.usPerJoin)} µs per join`,
     );
+    if (result.duplicates) {
+      notes.push(
+        `${name}: ${result.duplicates} JOINED notices more than one per pair of clients (dup)`,
+      );
+    }
     if (result.lost) {
       notes.push(
         `${name}: ${result.lost} of ${result.expected} JOINED notices never came (lost): ` +

@@ -408,6 +408,8 @@ async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunR
   const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
   // Every client hears of every client that joined after it: one notice per pair.
   const lostNotices = Math.max(0, joins * (joins - 1) / 2 - notices);
+  // More than one per pair: a notice came twice, or a client counted its own join.
+  const extraNotices = Math.max(0, notices - joins * (joins - 1) / 2);
   // The phase ends a while after the last notice when some never come: count cores until then.
   const cpu = cpuBetween({ before, after, activeMs: noticesMs }, notices);
   return {
@@ -429,6 +431,7 @@ async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunR
     deliveriesPerSec: notices * 1000 / noticesMs,
     expected: joins * (joins - 1) / 2,
     lost: lostNotices,
+    duplicates: extraNotices,
     errors: sum(results.map((result) => result.errors)),
     errorSamples: results.flatMap((result) => result.errorSamples),
     unexpected: 0,
