@@ -81,6 +81,20 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
 }
 
 /**
+ * How long to wait before respawning a child that has died `failures` times in a row within
+ * its first second: 100 ms, doubling each time, at most 10 s; 0 when it lived longer.
+ *
+ * @example
+ * ```ts
+ * respawnDelay(3); // 400
+ * ```
+ */
+export function respawnDelay(failures: number): number {
+  if (failures <= 0) return 0;
+  return Math.min(BACKOFF_FIRST_MS * 2 ** (failures - 1), BACKOFF_MAX_MS);
+}
+
+/**
  * Checks that the port is free and resolves `--port 0` to a free port, before any child
  * starts. The probe listener is closed again: the threads bind the port with `reusePort`.
  *
@@ -356,7 +370,7 @@ class Supervisor {
     const failures = uptime < CRASH_LOOP_UPTIME_MS ? (this.#failures[child.pId] ?? 0) + 1 : 0;
     this.#failures[child.pId] = failures;
     if (failures === 0) return this.#spawn(child.pId);
-    const delay = Math.min(BACKOFF_FIRST_MS * 2 ** (failures - 1), BACKOFF_MAX_MS);
+    const delay = respawnDelay(failures);
     this.#log.warning("child is crash-looping, respawn delayed", {
       p_id: child.pId,
       failures,
