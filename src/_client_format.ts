@@ -60,6 +60,11 @@ const ERROR_MESSAGES: Readonly<Record<ErrorCode, (detail: string) => string>> = 
   BAD_TEXT: (detail) => `message refused: ${detail || "invalid text"}`,
   TIMEOUT: (detail) => `timed out: ${detail || "too slow"}`,
   SLOW_CONSUMER: () => "dropped by the server for not reading fast enough",
+  BAD_ROOM: (detail) => `that room name cannot be used: ${detail || "invalid"}`,
+  NOT_IN_ROOM: (detail) => `you are not in ${detail || "that room"}`,
+  ALREADY_IN_ROOM: (detail) => `you are already in ${detail}`,
+  TOO_MANY_ROOMS: (detail) =>
+    detail === "server" ? "the server has too many rooms" : `you are in too many rooms (${detail})`,
 };
 
 function isErrorCode(code: string): code is ErrorCode {

@@ -37,6 +37,10 @@ export interface Config {
   /** Seconds a child may leave the supervisor's heartbeat unanswered before it is killed. */
   watchdog: number;
   logLevel: LogLevel;
+  /** Named rooms one user may be in at once. */
+  maxRoomsPerUser: number;
+  /** Named rooms the server holds at once; a new one beyond is refused. */
+  maxRooms: number;
   /** Where the Unix sockets live; empty = a fresh private directory under the temp dir. */
   runtimeDir: string;
   /** Fault injection for tests (`FAULT` verb): on when the environment has CHATD_FAULTS=1. */
@@ -59,6 +63,8 @@ export const DEFAULTS: Readonly<Config> = {
   maxSendQueue: 1024 * 1024,
   watchdog: 10,
   logLevel: "info",
+  maxRoomsPerUser: 20,
+  maxRooms: 10_000,
   runtimeDir: "",
   faults: false,
 };
@@ -105,6 +111,8 @@ Options:
   --burst LINES                 lines a client may send at once before --rate applies (default ${DEFAULTS.burst})
   --max-send-queue BYTES        bytes queued for a client before it is dropped as a slow consumer (default ${DEFAULTS.maxSendQueue})
   --watchdog SECONDS            kill a child that misses heartbeats this long (default ${DEFAULTS.watchdog})
+  --max-rooms-per-user N        named rooms one user may be in at once (default ${DEFAULTS.maxRoomsPerUser})
+  --max-rooms N                 named rooms the server holds at once (default ${DEFAULTS.maxRooms})
   --log-level LEVEL             trace, debug, info, warning, error or fatal (default ${DEFAULTS.logLevel})
   --runtime-dir DIR             directory for the Unix sockets (default: a new private temp dir)
   -h, --help                    show this help
@@ -125,6 +133,8 @@ const SERVER_OPTIONS = {
   burst: { type: "string" },
   "max-send-queue": { type: "string" },
   watchdog: { type: "string" },
+  "max-rooms-per-user": { type: "string" },
+  "max-rooms": { type: "string" },
   "log-level": { type: "string" },
   "runtime-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -222,6 +232,14 @@ function parseConfig(
       DEFAULTS.maxSendQueue,
     ),
     watchdog: number("watchdog", values.watchdog, 0.1, 3600, DEFAULTS.watchdog),
+    maxRoomsPerUser: integer(
+      "max-rooms-per-user",
+      values["max-rooms-per-user"],
+      0,
+      10_000,
+      DEFAULTS.maxRoomsPerUser,
+    ),
+    maxRooms: integer("max-rooms", values["max-rooms"], 0, 1_000_000, DEFAULTS.maxRooms),
     logLevel,
     runtimeDir: str(values["runtime-dir"]) ?? DEFAULTS.runtimeDir,
   };
@@ -318,6 +336,8 @@ export function configToArgs(config: Config): string[] {
     burst: config.burst,
     "max-send-queue": config.maxSendQueue,
     watchdog: config.watchdog,
+    "max-rooms-per-user": config.maxRoomsPerUser,
+    "max-rooms": config.maxRooms,
     "log-level": config.logLevel,
     "runtime-dir": config.runtimeDir,
   }).map(([flag, value]) => `--${flag}=${value}`);

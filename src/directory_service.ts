@@ -8,6 +8,9 @@
  *   already knows it joined, and sees `JOINED` before anything it says.
  * - A released name can be claimed again only after its `remove` has been handed to every
  *   thread, so no thread sees the new holder's `add` before the old holder's `remove`.
+ * - Named rooms follow the same rules: an `entered` reaches the owner's thread only after
+ *   every other thread has it, and a user whose name is removed leaves every room with it
+ *   (each replica takes it out of its rooms when it applies the `remove`).
  *
  * @module
  */
@@ -18,6 +21,7 @@ import { Directory } from "./directory.ts";
 import { UnixBus } from "./unix_bus.ts";
 import { type Logger, logger } from "./log.ts";
 import { nameKey } from "./protocol.ts";
+import { RoomTable } from "./room_table.ts";
 
 /** Options of {@linkcode DirectoryService}. */
 export interface DirectoryServiceOptions {
@@ -25,11 +29,15 @@ export interface DirectoryServiceOptions {
   runtimeDir: string;
   /** True when `ep` belongs to a child process that is alive now. */
   isLive: (ep: string) => boolean;
+  /** Rooms the server holds at most (`--max-rooms`); default 10,000. */
+  maxRooms?: number;
 }
 
 /** The directory, served to the threads. */
 export class DirectoryService {
   readonly #directory = new Directory();
+  readonly #rooms = new RoomTable();
+  readonly #maxRooms: number;
   readonly #bus: Bus;
   readonly #isLive: (ep: string) => boolean;
   /** Live thread endpoints, in the order they said hello. */
@@ -42,6 +50,7 @@ export class DirectoryService {
 
   constructor(options: DirectoryServiceOptions) {
     this.#isLive = options.isLive;
+    this.#maxRooms = options.maxRooms ?? 10_000;
     this.#bus = new UnixBus(options.runtimeDir, SUPERVISOR_EP, {
       onRecord: (record) => this.#onRecord(record),
       onGone: (ep) => this.removeEndpoints([ep]),
@@ -67,6 +76,11 @@ export class DirectoryService {
         return;
       case "release":
         return this.#release(message.entry);
+      case "enter":
+        this.#enter(message.room, message.entry);
+        return;
+      case "part":
+        return this.#part(message.room, message.entry);
       default:
         this.#log.warning("control message not meant for the supervisor dropped", {
           kind: message.kind,
@@ -95,7 +109,12 @@ export class DirectoryService {
     }
     this.#endpoints.add(ep);
     const endpoints = [...this.#endpoints];
-    this.#send(ep, { kind: "snapshot", entries: this.#directory.entries(), endpoints });
+    this.#send(ep, {
+      kind: "snapshot",
+      entries: this.#directory.entries(),
+      endpoints,
+      rooms: this.#rooms.snapshot(),
+    });
     this.#broadcast({ kind: "endpoints", endpoints }, ep);
     this.#log.debug("endpoint joined", { ep });
   }
@@ -128,6 +147,36 @@ export class DirectoryService {
     }
   }
 
+  async #enter(room: string, entry: Entry): Promise<void> {
+    // Only a current holder of its name enters; a claim released meanwhile is ignored.
+    if (!this.#directory.holds(entry) || this.#rooms.has(room, entry)) {
+      this.#log.debug("enter of a name not held, or already in, ignored", { room, ep: entry.ep });
+      return;
+    }
+    if (this.#rooms.get(room) === undefined && this.#rooms.size >= this.#maxRooms) {
+      this.#send(entry.ep, { kind: "roomsFull", room, entry });
+      return;
+    }
+    const seq = ++this.#seq;
+    const shown = this.#rooms.add(room, entry, seq)!;
+    const message: ControlMessage = { kind: "entered", room: shown, entry, seq };
+    this.#broadcast(message, entry.ep);
+    await this.#flushed([...this.#endpoints].filter((ep) => ep !== entry.ep));
+    // The owner's confirmation, unless it left the room or its thread died meanwhile.
+    if (this.#rooms.has(room, entry) && this.#endpoints.has(entry.ep)) {
+      this.#send(entry.ep, message);
+    }
+  }
+
+  #part(room: string, entry: Entry): void {
+    const shown = this.#rooms.remove(room, entry);
+    if (shown === undefined) {
+      this.#log.debug("part of a room not in ignored", { room, ep: entry.ep });
+      return;
+    }
+    this.#broadcast({ kind: "parted", room: shown, entry, seq: ++this.#seq });
+  }
+
   #release(entry: Entry): void {
     if (!this.#directory.release(entry)) {
       this.#log.debug("release of a name not held ignored", { name: entry.name, ep: entry.ep });
@@ -139,6 +188,7 @@ export class DirectoryService {
   /** Tells every thread that `entries` are gone; their names are free once all know. */
   #removed(entries: Entry[]): void {
     if (entries.length === 0) return;
+    for (const entry of entries) this.#rooms.removeUser(entry);
     this.#broadcast({ kind: "remove", entries, seq: ++this.#seq });
     const done = this.#flushed(this.#endpoints);
     for (const entry of entries) {

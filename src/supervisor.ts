@@ -131,6 +131,7 @@ class Supervisor {
     this.#log = log;
     this.#directory = new DirectoryService({
       runtimeDir: config.runtimeDir,
+      maxRooms: config.maxRooms,
       isLive: (ep) => {
         const id = parseEndpointId(ep);
         return id !== undefined && this.#children.get(id.instance)?.pId === id.pId;

@@ -47,7 +47,7 @@ Deno.test("a thread says hello, listens once the directory is in, and joins a cl
   const { acceptor, posted, control, sent } = setup();
   assert.deepEqual(sent(), ["supervisor hello"]);
   assert.deepEqual(posted, []);
-  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
   assert.deepEqual(posted, ["listening"]);
   await settle();
   const client = new FakeTransport();
@@ -65,7 +65,7 @@ Deno.test("a thread says hello, listens once the directory is in, and joins a cl
 
 Deno.test("a draining thread whose last client leaves sends the release before it closes its bus (defect 3)", async () => {
   const { clock, bus, acceptor, posted, thread, control, sent } = setup();
-  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
   await settle();
   const client = new FakeTransport();
   acceptor.arrive(client);
@@ -94,7 +94,7 @@ Deno.test("a draining thread whose last client leaves sends the release before i
 
 Deno.test("a shut-down thread says BYE shutting down to every client, then is done", async () => {
   const { acceptor, posted, thread, control, bus } = setup();
-  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
   await settle();
   const client = new FakeTransport();
   acceptor.arrive(client);
@@ -110,7 +110,7 @@ Deno.test("a shut-down thread says BYE shutting down to every client, then is do
 
 Deno.test("a client past --max-clients-per-thread gets ERR SERVER_FULL and is closed", async () => {
   const { acceptor, control } = setup({ maxClientsPerThread: 1 });
-  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
   await settle();
   const first = new FakeTransport();
   acceptor.arrive(first);
