@@ -37,6 +37,8 @@ export interface Config {
   /** Seconds a child may leave the supervisor's heartbeat unanswered before it is killed. */
   watchdog: number;
   logLevel: LogLevel;
+  /** Lines of history kept per room and for the lobby; 0 = none. */
+  history: number;
   /** Named rooms one user may be in at once. */
   maxRoomsPerUser: number;
   /** Named rooms the server holds at once; a new one beyond is refused. */
@@ -63,6 +65,7 @@ export const DEFAULTS: Readonly<Config> = {
   maxSendQueue: 1024 * 1024,
   watchdog: 10,
   logLevel: "info",
+  history: 100,
   maxRoomsPerUser: 20,
   maxRooms: 10_000,
   runtimeDir: "",
@@ -111,6 +114,7 @@ Options:
   --burst LINES                 lines a client may send at once before --rate applies (default ${DEFAULTS.burst})
   --max-send-queue BYTES        bytes queued for a client before it is dropped as a slow consumer (default ${DEFAULTS.maxSendQueue})
   --watchdog SECONDS            kill a child that misses heartbeats this long (default ${DEFAULTS.watchdog})
+  --history N                   lines of history kept per room and the lobby, 0 = none (default ${DEFAULTS.history})
   --max-rooms-per-user N        named rooms one user may be in at once (default ${DEFAULTS.maxRoomsPerUser})
   --max-rooms N                 named rooms the server holds at once (default ${DEFAULTS.maxRooms})
   --log-level LEVEL             trace, debug, info, warning, error or fatal (default ${DEFAULTS.logLevel})
@@ -133,6 +137,7 @@ const SERVER_OPTIONS = {
   burst: { type: "string" },
   "max-send-queue": { type: "string" },
   watchdog: { type: "string" },
+  history: { type: "string" },
   "max-rooms-per-user": { type: "string" },
   "max-rooms": { type: "string" },
   "log-level": { type: "string" },
@@ -232,6 +237,7 @@ function parseConfig(
       DEFAULTS.maxSendQueue,
     ),
     watchdog: number("watchdog", values.watchdog, 0.1, 3600, DEFAULTS.watchdog),
+    history: integer("history", values.history, 0, 10_000, DEFAULTS.history),
     maxRoomsPerUser: integer(
       "max-rooms-per-user",
       values["max-rooms-per-user"],
@@ -336,6 +342,7 @@ export function configToArgs(config: Config): string[] {
     burst: config.burst,
     "max-send-queue": config.maxSendQueue,
     watchdog: config.watchdog,
+    history: config.history,
     "max-rooms-per-user": config.maxRoomsPerUser,
     "max-rooms": config.maxRooms,
     "log-level": config.logLevel,

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { roomProblem } from "./protocol.ts";
+import { ROOM, roomProblem } from "./protocol.ts";
+import type { HistoryLine } from "./history.ts";
 import type { RoomSnapshot } from "./room_table.ts";
 
 /** The supervisor's endpoint id; threads' ids come from {@linkcode endpointId}. */
@@ -40,6 +41,11 @@ export type ControlMessage =
   | { kind: "entered"; room: string; entry: Entry; seq: number }
   /** supervisor → threads: `entry` left `room`, change `seq`. */
   | { kind: "parted"; room: string; entry: Entry; seq: number }
+  /**
+   * supervisor → owner: (some of) the history of `room` (`*` for the lobby), oldest first,
+   * sent ahead of the confirmation of `entry`'s claim or entry.
+   */
+  | { kind: "history"; room: string; entry: Entry; lines: HistoryLine[] }
   /** supervisor → owner: `room` would be one room more than `--max-rooms`. */
   | { kind: "roomsFull"; room: string; entry: Entry }
   /**
@@ -124,6 +130,20 @@ function parseRooms(value: unknown): RoomSnapshot[] {
   });
 }
 
+function parseHistoryLines(value: unknown): HistoryLine[] {
+  if (!Array.isArray(value)) throw new DirectoryMessageError("history lines");
+  return value.map((line) => {
+    if (
+      isRecord(line) && typeof line.time === "number" && Number.isFinite(line.time) &&
+      typeof line.sender === "string" && line.sender.length <= MAX_ENTRY_NAME &&
+      typeof line.text === "string" && !line.text.includes("\n")
+    ) {
+      return { time: line.time, sender: line.sender, text: line.text };
+    }
+    throw new DirectoryMessageError("history line");
+  });
+}
+
 function parseEndpoints(value: unknown): string[] {
   if (!Array.isArray(value)) throw new DirectoryMessageError("endpoints");
   return value.map((ep) => {
@@ -177,6 +197,13 @@ export function parseControlMessage(value: unknown): ControlMessage {
     case "part":
     case "roomsFull":
       return { kind: value.kind, room: parseRoom(value.room), entry: parseEntry(value.entry) };
+    case "history":
+      return {
+        kind: "history",
+        room: value.room === ROOM ? ROOM : parseRoom(value.room),
+        entry: parseEntry(value.entry),
+        lines: parseHistoryLines(value.lines),
+      };
     case "entered":
     case "parted":
       return {

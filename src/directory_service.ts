@@ -20,8 +20,9 @@ import { type DatagramRecord, encodeControl } from "./wire.ts";
 import { Directory } from "./directory.ts";
 import { UnixBus } from "./unix_bus.ts";
 import { type Logger, logger } from "./log.ts";
-import { nameKey } from "./protocol.ts";
+import { nameKey, ROOM } from "./protocol.ts";
 import { RoomTable } from "./room_table.ts";
+import { History, historyBatches, type HistoryLine, parseRoomLine } from "./history.ts";
 
 /** Options of {@linkcode DirectoryService}. */
 export interface DirectoryServiceOptions {
@@ -31,13 +32,21 @@ export interface DirectoryServiceOptions {
   isLive: (ep: string) => boolean;
   /** Rooms the server holds at most (`--max-rooms`); default 10,000. */
   maxRooms?: number;
+  /** Lines of history kept per room (`--history`); default 0, none. */
+  history?: number;
+  /** The time of a history line; default `Date.now`. */
+  now?: () => number;
 }
+
+const decoder = new TextDecoder();
 
 /** The directory, served to the threads. */
 export class DirectoryService {
   readonly #directory = new Directory();
   readonly #rooms = new RoomTable();
   readonly #maxRooms: number;
+  readonly #history: History;
+  readonly #now: () => number;
   readonly #bus: Bus;
   readonly #isLive: (ep: string) => boolean;
   /** Live thread endpoints, in the order they said hello. */
@@ -51,6 +60,9 @@ export class DirectoryService {
   constructor(options: DirectoryServiceOptions) {
     this.#isLive = options.isLive;
     this.#maxRooms = options.maxRooms ?? 10_000;
+    // The lobby and every room that may exist at once, and as many that emptied meanwhile.
+    this.#history = new History({ lines: options.history ?? 0, maxRooms: 2 * this.#maxRooms + 1 });
+    this.#now = options.now ?? Date.now;
     this.#bus = new UnixBus(options.runtimeDir, SUPERVISOR_EP, {
       onRecord: (record) => this.#onRecord(record),
       onGone: (ep) => this.removeEndpoints([ep]),
@@ -62,7 +74,15 @@ export class DirectoryService {
     return this.#directory.size;
   }
 
+  /** The history kept so far (for tests and the store). */
+  get history(): History {
+    return this.#history;
+  }
+
   #onRecord(record: DatagramRecord): void {
+    if (record.kind === "room" || record.kind === "named") {
+      return this.#remember(record.kind === "room" ? ROOM : record.room, record.line);
+    }
     if (record.kind !== "control") {
       this.#log.warning("message record sent to the supervisor dropped", { kind: record.kind });
       return;
@@ -85,6 +105,25 @@ export class DirectoryService {
         this.#log.warning("control message not meant for the supervisor dropped", {
           kind: message.kind,
         });
+    }
+  }
+
+  /** A copy of a room message, for history. */
+  #remember(room: string, line: Uint8Array): void {
+    if (!this.#history.enabled) return;
+    const parsed = parseRoomLine(decoder.decode(line));
+    if (parsed === undefined) {
+      this.#log.warning("room message of an unknown shape not kept", { room });
+      return;
+    }
+    this.#history.add(room, { time: this.#now(), sender: parsed.sender, text: parsed.text });
+  }
+
+  /** Sends `room`'s history, as it was when `entry`'s change was made, to `entry`'s thread. */
+  #sendHistory(room: string, entry: Entry, lines: HistoryLine[] | undefined): void {
+    if (lines === undefined) return;
+    for (const batch of historyBatches(lines)) {
+      this.#send(entry.ep, { kind: "history", room, entry, lines: batch });
     }
   }
 
@@ -138,11 +177,14 @@ export class DirectoryService {
       return;
     }
     const seq = ++this.#seq;
+    // What was said before this change; what is said later reaches the user live.
+    const past = this.#history.enabled ? this.#history.lines(ROOM) : undefined;
     this.#broadcast({ kind: "add", entry, seq }, entry.ep);
     const others = [...this.#endpoints].filter((ep) => ep !== entry.ep);
     await this.#flushed(others);
     // The owner's confirmation, unless the name was released or its thread died meanwhile.
     if (this.#directory.holds(entry) && this.#endpoints.has(entry.ep)) {
+      this.#sendHistory(ROOM, entry, past);
       this.#send(entry.ep, { kind: "add", entry, seq });
     }
   }
@@ -158,12 +200,14 @@ export class DirectoryService {
       return;
     }
     const seq = ++this.#seq;
+    const past = this.#history.enabled ? this.#history.lines(room) : undefined;
     const shown = this.#rooms.add(room, entry, seq)!;
     const message: ControlMessage = { kind: "entered", room: shown, entry, seq };
     this.#broadcast(message, entry.ep);
     await this.#flushed([...this.#endpoints].filter((ep) => ep !== entry.ep));
     // The owner's confirmation, unless it left the room or its thread died meanwhile.
     if (this.#rooms.has(room, entry) && this.#endpoints.has(entry.ep)) {
+      this.#sendHistory(room, entry, past);
       this.#send(entry.ep, message);
     }
   }

@@ -17,7 +17,9 @@
  */
 import type { OutputChunks } from "./_output_chunks.ts";
 import type { Bus } from "./bus.ts";
-import type { ControlMessage, Entry } from "./directory_messages.ts";
+
+import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
+import type { HistoryLine } from "./history.ts";
 import { ErrorCode, nameKey, Reply } from "./protocol.ts";
 import { Room, type RoomMember } from "./room.ts";
 import type { RoomTable } from "./room_table.ts";
@@ -52,6 +54,8 @@ export interface NamedRoomsOptions {
   toSupervisor: (message: ControlMessage) => void;
   /** `--max-rooms-per-user`. */
   maxRoomsPerUser: number;
+  /** True when the supervisor keeps history: it gets a copy of every message, and entering users their room's. */
+  history: boolean;
   /** The thread's shared broadcast chunks. */
   chunks: OutputChunks;
 }
@@ -68,6 +72,8 @@ export class Seat implements RoomMember {
   #heldBytes = 0;
   #settle: (() => void) | undefined;
   readonly settled: Promise<void>;
+  /** History from the directory, ahead of the confirmation. */
+  history: HistoryLine[] = [];
 
   constructor(user: RoomUser, key: string) {
     this.user = user;
@@ -94,6 +100,7 @@ export class Seat implements RoomMember {
   /** Forgets what is held and lets the client's next line run. */
   drop(): void {
     if (this.state === "entering") this.user.discharge(this.#heldBytes);
+    this.history = [];
     this.#held = [];
     this.#heldBytes = 0;
     const settle = this.#settle;
@@ -216,6 +223,9 @@ export class NamedRooms {
       record ??= encodeNamedRoom(info.name, line);
       this.#options.bus.send(ep, record);
     }
+    if (this.#options.history) {
+      this.#options.bus.send(SUPERVISOR_EP, record ?? encodeNamedRoom(info.name, line));
+    }
   }
 
   // Directory updates --------------------------------------------------------------------------
@@ -230,11 +240,23 @@ export class NamedRooms {
     local?.notice(encoder.encode(Reply.roomJoinedNotice(shown, entry.name)), seq, seat);
     if (entry.ep !== this.#options.ep) return;
     if (seat?.state === "entering") {
-      seat.user.reply(Reply.roomJoined(shown));
-      seat.user.reply(Reply.roomUsers(shown, this.#table.names(room, seq)));
+      let reply = Reply.roomJoined(shown);
+      if (this.#options.history) {
+        for (const line of seat.history) {
+          reply += Reply.history(shown, line.time, line.sender, line.text);
+        }
+        reply += Reply.historyEnd(shown);
+      }
+      seat.user.reply(reply + Reply.roomUsers(shown, this.#table.names(room, seq)));
       seat.confirm(seq);
     } // The user is gone or its seat was dropped: take it back out.
     else if (seat === undefined) this.#options.toSupervisor({ kind: "part", room, entry });
+  }
+
+  /** History of `room` for `owner`, ahead of its confirmation. */
+  history(room: string, owner: RoomUser, lines: readonly HistoryLine[]): void {
+    const seat = this.#seats.get(owner)?.get(nameKey(room));
+    if (seat?.state === "entering") seat.history.push(...lines);
   }
 
   /** `entry` left `room` as change `seq`. */

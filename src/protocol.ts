@@ -50,6 +50,9 @@ export const Reply = {
   roomMessage: (room: string, sender: string, text: string) => `ROOM ${room} ${sender} ${text}\n`,
   roomJoinedNotice: (room: string, name: string) => `JOINED ${room} ${name}\n`,
   roomLeftNotice: (room: string, name: string) => `LEFT ${room} ${name}\n`,
+  history: (room: string, time: number, sender: string, text: string) =>
+    `HISTORY ${room} ${new Date(time).toISOString()} ${sender} ${text}\n`,
+  historyEnd: (room: string) => `HISTORY ${room} END\n`,
   /** `counts`: every room with members, sorted, as `#name=count`. */
   rooms: (counts: readonly string[]) =>
     counts.length === 0 ? "ROOMS 0\n" : `ROOMS ${counts.length} ${counts.join(" ")}\n`,

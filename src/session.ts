@@ -278,10 +278,11 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
   /**
    * The directory confirmed the claim as its change `seq`. Held notices of earlier changes
    * are dropped: they happened before this client joined, and its `WHO` already shows them.
-   * Later ones, and every held message, follow `OK JOIN`. So of two users who join at once,
+   * Later ones, and every held message, follow `OK JOIN` and `history` (the lobby's
+   * `HISTORY *` lines, when history is kept). So of two users who join at once,
    * the earlier hears `JOINED` of the later, and the later finds the earlier in `WHO`.
    */
-  joined(seq: number): void {
+  joined(seq: number, history?: string): void {
     if (this.#state !== "joining") return;
     this.#state = "joined";
     this.#clock.clearTimeout(this.#joinTimer);
@@ -291,6 +292,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
     this.#out.discharge(this.#heldBytes);
     this.#heldBytes = 0;
     this.reply(Reply.joined(this.#name!));
+    if (history !== undefined) this.reply(history);
     for (const held of this.#held) if (held.seq > seq) this.#out.write(held.line);
     this.#held = [];
     this.#settleJoin();

@@ -132,6 +132,7 @@ class Supervisor {
     this.#directory = new DirectoryService({
       runtimeDir: config.runtimeDir,
       maxRooms: config.maxRooms,
+      history: config.history,
       isLive: (ep) => {
         const id = parseEndpointId(ep);
         return id !== undefined && this.#children.get(id.instance)?.pId === id.pId;

@@ -28,7 +28,8 @@ import { type DatagramRecord, encodeControl, encodeDirect, encodeRoom } from "./
 import { Replica } from "./directory.ts";
 import { Listener } from "./listener.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
-import { ErrorCode, Reply } from "./protocol.ts";
+import { ErrorCode, Reply, ROOM } from "./protocol.ts";
+import type { HistoryLine } from "./history.ts";
 import { NamedRooms } from "./named_rooms.ts";
 import { Room } from "./room.ts";
 import { RoomTable } from "./room_table.ts";
@@ -71,6 +72,8 @@ export class Thread implements SessionHost {
   readonly #log: Logger;
   readonly #replica = new Replica();
   readonly #roomTable = new RoomTable();
+  /** Lobby history lines for joining sessions, by session id, until their confirmation. */
+  readonly #lobbyHistory = new Map<number, string>();
   readonly #sessions = new Map<number, Session>();
   readonly #rounds = new FlushRounds<OutputQueue>();
   /** One settings object for every session: each holds a reference, not a copy. */
@@ -118,13 +121,21 @@ export class Thread implements SessionHost {
     const bus = this.#makeBus({ onRecord: (record) => this.#onRecord(record) });
     this.#bus = bus;
     const chunks = new OutputChunks();
-    this.#room = new Room((line) => bus.sendAll(encodeRoom(line)), chunks);
+    // With history on, the supervisor keeps a copy of every room message (history.ts).
+    this.#room = this.#config.history > 0
+      ? new Room((line) => {
+        const record = encodeRoom(line);
+        bus.sendAll(record);
+        bus.send(SUPERVISOR_EP, record);
+      }, chunks)
+      : new Room((line) => bus.sendAll(encodeRoom(line)), chunks);
     this.#namedRooms = new NamedRooms({
       ep: this.#ep,
       bus,
       table: this.#roomTable,
       toSupervisor: (message) => this.#toSupervisor(message),
       maxRoomsPerUser: this.#config.maxRoomsPerUser,
+      history: this.#config.history > 0,
       chunks,
     });
     this.#toSupervisor({ kind: "hello", ep: this.#ep });
@@ -174,6 +185,7 @@ export class Thread implements SessionHost {
       case "taken": {
         const session = this.#owner(message.entry);
         if (session?.state !== "joining") return;
+        this.#lobbyHistory.delete(session.id);
         this.#room!.delete(session);
         session.refused(Reply.error(ErrorCode.NAME_TAKEN, message.entry.name));
         return;
@@ -187,6 +199,8 @@ export class Thread implements SessionHost {
         );
       case "parted":
         return this.#namedRooms!.parted(message.room, message.entry, message.seq);
+      case "history":
+        return this.#history(message.room, message.entry, message.lines);
       case "roomsFull":
         return this.#namedRooms!.roomsFull(message.room, this.#owner(message.entry));
       case "endpoints":
@@ -207,13 +221,29 @@ export class Thread implements SessionHost {
     return session?.claimedName === entry.name ? session : undefined;
   }
 
+  /** History for a local user, ahead of its confirmation. */
+  #history(room: string, entry: Entry, lines: HistoryLine[]): void {
+    const owner = this.#owner(entry);
+    if (owner === undefined) return;
+    if (room !== ROOM) return this.#namedRooms!.history(room, owner, lines);
+    if (owner.state !== "joining") return;
+    let text = this.#lobbyHistory.get(owner.id) ?? "";
+    for (const line of lines) text += Reply.history(ROOM, line.time, line.sender, line.text);
+    this.#lobbyHistory.set(owner.id, text);
+  }
+
   #added(entry: Entry, seq: number): void {
     this.#replica.add(entry);
     const owner = this.#owner(entry);
     this.#room!.joined(entry.name, seq, owner);
     if (entry.ep !== this.#ep) return;
-    if (owner?.state === "joining") owner.joined(seq);
-    // The claimant is gone: hand the name straight back.
+    if (owner?.state === "joining") {
+      const history = this.#config.history > 0
+        ? (this.#lobbyHistory.get(owner.id) ?? "") + Reply.historyEnd(ROOM)
+        : undefined;
+      this.#lobbyHistory.delete(owner.id);
+      owner.joined(seq, history);
+    } // The claimant is gone: hand the name straight back.
     else if (owner === undefined) this.#toSupervisor({ kind: "release", entry });
   }
 
@@ -339,6 +369,7 @@ export class Thread implements SessionHost {
 
   closed(session: Session, previous: SessionState): void {
     this.#sessions.delete(session.id);
+    this.#lobbyHistory.delete(session.id);
     this.#counters.closed();
     if (previous === "joined" || previous === "joining") this.release(session);
     this.#maybeDone();

@@ -165,6 +165,13 @@ Deno.test("a CONTROL record decodes to what was encoded, for every kind", async 
     { kind: "roomsFull", room: "#x-1", entry: ENTRY },
     { kind: "entered", room: "#Tea", entry: ENTRY, seq: 4 },
     { kind: "parted", room: "#Tea", entry: ENTRY, seq: 5 },
+    { kind: "history", room: "*", entry: ENTRY, lines: [] },
+    {
+      kind: "history",
+      room: "#Tea",
+      entry: ENTRY,
+      lines: [{ time: 1764531444123, sender: "al", text: "hi  \there" }],
+    },
   ];
   for (const message of messages) {
     await t.step(JSON.stringify(message), () => {

@@ -38,7 +38,7 @@ class User implements RoomUser {
   }
 }
 
-function setup(maxRoomsPerUser = 20) {
+function setup(maxRoomsPerUser = 20, history = false) {
   const bus = new FakeBus();
   const table = new RoomTable();
   const toSupervisor: ControlMessage[] = [];
@@ -48,6 +48,7 @@ function setup(maxRoomsPerUser = 20) {
     table,
     toSupervisor: (message) => toSupervisor.push(message),
     maxRoomsPerUser,
+    history,
     chunks: new OutputChunks(),
   });
   return { bus, table, rooms, toSupervisor };
@@ -119,8 +120,7 @@ Deno.test("entering: OK JOIN, USERS of the members that came before, then held n
   rooms.entered("#r", entryOf(ann), 6, ann);
   await entering;
   assert.deepEqual(ann.lines, [
-    "OK JOIN #r\n",
-    "USERS #r 3 ann bob zed\n",
+    "OK JOIN #r\nUSERS #r 3 ann bob zed\n",
     "JOINED #r cy\n",
   ]);
   assert.equal(ann.charged, 0);
