@@ -39,6 +39,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Lines of history kept per room and for the lobby; 0 = none. */
   history: number;
+  /** Where history is stored (SQLite); empty = in memory only. */
+  dataDir: string;
   /** Named rooms one user may be in at once. */
   maxRoomsPerUser: number;
   /** Named rooms the server holds at once; a new one beyond is refused. */
@@ -66,6 +68,7 @@ export const DEFAULTS: Readonly<Config> = {
   watchdog: 10,
   logLevel: "info",
   history: 100,
+  dataDir: "",
   maxRoomsPerUser: 20,
   maxRooms: 10_000,
   runtimeDir: "",
@@ -115,6 +118,7 @@ Options:
   --max-send-queue BYTES        bytes queued for a client before it is dropped as a slow consumer (default ${DEFAULTS.maxSendQueue})
   --watchdog SECONDS            kill a child that misses heartbeats this long (default ${DEFAULTS.watchdog})
   --history N                   lines of history kept per room and the lobby, 0 = none (default ${DEFAULTS.history})
+  --data-dir DIR                keep history in DIR/history.db (default: in memory only)
   --max-rooms-per-user N        named rooms one user may be in at once (default ${DEFAULTS.maxRoomsPerUser})
   --max-rooms N                 named rooms the server holds at once (default ${DEFAULTS.maxRooms})
   --log-level LEVEL             trace, debug, info, warning, error or fatal (default ${DEFAULTS.logLevel})
@@ -138,6 +142,7 @@ const SERVER_OPTIONS = {
   "max-send-queue": { type: "string" },
   watchdog: { type: "string" },
   history: { type: "string" },
+  "data-dir": { type: "string" },
   "max-rooms-per-user": { type: "string" },
   "max-rooms": { type: "string" },
   "log-level": { type: "string" },
@@ -238,6 +243,7 @@ function parseConfig(
     ),
     watchdog: number("watchdog", values.watchdog, 0.1, 3600, DEFAULTS.watchdog),
     history: integer("history", values.history, 0, 10_000, DEFAULTS.history),
+    dataDir: str(values["data-dir"]) ?? DEFAULTS.dataDir,
     maxRoomsPerUser: integer(
       "max-rooms-per-user",
       values["max-rooms-per-user"],
@@ -343,6 +349,7 @@ export function configToArgs(config: Config): string[] {
     "max-send-queue": config.maxSendQueue,
     watchdog: config.watchdog,
     history: config.history,
+    "data-dir": config.dataDir,
     "max-rooms-per-user": config.maxRoomsPerUser,
     "max-rooms": config.maxRooms,
     "log-level": config.logLevel,

@@ -23,6 +23,7 @@ import { type Logger, logger } from "./log.ts";
 import { nameKey, ROOM } from "./protocol.ts";
 import { RoomTable } from "./room_table.ts";
 import { History, historyBatches, type HistoryLine, parseRoomLine } from "./history.ts";
+import type { HistoryStore } from "./history_store.ts";
 
 /** Options of {@linkcode DirectoryService}. */
 export interface DirectoryServiceOptions {
@@ -36,6 +37,8 @@ export interface DirectoryServiceOptions {
   history?: number;
   /** The time of a history line; default `Date.now`. */
   now?: () => number;
+  /** Where history is kept on disk (`--data-dir`); loaded now, written as lines come, closed with the service. */
+  store?: HistoryStore;
 }
 
 const decoder = new TextDecoder();
@@ -47,6 +50,7 @@ export class DirectoryService {
   readonly #maxRooms: number;
   readonly #history: History;
   readonly #now: () => number;
+  readonly #store: HistoryStore | undefined;
   readonly #bus: Bus;
   readonly #isLive: (ep: string) => boolean;
   /** Live thread endpoints, in the order they said hello. */
@@ -63,6 +67,8 @@ export class DirectoryService {
     // The lobby and every room that may exist at once, and as many that emptied meanwhile.
     this.#history = new History({ lines: options.history ?? 0, maxRooms: 2 * this.#maxRooms + 1 });
     this.#now = options.now ?? Date.now;
+    this.#store = options.store;
+    for (const { room, lines } of this.#store?.load() ?? []) this.#history.load(room, lines);
     this.#bus = new UnixBus(options.runtimeDir, SUPERVISOR_EP, {
       onRecord: (record) => this.#onRecord(record),
       onGone: (ep) => this.removeEndpoints([ep]),
@@ -116,7 +122,9 @@ export class DirectoryService {
       this.#log.warning("room message of an unknown shape not kept", { room });
       return;
     }
-    this.#history.add(room, { time: this.#now(), sender: parsed.sender, text: parsed.text });
+    const kept = { time: this.#now(), sender: parsed.sender, text: parsed.text };
+    this.#history.add(room, kept);
+    this.#store?.add(room === ROOM ? ROOM : nameKey(room), kept);
   }
 
   /** Sends `room`'s history, as it was when `entry`'s change was made, to `entry`'s thread. */
@@ -260,8 +268,9 @@ export class DirectoryService {
     this.removeEndpoints([...this.#endpoints].filter(matches));
   }
 
-  /** Closes the supervisor's endpoint. */
+  /** Closes the supervisor's endpoint, and writes and closes the history store. */
   close(): void {
     this.#bus.close();
+    this.#store?.close();
   }
 }

@@ -13,6 +13,7 @@ import { probeTcpPort } from "./tcp_transport.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./directory_messages.ts";
 import { DirectoryService } from "./directory_service.ts";
+import { HistoryStore, HistoryStoreError } from "./history_store.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
 
@@ -63,7 +64,21 @@ export async function runSupervisor(config: Config): Promise<number> {
     console.error(`chatd: ${error.message}`);
     return 1;
   }
-  const supervisor = new Supervisor(resolved, log);
+  let store: HistoryStore | undefined;
+  if (config.dataDir !== "" && config.history > 0) {
+    try {
+      store = HistoryStore.open(config.dataDir, {
+        lines: config.history,
+        onWritten: (total) => log.debug("history written", { total }),
+        onError: (error) => log.error("history batch not written", { error: String(error) }),
+      });
+    } catch (error: unknown) {
+      if (!(error instanceof HistoryStoreError)) throw error;
+      console.error(`chatd: ${error.message}`);
+      return 2;
+    }
+  }
+  const supervisor = new Supervisor(resolved, log, store);
   return await supervisor.run();
 }
 
@@ -126,13 +141,14 @@ class Supervisor {
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #stopped = Promise.withResolvers<void>();
 
-  constructor(config: Config, log: Logger) {
+  constructor(config: Config, log: Logger, store: HistoryStore | undefined) {
     this.#config = config;
     this.#log = log;
     this.#directory = new DirectoryService({
       runtimeDir: config.runtimeDir,
       maxRooms: config.maxRooms,
       history: config.history,
+      store,
       isLive: (ep) => {
         const id = parseEndpointId(ep);
         return id !== undefined && this.#children.get(id.instance)?.pId === id.pId;
