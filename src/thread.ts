@@ -161,6 +161,8 @@ export class Thread implements SessionHost {
         this.#room!.deliver(record.line);
         return;
       case "named":
+        // Lets a test count which threads a room's traffic reaches (tests/rooms_test.ts).
+        this.#log.trace("named room record received");
         this.#namedRooms!.deliver(record.room, record.line);
         return;
       case "control":

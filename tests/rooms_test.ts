@@ -314,3 +314,45 @@ Deno.test("room errors and limits", async (t) => {
     closeAll(users);
   }
 });
+
+Deno.test("a room of two on a four-process server costs no datagram to the two other processes", async () => {
+  await using server = await TestServer.start([
+    "--processes",
+    "4",
+    "--threads",
+    "1",
+    "--log-level",
+    "trace",
+  ]);
+  const users: LineClient[] = [];
+  try {
+    await joinUsers(server, ["ann", "bob", "cy"], users);
+    const dan = await connectTo(server, (where) => where.pId === 3);
+    users.push(dan);
+    await join(dan, "dan");
+    const [ann, bob, cy] = users as [LineClient, LineClient, LineClient];
+    for (const user of [ann, bob, cy]) assert.equal(await user.readLine(), "JOINED dan");
+    // cy and dan have a room of their own, so that their threads do host named rooms.
+    await enter(cy, "#other", "#other", "1 cy");
+    await enter(dan, "#other", "#other", "2 cy dan");
+    assert.equal(await cy.readLine(), "JOINED #other dan");
+    await enter(ann, "#duo", "#duo", "1 ann");
+    await enter(bob, "#duo", "#duo", "2 ann bob");
+    assert.equal(await ann.readLine(), "JOINED #duo bob");
+    const count = 20;
+    await ann.send(Array.from({ length: count }, (_, i) => `CHAT #duo m${i}`).join("\n"));
+    for (let i = 0; i < count; i++) assert.equal(await bob.readLine(), `ROOM #duo ann m${i}`);
+    for (const user of users) await expectNothingPending(user);
+  } finally {
+    closeAll(users);
+  }
+  // Every child's log lines come before the supervisor's "child exited" for it (one pipe).
+  server.signal("SIGTERM");
+  for (const pId of [0, 1, 2, 3]) await server.waitForLog({ msg: "child exited", p_id: pId });
+  const received = [0, 1, 2, 3].map((pId) =>
+    server.parsedLogs().filter((fields) =>
+      fields.msg === "named room record received" && fields.p_id === String(pId)
+    ).length
+  );
+  assert.deepEqual(received, [0, 20, 0, 0], "NAMED records received per process");
+});
