@@ -22,7 +22,13 @@ import { UnixBus } from "./unix_bus.ts";
 import { type Logger, logger } from "./log.ts";
 import { nameKey, ROOM } from "./protocol.ts";
 import { RoomTable } from "./room_table.ts";
-import { History, historyBatches, type HistoryLine, parseRoomLine } from "./history.ts";
+import {
+  History,
+  historyBatches,
+  type HistoryLine,
+  newestWithin,
+  parseRoomLine,
+} from "./history.ts";
 import type { HistoryStore } from "./history_store.ts";
 
 /** Options of {@linkcode DirectoryService}. */
@@ -35,6 +41,12 @@ export interface DirectoryServiceOptions {
   maxRooms?: number;
   /** Lines of history kept per room (`--history`); default 0, none. */
   history?: number;
+  /**
+   * The most history bytes (as {@linkcode lineBytes} counts) replayed to one user at once,
+   * oldest lines left out beyond: replay counts against the user's send queue. Default
+   * 512 KiB.
+   */
+  maxReplayBytes?: number;
   /** The time of a history line; default `Date.now`. */
   now?: () => number;
   /** Where history is kept on disk (`--data-dir`); loaded now, written as lines come, closed with the service. */
@@ -51,6 +63,7 @@ export class DirectoryService {
   readonly #history: History;
   readonly #now: () => number;
   readonly #store: HistoryStore | undefined;
+  readonly #maxReplayBytes: number;
   readonly #bus: Bus;
   readonly #isLive: (ep: string) => boolean;
   /** Live thread endpoints, in the order they said hello. */
@@ -68,6 +81,7 @@ export class DirectoryService {
     this.#history = new History({ lines: options.history ?? 0, maxRooms: 2 * this.#maxRooms + 1 });
     this.#now = options.now ?? Date.now;
     this.#store = options.store;
+    this.#maxReplayBytes = options.maxReplayBytes ?? 512 * 1024;
     for (const { room, lines } of this.#store?.load() ?? []) this.#history.load(room, lines);
     this.#bus = new UnixBus(options.runtimeDir, SUPERVISOR_EP, {
       onRecord: (record) => this.#onRecord(record),
@@ -130,7 +144,7 @@ export class DirectoryService {
   /** Sends `room`'s history, as it was when `entry`'s change was made, to `entry`'s thread. */
   #sendHistory(room: string, entry: Entry, lines: HistoryLine[] | undefined): void {
     if (lines === undefined) return;
-    for (const batch of historyBatches(lines)) {
+    for (const batch of historyBatches(newestWithin(lines, this.#maxReplayBytes))) {
       this.#send(entry.ep, { kind: "history", room, entry, lines: batch });
     }
   }

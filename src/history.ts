@@ -27,18 +27,42 @@ export interface HistoryOptions {
   lines: number;
   /** Rooms whose history is kept, the lobby included; the least recently used goes first. */
   maxRooms: number;
+  /**
+   * Bytes of history kept in all, roughly (text and sender as UTF-16 length, plus 32 a line);
+   * beyond, the least recently used rooms are forgotten. Default 64 MiB.
+   */
+  maxBytes?: number;
+}
+
+/** The bytes a line is counted for against {@linkcode HistoryOptions.maxBytes}. */
+export function lineBytes(line: HistoryLine): number {
+  return line.text.length + line.sender.length + 32;
 }
 
 /** The last lines of every room, the lobby (`*`) included. */
 export class History {
   readonly #limit: number;
   readonly #maxRooms: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
   /** By room key; in order of last use. Each array is at most `#limit` long. */
-  readonly #rooms = new Map<string, HistoryLine[]>();
+  readonly #rooms = new Map<string, { lines: HistoryLine[]; bytes: number }>();
 
   constructor(options: HistoryOptions) {
     this.#limit = options.lines;
     this.#maxRooms = Math.max(1, options.maxRooms);
+    this.#maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Bytes kept, as counted by {@linkcode lineBytes}. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #forgetOldestRoom(): void {
+    const [key, room] = this.#rooms.entries().next().value!;
+    this.#rooms.delete(key);
+    this.#bytes -= room.bytes;
   }
 
   /** True when history is kept at all. */
@@ -50,21 +74,33 @@ export class History {
   add(room: string, line: HistoryLine): void {
     if (this.#limit === 0) return;
     const key = room === ROOM ? ROOM : nameKey(room);
-    let lines = this.#rooms.get(key);
-    if (lines === undefined) {
-      lines = [];
-      if (this.#rooms.size >= this.#maxRooms) {
-        this.#rooms.delete(this.#rooms.keys().next().value!);
-      }
+    let kept = this.#rooms.get(key);
+    if (kept === undefined) {
+      kept = { lines: [], bytes: 0 };
+      if (this.#rooms.size >= this.#maxRooms) this.#forgetOldestRoom();
     } else this.#rooms.delete(key);
-    this.#rooms.set(key, lines);
-    lines.push(line);
-    if (lines.length > this.#limit) lines.shift();
+    this.#rooms.set(key, kept);
+    kept.lines.push(line);
+    const size = lineBytes(line);
+    kept.bytes += size;
+    this.#bytes += size;
+    if (kept.lines.length > this.#limit) {
+      const gone = lineBytes(kept.lines.shift()!);
+      kept.bytes -= gone;
+      this.#bytes -= gone;
+    }
+    // The room just used is the last in the map: it goes only when it is alone and too big.
+    while (this.#bytes > this.#maxBytes && this.#rooms.size > 1) this.#forgetOldestRoom();
+    while (this.#bytes > this.#maxBytes && kept.lines.length > 0) {
+      const gone = lineBytes(kept.lines.shift()!);
+      kept.bytes -= gone;
+      this.#bytes -= gone;
+    }
   }
 
   /** A copy of `room`'s lines, oldest first. */
   lines(room: string): HistoryLine[] {
-    return [...this.#rooms.get(room === ROOM ? ROOM : nameKey(room)) ?? []];
+    return [...this.#rooms.get(room === ROOM ? ROOM : nameKey(room))?.lines ?? []];
   }
 
   /** Loads lines (oldest first) kept elsewhere, as at start-up. */
@@ -80,6 +116,16 @@ export class History {
 export function parseRoomLine(line: string): { sender: string; text: string } | undefined {
   const match = /^(?:ALL|ROOM #[A-Za-z0-9_-]+) ([A-Za-z0-9_-]+) ([^\n]*)\n$/.exec(line);
   return match ? { sender: match[1]!, text: match[2]! } : undefined;
+}
+
+/** The newest of `lines` that together count at most `maxBytes` (see {@linkcode lineBytes}). */
+export function newestWithin(lines: HistoryLine[], maxBytes: number): HistoryLine[] {
+  let bytes = 0;
+  let first = lines.length;
+  while (first > 0 && bytes + lineBytes(lines[first - 1]!) <= maxBytes) {
+    bytes += lineBytes(lines[--first]!);
+  }
+  return first === 0 ? lines : lines.slice(first);
 }
 
 /**

@@ -148,6 +148,8 @@ class Supervisor {
       runtimeDir: config.runtimeDir,
       maxRooms: config.maxRooms,
       history: config.history,
+      // Replay counts against the send queue: half of it, at most, so the user stays.
+      maxReplayBytes: Math.floor(config.maxSendQueue / 2),
       store,
       isLive: (ep) => {
         const id = parseEndpointId(ep);

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { History, historyBatches, type HistoryLine, parseRoomLine } from "../src/history.ts";
+import {
+  History,
+  historyBatches,
+  type HistoryLine,
+  newestWithin,
+  parseRoomLine,
+} from "../src/history.ts";
 
 function line(n: number, text = `line ${n}`): HistoryLine {
   return { time: n, sender: "al", text };
@@ -46,4 +52,32 @@ Deno.test("historyBatches splits lines into groups that fit a datagram, leaving 
   const batches = historyBatches(lines, 125_000);
   assert.deepEqual(batches.map((batch) => batch.map((l) => l.time)), [[1, 2], [4, 5]]);
   assert.deepEqual(historyBatches([]), []);
+});
+
+Deno.test("History keeps at most maxBytes in all: least recently used rooms go first, then the oldest lines", () => {
+  // Each line: 10 characters of text + 2 of sender + 32 = 44 bytes.
+  const text = "0123456789";
+  const history = new History({ lines: 100, maxRooms: 10, maxBytes: 44 * 5 });
+  for (let n = 0; n < 3; n++) history.add("#a", line(n, text));
+  for (let n = 0; n < 2; n++) history.add("#b", line(n, text));
+  assert.equal(history.bytes, 44 * 5);
+  history.add("#b", line(2, text));
+  assert.deepEqual(history.lines("#a"), [], "#a, used least recently, is forgotten");
+  assert.equal(history.lines("#b").length, 3);
+  assert.equal(history.bytes, 44 * 3);
+  for (let n = 3; n < 9; n++) history.add("#b", line(n, text));
+  assert.deepEqual(
+    history.lines("#b").map((l) => l.time),
+    [4, 5, 6, 7, 8],
+    "alone: oldest lines go",
+  );
+  assert.equal(history.bytes, 44 * 5);
+});
+
+Deno.test("newestWithin keeps the newest lines that fit the byte budget", () => {
+  const lines = [line(1, "x".repeat(68)), line(2, "x".repeat(68)), line(3, "x".repeat(68))];
+  // 68 + 2 + 32 = 102 bytes a line.
+  assert.deepEqual(newestWithin(lines, 250).map((l) => l.time), [2, 3]);
+  assert.deepEqual(newestWithin(lines, 306).map((l) => l.time), [1, 2, 3]);
+  assert.deepEqual(newestWithin(lines, 50), []);
 });
