@@ -5,6 +5,10 @@
  * @module
  */
 
+import { ROOM, roomProblem } from "./protocol.ts";
+import type { HistoryLine } from "./history.ts";
+import type { RoomSnapshot } from "./room_table.ts";
+
 /** The supervisor's endpoint id; threads' ids come from {@linkcode endpointId}. */
 export const SUPERVISOR_EP = "supervisor";
 
@@ -24,8 +28,26 @@ export type ControlMessage =
   | { kind: "claim"; entry: Entry }
   /** thread → supervisor: connection `conn` gave up `name`. */
   | { kind: "release"; entry: Entry }
+  /** thread → supervisor: the user `entry` asks to enter `room`. */
+  | { kind: "enter"; room: string; entry: Entry }
+  /** thread → supervisor: the user `entry` left `room`. */
+  | { kind: "part"; room: string; entry: Entry }
   /** supervisor → thread: the whole directory, answering hello. */
-  | { kind: "snapshot"; entries: Entry[]; endpoints: string[] }
+  | { kind: "snapshot"; entries: Entry[]; endpoints: string[]; rooms: RoomSnapshot[] }
+  /**
+   * supervisor → threads: `entry` entered `room` (spelled as the room is shown), change
+   * `seq`. As with `add`, the owner's thread gets it last, as the confirmation.
+   */
+  | { kind: "entered"; room: string; entry: Entry; seq: number }
+  /** supervisor → threads: `entry` left `room`, change `seq`. */
+  | { kind: "parted"; room: string; entry: Entry; seq: number }
+  /**
+   * supervisor → owner: (some of) the history of `room` (`*` for the lobby), oldest first,
+   * sent ahead of the confirmation of `entry`'s claim or entry.
+   */
+  | { kind: "history"; room: string; entry: Entry; lines: HistoryLine[] }
+  /** supervisor → owner: `room` would be one room more than `--max-rooms`. */
+  | { kind: "roomsFull"; room: string; entry: Entry }
   /**
    * supervisor → threads: a name was claimed. To its owner this is the confirmation. `seq`
    * numbers the directory's changes in the order the supervisor made them.
@@ -95,6 +117,33 @@ function parseEntry(value: unknown): Entry {
   throw new DirectoryMessageError("malformed entry");
 }
 
+function parseRoom(value: unknown): string {
+  if (typeof value === "string" && roomProblem(value) === undefined) return value;
+  throw new DirectoryMessageError("room");
+}
+
+function parseRooms(value: unknown): RoomSnapshot[] {
+  if (!Array.isArray(value)) throw new DirectoryMessageError("rooms");
+  return value.map((room) => {
+    if (!isRecord(room)) throw new DirectoryMessageError("room");
+    return { name: parseRoom(room.name), members: parseEntries(room.members) };
+  });
+}
+
+function parseHistoryLines(value: unknown): HistoryLine[] {
+  if (!Array.isArray(value)) throw new DirectoryMessageError("history lines");
+  return value.map((line) => {
+    if (
+      isRecord(line) && typeof line.time === "number" && Number.isFinite(line.time) &&
+      typeof line.sender === "string" && line.sender.length <= MAX_ENTRY_NAME &&
+      typeof line.text === "string" && !line.text.includes("\n")
+    ) {
+      return { time: line.time, sender: line.sender, text: line.text };
+    }
+    throw new DirectoryMessageError("history line");
+  });
+}
+
 function parseEndpoints(value: unknown): string[] {
   if (!Array.isArray(value)) throw new DirectoryMessageError("endpoints");
   return value.map((ep) => {
@@ -142,6 +191,26 @@ export function parseControlMessage(value: unknown): ControlMessage {
         kind: "snapshot",
         entries: parseEntries(value.entries),
         endpoints: parseEndpoints(value.endpoints),
+        rooms: parseRooms(value.rooms),
+      };
+    case "enter":
+    case "part":
+    case "roomsFull":
+      return { kind: value.kind, room: parseRoom(value.room), entry: parseEntry(value.entry) };
+    case "history":
+      return {
+        kind: "history",
+        room: value.room === ROOM ? ROOM : parseRoom(value.room),
+        entry: parseEntry(value.entry),
+        lines: parseHistoryLines(value.lines),
+      };
+    case "entered":
+    case "parted":
+      return {
+        kind: value.kind,
+        room: parseRoom(value.room),
+        entry: parseEntry(value.entry),
+        seq: parseSeq(value.seq),
       };
     case "endpoints":
       return { kind: "endpoints", endpoints: parseEndpoints(value.endpoints) };

@@ -14,6 +14,7 @@ import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } f
 import { parseEndpointId } from "./directory_messages.ts";
 import { DirectoryService } from "./directory_service.ts";
 import { inspectorSignalProblem } from "./inspector_guard.ts";
+import { HistoryStore, HistoryStoreError } from "./history_store.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, RateLimitedWarnings, setLogLevel, setupLogging } from "./log.ts";
 import { makeRuntimeDir, removeRuntimeDir, RuntimeDirError } from "./runtime_dir.ts";
@@ -76,7 +77,21 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
     console.error(`chatd: ${error.message}`);
     return error instanceof RuntimeDirError ? 2 : 1;
   }
-  const supervisor = new Supervisor(resolved, log, { args, parsed: config });
+  let store: HistoryStore | undefined;
+  if (config.dataDir !== "" && config.history > 0) {
+    try {
+      store = HistoryStore.open(config.dataDir, {
+        lines: config.history,
+        onWritten: (total) => log.debug("history written", { total }),
+        onError: (error) => log.error("history batch not written", { error: String(error) }),
+      });
+    } catch (error: unknown) {
+      if (!(error instanceof HistoryStoreError)) throw error;
+      console.error(`chatd: ${error.message}`);
+      return 2;
+    }
+  }
+  const supervisor = new Supervisor(resolved, log, { args, parsed: config }, store);
   return await supervisor.run();
 }
 
@@ -141,13 +156,23 @@ class Supervisor {
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #stopped = Promise.withResolvers<void>();
 
-  constructor(config: Config, log: Logger, reloadSource: ReloadSource) {
+  constructor(
+    config: Config,
+    log: Logger,
+    reloadSource: ReloadSource,
+    store: HistoryStore | undefined,
+  ) {
     this.#config = config;
     this.#log = log;
     this.#warnings = new RateLimitedWarnings(log);
     this.#reloadSource = reloadSource;
     this.#directory = new DirectoryService({
       runtimeDir: config.runtimeDir,
+      maxRooms: config.maxRooms,
+      history: config.history,
+      // Replay counts against the send queue: half of it, at most, so the user stays.
+      maxReplayBytes: Math.floor(config.maxSendQueue / 2),
+      store,
       isLive: (ep) => {
         const id = parseEndpointId(ep);
         return id !== undefined && this.#children.get(id.instance)?.pId === id.pId;

@@ -134,10 +134,15 @@ export class TestServer implements AsyncDisposable {
     this.status = process.status;
   }
 
-  /** Starts `chatd --port 0 ...args` and waits for `chatd listening on HOST:PORT`. */
+  /**
+   * Starts `chatd --port 0 ...args` and waits for `chatd listening on HOST:PORT`. History is
+   * off (`--history 0`) unless `args` ask for it, so that `OK JOIN` is followed by no
+   * `HISTORY` lines in tests that are not about history.
+   */
   static async start(args: string[] = [], options: StartOptions = {}): Promise<TestServer> {
+    const history = args.some((arg) => arg.startsWith("--history")) ? [] : ["--history", "0"];
     const process = serverCommand(
-      ["--port", "0", ...args],
+      ["--port", "0", ...history, ...args],
       options.env,
       options.binary,
       options.prefix,
