@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ROOM, roomProblem } from "./protocol.ts";
+import { nameProblem, ROOM, roomProblem } from "./protocol.ts";
 import type { HistoryLine } from "./history.ts";
 import type { RoomSnapshot } from "./room_table.ts";
 
@@ -94,20 +94,13 @@ export function parseEndpointId(ep: string): EndpointId | undefined {
   return { pId, tId, instance, restart };
 }
 
-/**
- * The longest name an entry may carry. Not yet the protocol's MAX_NAME_LENGTH (32), which
- * every name in the directory keeps: tests/datagram_test.ts asserts that 64 passes, and
- * lowering this waits for that test to change.
- */
-const MAX_ENTRY_NAME = 64;
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function parseEntry(value: unknown): Entry {
   if (
-    isRecord(value) && typeof value.name === "string" && value.name.length <= MAX_ENTRY_NAME &&
+    isRecord(value) && typeof value.name === "string" && nameProblem(value.name) === undefined &&
     typeof value.ep === "string" && parseEndpointId(value.ep) !== undefined &&
     typeof value.conn === "number" && Number.isInteger(value.conn) && value.conn >= 0 &&
     value.conn <= 0xffffffff
@@ -135,7 +128,7 @@ function parseHistoryLines(value: unknown): HistoryLine[] {
   return value.map((line) => {
     if (
       isRecord(line) && typeof line.time === "number" && Number.isFinite(line.time) &&
-      typeof line.sender === "string" && line.sender.length <= MAX_ENTRY_NAME &&
+      typeof line.sender === "string" && nameProblem(line.sender) === undefined &&
       typeof line.text === "string" && !line.text.includes("\n")
     ) {
       return { time: line.time, sender: line.sender, text: line.text };

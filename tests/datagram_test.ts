@@ -414,11 +414,19 @@ Deno.test("a CONTROL record with a malformed entry throws DatagramError", async 
       "Bad CONTROL record: malformed entry",
     );
   });
-  await t.step("a name of 64 characters and conn 2^32 - 1 are accepted", () => {
-    const entry = { name: "n".repeat(64), ep: "1-0-7-0", conn: 0xffffffff };
+  await t.step("a name of 32 characters and conn 2^32 - 1 are accepted", () => {
+    const entry = { name: "n".repeat(32), ep: "1-0-7-0", conn: 0xffffffff };
     assert.deepEqual(decodeAll(pack(encodeControl({ kind: "claim", entry }))), [
       { kind: "control", message: { kind: "claim", entry } },
     ]);
+  });
+  await t.step("a name the protocol refuses: 33 characters, a space, a control character", () => {
+    for (const name of ["n".repeat(33), "a b", "a\x1bb", ""]) {
+      assertBadControl(
+        JSON.stringify({ kind: "claim", entry: { ...ENTRY, name } }),
+        "Bad CONTROL record: malformed entry",
+      );
+    }
   });
 });
 
