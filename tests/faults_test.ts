@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { encodeDirect, encodeRoom, MAGIC } from "../src/wire.ts";
 import { connectTo, join, TestServer, waitUntil } from "./test_util.ts";
 
 const FAULTS = { env: { CHATD_FAULTS: "1" } };
@@ -147,6 +148,47 @@ Deno.test("malformed datagrams written into the runtime directory are logged and
     await client.hello();
     await join(client, "survivor");
     assert.equal(count(server, "child exited"), 0);
+  } finally {
+    intruder.close();
+  }
+});
+
+Deno.test("forged chat records with control characters or invalid UTF-8 reach no client", async () => {
+  await using server = await TestServer.start(["--processes", "1", "--threads", "1"]);
+  const dir = server.runtimeDir();
+  await using client = await server.connect();
+  await client.hello();
+  await join(client, "alice");
+  const thread = [...Deno.readDirSync(dir)].map((file) => file.name)
+    .filter((name) => /^\d+-\d+-\d+-\d+\.sock$/.test(name));
+  assert.equal(thread.length, 1, `one thread socket: ${thread}`);
+  const intruder = Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/intruder.sock` });
+  try {
+    const line = (...bytes: number[]) =>
+      new Uint8Array([...new TextEncoder().encode("ALL mallory "), ...bytes, 10]);
+    const esc = [0x1b, 0x5b, 0x33, 0x31, 0x6d, 0x78]; // ESC [31m x
+    const forged = [
+      encodeRoom(line(...esc)),
+      encodeRoom(line(0xff, 0x78)), // invalid UTF-8
+      encodeRoom(line(0xc2, 0x9b, 0x78)), // C1 CSI
+      encodeRoom(line(0x07)), // BEL
+      encodeDirect(1, "alice", line(...esc)), // the first session of the thread: alice
+      // A record that passes, sent last from the same socket: once alice has it, every
+      // record before it was handled.
+      encodeRoom(line(0x6d, 0x61, 0x72, 0x6b, 0x65, 0x72)),
+    ];
+    const from = server.logs.length;
+    for (const record of forged) {
+      await intruder.send(new Uint8Array([MAGIC, ...record]), {
+        transport: "unixpacket",
+        path: `${dir}/${thread[0]}`,
+      });
+    }
+    assert.equal(await client.readLine(), "ALL mallory marker");
+    const warning = await server.waitForLog({ msg: "malformed datagram dropped" }, { from });
+    assert.equal(warning.error, "DatagramError: Bad record: the line holds a control character");
+    await client.send("PING after");
+    assert.equal(await client.readLine(), "PONG after");
   } finally {
     intruder.close();
   }
