@@ -7,9 +7,10 @@
 
 const OPEN = 0;
 const ACCEPTED = 1;
-const SLOTS = 2;
+const REJECTED = 2;
+const SLOTS = 3;
 
-/** Process-wide client counters. */
+/** Process-wide counters. */
 export class Counters {
   readonly buffer: SharedArrayBuffer;
   readonly #cells: Int32Array;
@@ -29,6 +30,16 @@ export class Counters {
   /** Counts a client that went away. */
   closed(): void {
     Atomics.sub(this.#cells, OPEN, 1);
+  }
+
+  /** Counts a malformed datagram dropped by a thread's bus endpoint. */
+  rejected(): void {
+    Atomics.add(this.#cells, REJECTED, 1);
+  }
+
+  /** Malformed datagrams dropped since the process started, by every thread. */
+  get rejectedDatagrams(): number {
+    return Atomics.load(this.#cells, REJECTED);
   }
 
   /** Clients open now, in every thread. */

@@ -44,6 +44,8 @@ export interface SessionHost {
   failed(session: Session, error: unknown): void;
   /** `session` is being dropped: it does not read what it is sent. */
   slowConsumer(session: Session): void;
+  /** `session` did not JOIN within the join timeout and is being closed. */
+  joinTimedOut(session: Session): void;
   /**
    * Has {@linkcode OutputQueue.flush} called in the thread's flush round at the end of this
    * turn, or with `paced` (only broadcast output is queued), in its next paced round.
@@ -187,6 +189,7 @@ export class Session implements CommandSession, LineReceiver {
     this.#joinTimer = undefined;
     // A joining session is timed out only if its claim is refused (see refused()).
     if (this.#state !== "anonymous") return;
+    this.#host.joinTimedOut(this);
     this.reply(Reply.error(ErrorCode.TIMEOUT, "no JOIN in time"));
     this.end();
   };

@@ -26,7 +26,7 @@ import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_mess
 import { type DatagramRecord, encodeControl, encodeDirect } from "./wire.ts";
 import { Replica } from "./directory.ts";
 import { Listener } from "./listener.ts";
-import { type Logger, logger, setupLogging } from "./log.ts";
+import { type Logger, logger, RateLimitedWarnings, setupLogging } from "./log.ts";
 import { ErrorCode, Reply } from "./protocol.ts";
 import { Room } from "./room.ts";
 import { Session, type SessionHost, type SessionOptions, type SessionState } from "./session.ts";
@@ -66,6 +66,8 @@ export class Thread implements SessionHost {
   readonly #makeAcceptor: () => Acceptor;
   readonly #clock: Clock | undefined;
   readonly #log: Logger;
+  /** SERVER_FULL and slow consumers come in floods: one line per interval with a count. */
+  readonly #warnings: RateLimitedWarnings;
   readonly #replica = new Replica();
   readonly #sessions = new Map<number, Session>();
   readonly #rounds = new FlushRounds<OutputQueue>();
@@ -88,9 +90,11 @@ export class Thread implements SessionHost {
     this.#counters = options.counters;
     this.#post = options.post;
     this.#log = logger("thread");
+    this.#warnings = new RateLimitedWarnings(this.#log);
     const config = options.config;
     this.#makeBus = options.bus ??
-      ((handlers) => new UnixBus(config.runtimeDir, options.ep, handlers));
+      ((handlers) =>
+        new UnixBus(config.runtimeDir, options.ep, handlers, () => options.counters.rejected()));
     this.#makeAcceptor = options.acceptor ?? (() =>
       listenTcp({
         hostname: config.host,
@@ -183,8 +187,10 @@ export class Thread implements SessionHost {
     const owner = this.#owner(entry);
     this.#room!.joined(entry.name, seq, owner);
     if (entry.ep !== this.#ep) return;
-    if (owner?.state === "joining") owner.joined(seq);
-    // The claimant is gone: hand the name straight back.
+    if (owner?.state === "joining") {
+      this.#log.debug("client joined", { conn: entry.conn, name: entry.name, peer: owner.peer });
+      owner.joined(seq);
+    } // The claimant is gone: hand the name straight back.
     else if (owner === undefined) this.#toSupervisor({ kind: "release", entry });
   }
 
@@ -199,7 +205,7 @@ export class Thread implements SessionHost {
   #listen(): void {
     const acceptor = this.#makeAcceptor();
     this.#phase = "serving";
-    this.#log.info("thread listening", { ep: this.#ep, port: this.#config.port });
+    this.#log.debug("thread listening", { ep: this.#ep, port: this.#config.port });
     this.#post({ kind: "listening" });
     this.#listener = new Listener(acceptor, {
       clock: this.#clock,
@@ -215,10 +221,15 @@ export class Thread implements SessionHost {
     // Accepted as the listener closed: this client gets its BYE too.
     if (this.#phase === "stopping") return refuse(transport, Reply.shuttingDown());
     if (this.#sessions.size >= this.#config.maxClientsPerThread) {
+      this.#warnings.warn("client refused: server full", {
+        peer: transport.peer,
+        clients: this.#sessions.size,
+      });
       return refuse(transport, Reply.error(ErrorCode.SERVER_FULL));
     }
     const session = new Session(this.#nextId++, transport, this, this.#sessionOptions);
     this.#sessions.set(session.id, session);
+    this.#log.debug("client connected", { conn: session.id, peer: transport.peer });
     const accepted = this.#counters.accepted();
     if (accepted === this.#config.clientsPerProcess) this.#post({ kind: "quota" });
     session.serve(Reply.hello(this.#pId, this.#tId));
@@ -234,6 +245,7 @@ export class Thread implements SessionHost {
   release(session: Session): void {
     this.#room!.delete(session);
     const entry = { name: session.claimedName!, ep: this.#ep, conn: session.id };
+    this.#log.debug("client left", { conn: session.id, name: entry.name, peer: session.peer });
     // Release only after everything this client sent is on its way, so that everyone sees
     // its last messages before its LEFT.
     this.#releasing++;
@@ -266,11 +278,16 @@ export class Thread implements SessionHost {
   }
 
   slowConsumer(session: Session): void {
-    this.#log.warning("slow consumer dropped", {
+    this.#warnings.warn("slow consumer dropped", {
       conn: session.id,
       name: session.claimedName,
+      peer: session.peer,
       queued: session.queuedBytes,
     });
+  }
+
+  joinTimedOut(session: Session): void {
+    this.#log.debug("join timeout", { conn: session.id, peer: session.peer });
   }
 
   wantsFlush(queue: OutputQueue, paced: boolean): void {
@@ -303,6 +320,7 @@ export class Thread implements SessionHost {
 
   closed(session: Session, previous: SessionState): void {
     this.#sessions.delete(session.id);
+    this.#log.debug("client closed", { conn: session.id, peer: session.peer, state: previous });
     this.#counters.closed();
     if (previous === "joined" || previous === "joining") this.release(session);
     this.#maybeDone();
