@@ -21,9 +21,15 @@ export class Counters {
     this.#cells = new Int32Array(buffer);
   }
 
-  /** Counts a new client; returns how many the process has accepted, this one included. */
-  accepted(): number {
-    Atomics.add(this.#cells, OPEN, 1);
+  /**
+   * Counts a new client if fewer than `cap` are open in the process, atomically across its
+   * threads: returns how many the process has accepted, this one included, or 0 when full.
+   */
+  tryAccept(cap: number): number {
+    if (Atomics.add(this.#cells, OPEN, 1) >= cap) {
+      Atomics.sub(this.#cells, OPEN, 1);
+      return 0;
+    }
     return Atomics.add(this.#cells, ACCEPTED, 1) + 1;
   }
 

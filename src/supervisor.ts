@@ -15,6 +15,7 @@ import { parseEndpointId } from "./directory_messages.ts";
 import { DirectoryService } from "./directory_service.ts";
 import { inspectorSignalProblem } from "./inspector_guard.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
+import { machineLimits, resolveMaxClients } from "./capacity.ts";
 import { type Logger, logger, RateLimitedWarnings, setLogLevel, setupLogging } from "./log.ts";
 import { makeRuntimeDir, removeRuntimeDir, RuntimeDirError } from "./runtime_dir.ts";
 
@@ -76,6 +77,23 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
     console.error(`chatd: ${error.message}`);
     return error instanceof RuntimeDirError ? 2 : 1;
   }
+  const machine = await machineLimits();
+  if (machine.problem !== undefined) {
+    log.warning("machine limits unknown, assuming defaults", {
+      problem: machine.problem,
+      descriptors: machine.limits.descriptors,
+      memory_bytes: machine.limits.memoryBytes,
+    });
+  }
+  const capacity = resolveMaxClients(config.maxClients, config, machine.limits);
+  if (capacity.capped) {
+    log.warning("--max-clients is more than the descriptor limit allows, capped", {
+      asked: config.maxClients,
+      max_clients: capacity.maxClients,
+      descriptors: machine.limits.descriptors,
+    });
+  }
+  resolved.maxClients = capacity.maxClients;
   const supervisor = new Supervisor(resolved, log, { args, parsed: config });
   return await supervisor.run();
 }
@@ -147,6 +165,7 @@ class Supervisor {
       port: this.#config.port,
       processes: this.#config.processes,
       threads: this.#config.threads,
+      max_clients: this.#config.maxClients,
       runtime_dir: this.#config.runtimeDir,
       log_level: this.#config.logLevel,
       log_format: this.#config.logFormat,

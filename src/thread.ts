@@ -22,6 +22,7 @@ import type { OutputQueue } from "./_output_queue.ts";
 import type { Bus, BusHandlers } from "./bus.ts";
 import type { Clock } from "./_clock.ts";
 import { Counters } from "./counters.ts";
+import { processCapacity } from "./capacity.ts";
 import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
 import { type DatagramRecord, encodeControl, encodeDirect } from "./wire.ts";
 import { Replica } from "./directory.ts";
@@ -61,6 +62,8 @@ export class Thread implements SessionHost {
   readonly #tId: number;
   readonly #ep: string;
   readonly #counters: Counters;
+  /** Clients this process may hold: its share of --max-clients (resolved by the supervisor). */
+  readonly #processCap: number;
   readonly #post: (message: FromThread) => void;
   readonly #makeBus: (handlers: BusHandlers) => Bus;
   readonly #makeAcceptor: () => Acceptor;
@@ -88,6 +91,7 @@ export class Thread implements SessionHost {
     this.#tId = options.tId;
     this.#ep = options.ep;
     this.#counters = options.counters;
+    this.#processCap = processCapacity(options.config.maxClients, options.config.processes);
     this.#post = options.post;
     this.#log = logger("thread");
     this.#warnings = new RateLimitedWarnings(this.#log);
@@ -210,6 +214,9 @@ export class Thread implements SessionHost {
     this.#listener = new Listener(acceptor, {
       clock: this.#clock,
       onAccept: (transport) => this.#accept(transport),
+      // EMFILE: the connection waits in the kernel's queue until a descriptor is free.
+      onAcceptFailed: (error) =>
+        this.#warnings.warn("accept failed, retrying", { error: String(error) }),
       onStopped: () => {
         this.#log.info("thread stopped accepting", { ep: this.#ep });
         this.#maybeDone();
@@ -220,17 +227,21 @@ export class Thread implements SessionHost {
   #accept(transport: Transport): void {
     // Accepted as the listener closed: this client gets its BYE too.
     if (this.#phase === "stopping") return refuse(transport, Reply.shuttingDown());
-    if (this.#sessions.size >= this.#config.maxClientsPerThread) {
+    const accepted = this.#sessions.size < this.#config.maxClientsPerThread
+      ? this.#counters.tryAccept(this.#processCap)
+      : 0;
+    if (accepted === 0) {
       this.#warnings.warn("client refused: server full", {
         peer: transport.peer,
         clients: this.#sessions.size,
+        process_clients: this.#counters.open,
+        process_cap: this.#processCap,
       });
       return refuse(transport, Reply.error(ErrorCode.SERVER_FULL));
     }
     const session = new Session(this.#nextId++, transport, this, this.#sessionOptions);
     this.#sessions.set(session.id, session);
     this.#log.debug("client connected", { conn: session.id, peer: transport.peer });
-    const accepted = this.#counters.accepted();
     if (accepted === this.#config.clientsPerProcess) this.#post({ kind: "quota" });
     session.serve(Reply.hello(this.#pId, this.#tId));
   }

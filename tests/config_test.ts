@@ -35,10 +35,13 @@ Deno.test("parseInvocation with no flags serves with the documented defaults", (
   assert.deepEqual(config, { ...DEFAULTS });
   assert.equal(config.host, "127.0.0.1");
   assert.equal(config.port, 4321);
-  assert.equal(config.processes, 2);
-  assert.equal(config.threads, 2);
+  // auto: about one thread per core (capacity.ts autoShape, tested in capacity_test.ts).
+  const cores = navigator.hardwareConcurrency;
+  assert.equal(config.processes * config.threads <= Math.max(1, cores), true);
+  assert.equal(config.processes * config.threads >= Math.max(1, cores - 1), true);
+  assert.equal(config.maxClients, 0, "auto");
   assert.equal(config.clientsPerProcess, 0);
-  assert.equal(config.maxClientsPerThread, 1024);
+  assert.equal(config.maxClientsPerThread, 1_000_000);
   assert.equal(config.maxLineBytes, 4096);
   assert.equal(config.grace, 5);
   assert.equal(config.logLevel, "info");
@@ -103,8 +106,13 @@ Deno.test("parseInvocation accepts the bounds of every numeric flag", async (t) 
     ["--port", "65535", "port", 65535],
     ["--processes", "1", "processes", 1],
     ["--processes", "64", "processes", 64],
+    ["--processes", "auto", "processes", DEFAULTS.processes],
+    ["--threads", "auto", "threads", DEFAULTS.threads],
     ["--threads", "1", "threads", 1],
     ["--threads", "64", "threads", 64],
+    ["--max-clients", "0", "maxClients", 0],
+    ["--max-clients", "auto", "maxClients", 0],
+    ["--max-clients", "10000000", "maxClients", 10_000_000],
     ["--clients-per-process", "0", "clientsPerProcess", 0],
     ["--clients-per-process", "2147483647", "clientsPerProcess", 2147483647],
     ["--max-clients-per-thread", "1", "maxClientsPerThread", 1],
@@ -253,12 +261,16 @@ Deno.test("the help text documents every flag with its default", () => {
     const line of [
       "  --host HOST                address to listen on (default 127.0.0.1)",
       "  --port PORT                TCP port, 0 = a free one (0-65535, default 4321)",
-      "  --processes N              worker processes (1-64, default 2)",
-      "  --threads T                threads per process (1-64, default 2)",
+      "  --processes N|auto         worker processes (1-64, default auto: about one\n" +
+      "                             per core, see the README)",
+      "  --threads T|auto           threads per process (1-64, default auto)",
+      "  --max-clients N|auto       clients the whole server serves at once; auto or 0\n" +
+      "                             = what the descriptor limit and memory allow\n" +
+      "                             (0-10000000, default auto)",
       "  --clients-per-process N    recycle a process after N clients, 0 = never\n" +
       "                             (0-2147483647, default 0)",
-      "  --max-clients-per-thread N clients one thread serves at once\n" +
-      "                             (1-1000000, default 1024)",
+      "  --max-clients-per-thread N a further cap on the clients of one thread\n" +
+      "                             (1-1000000, default 1000000)",
       "  --max-line-bytes N         longest line a client may send, in bytes\n" +
       "                             (64-65536, default 4096)",
       "  --grace SECONDS            shutdown grace period (0-3600, default 5)",
