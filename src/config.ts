@@ -78,7 +78,7 @@ export const DEFAULTS: Readonly<Config> = {
   rate: 20,
   burst: 100,
   maxSendQueue: 1024 * 1024,
-  watchdog: 10,
+  watchdog: 3,
   logLevel: "info",
   logFormat: "text",
   runtimeDir: "",

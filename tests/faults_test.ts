@@ -86,6 +86,26 @@ Deno.test("a thread whose event loop hangs makes its process restart", async () 
   assert.equal(await bystander.readLine(), "PONG unaffected");
 });
 
+Deno.test("a stopped child (SIGSTOP) is replaced within about 3 s on the default --watchdog", async () => {
+  await using server = await TestServer.start(["--processes", "2", "--threads", "1"]);
+  const [pid] = server.childPids().get(0)!;
+  const from = server.logs.length;
+  const stoppedAt = performance.now();
+  Deno.kill(pid!, "SIGSTOP");
+  // Default --watchdog 3 with a ping every 0.5 s: killed 3 to 4 s after the stop.
+  const killed = await server.waitForLog(
+    { msg: "child stopped answering heartbeats, killing it", p_id: 0 },
+    { from, timeoutMs: 4500 },
+  );
+  const seconds = (performance.now() - stoppedAt) / 1000;
+  assert.equal(killed.watchdog_s, "3");
+  assert.ok(seconds >= 3 && seconds < 4.5, `${seconds} s`);
+  await server.waitForLog({ msg: "child listening", p_id: 0 }, { from, timeoutMs: 10_000 });
+  await using fresh = await connectTo(server, (where) => where.pId === 0);
+  await fresh.send("PING back");
+  assert.equal(await fresh.readLine(), "PONG back");
+});
+
 Deno.test("a child whose event loop hangs is killed by the supervisor's watchdog and respawned", async () => {
   await using server = await TestServer.start(
     ["--processes", "2", "--threads", "1", "--watchdog", "1"],
