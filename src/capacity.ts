@@ -49,6 +49,12 @@ export interface MachineLimits {
   descriptors: number;
   /** Physical memory. */
   memoryBytes: number;
+  /**
+   * How long a dead peer (no FIN, no RST) goes unnoticed by TCP keepalive: the system's
+   * `tcp_keepalive_time + tcp_keepalive_probes × tcp_keepalive_intvl`, in seconds, since Deno
+   * cannot set them per socket; undefined when unknown.
+   */
+  deadPeerSeconds?: number;
 }
 
 /** Used when the limits cannot be found out: Linux's usual soft limit, and 2 GiB. */
@@ -58,13 +64,21 @@ export const FALLBACK_LIMITS: Readonly<MachineLimits> = {
 };
 
 /**
- * Reads `ulimit -n`, `getconf _PHYS_PAGES` and `getconf PAGESIZE` printed one a line;
- * undefined unless all three are there.
+ * Reads `ulimit -n`, `getconf _PHYS_PAGES` and `getconf PAGESIZE` printed one a line, then
+ * optionally the keepalive time, interval and probes; undefined unless the first three are
+ * there.
  */
 export function parseMachineLimits(output: string): MachineLimits | undefined {
-  const match = /^(\d+)\n(\d+)\n(\d+)\n?$/.exec(output);
+  const match = /^(\d+)\n(\d+)\n(\d+)\n(?:(\d+)\n(\d+)\n(\d+)\n)?$/.exec(output);
   if (!match) return undefined;
-  return { descriptors: Number(match[1]), memoryBytes: Number(match[2]) * Number(match[3]) };
+  const limits: MachineLimits = {
+    descriptors: Number(match[1]),
+    memoryBytes: Number(match[2]) * Number(match[3]),
+  };
+  if (match[4] !== undefined) {
+    limits.deadPeerSeconds = Number(match[4]) + Number(match[6]) * Number(match[5]);
+  }
+  return limits;
 }
 
 /**
@@ -76,13 +90,18 @@ export function parseMachineLimits(output: string): MachineLimits | undefined {
 export async function machineLimits(): Promise<{ limits: MachineLimits; problem?: string }> {
   try {
     const output = await new Deno.Command("sh", {
-      args: ["-c", "ulimit -n && getconf _PHYS_PAGES && getconf PAGESIZE"],
+      args: [
+        "-c",
+        "ulimit -n && getconf _PHYS_PAGES && getconf PAGESIZE && cd /proc/sys/net/ipv4 &&" +
+        " cat tcp_keepalive_time tcp_keepalive_intvl tcp_keepalive_probes",
+      ],
       stdin: "null",
       stdout: "piped",
       stderr: "null",
     }).output();
     const text = new TextDecoder().decode(output.stdout);
-    const limits = output.success ? parseMachineLimits(text) : undefined;
+    // Without /proc/sys the keepalive lines are missing and the status is a failure.
+    const limits = parseMachineLimits(text);
     if (limits !== undefined) return { limits };
     return { limits: FALLBACK_LIMITS, problem: `unexpected output: ${JSON.stringify(text)}` };
   } catch (error: unknown) {

@@ -94,6 +94,12 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
     });
   }
   resolved.maxClients = capacity.maxClients;
+  const deadPeer = machine.limits.deadPeerSeconds;
+  if (deadPeer !== undefined && deadPeer > DEAD_PEER_WARNING_S) {
+    log.warning("a dead peer holds its name this long: see deploy/60-chatd.conf", {
+      dead_peer_s: deadPeer,
+    });
+  }
   const supervisor = new Supervisor(resolved, log, { args, parsed: config });
   return await supervisor.run();
 }
@@ -116,6 +122,9 @@ export function probePort(config: Pick<Config, "host" | "port">): number {
     throw new StartError(`Cannot bind ${config.host}:${config.port}: ${reason}`, { cause: error });
   }
 }
+
+/** System keepalive settings that leave a dead peer unnoticed longer than this are warned of. */
+const DEAD_PEER_WARNING_S = 600;
 
 /** What SIGHUP needs: the command line and the settings it gave at start. */
 interface ReloadSource {

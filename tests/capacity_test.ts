@@ -32,6 +32,11 @@ Deno.test("parseMachineLimits reads ulimit -n, then pages and page size", () => 
     descriptors: 20000,
     memoryBytes: 6000000 * 4096,
   });
+  assert.deepEqual(parseMachineLimits("20000\n6000000\n4096\n7200\n75\n9\n"), {
+    descriptors: 20000,
+    memoryBytes: 6000000 * 4096,
+    deadPeerSeconds: 7200 + 9 * 75, // 2 h 11 min 15 s
+  });
   for (const bad of ["", "unlimited\n1\n4096\n", "20000\n", "1\n2\n3\n4\n"]) {
     assert.equal(parseMachineLimits(bad), undefined, bad);
   }
@@ -46,6 +51,9 @@ Deno.test("machineLimits finds the descriptor limit a child process inherits", a
   assert.equal(soft, hard);
   assert.equal(limits.descriptors, Number(soft));
   assert.ok(limits.memoryBytes > 2 ** 26, `${limits.memoryBytes}`);
+  const sys = (name: string) =>
+    Number(Deno.readTextFileSync(`/proc/sys/net/ipv4/tcp_keepalive_${name}`));
+  assert.equal(limits.deadPeerSeconds, sys("time") + sys("probes") * sys("intvl"));
   assert.notDeepEqual(limits, FALLBACK_LIMITS);
 });
 

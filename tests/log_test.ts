@@ -134,6 +134,18 @@ Deno.test("start-up logs one info line before the ready line, the rest at debug"
   // Threads included: "thread listening" is at debug.
   const info = server.parsedLogs().filter((fields) => fields.level === "info");
   assert.deepEqual(info.map((fields) => fields.msg), ["supervisor started"]);
+  // The one warning: how long a dead peer goes unnoticed, when the system's keepalive
+  // settings make that more than 10 minutes (the defaults: 2 h 11 min).
+  const sys = (name: string) =>
+    Number(Deno.readTextFileSync(`/proc/sys/net/ipv4/tcp_keepalive_${name}`));
+  const deadPeer = sys("time") + sys("probes") * sys("intvl");
+  const warnings = server.parsedLogs().filter((fields) => fields.level === "warning");
+  assert.deepEqual(
+    warnings.map((fields) => [fields.msg, fields.dead_peer_s]),
+    deadPeer > 600
+      ? [["a dead peer holds its name this long: see deploy/60-chatd.conf", String(deadPeer)]]
+      : [],
+  );
 });
 
 Deno.test("connects, JOIN, LEAV, join timeouts at debug and SERVER_FULL at warning, with p_id, t_id and peer", async () => {
