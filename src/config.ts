@@ -43,6 +43,8 @@ export interface Config {
   maxSendQueue: number;
   /** Seconds a child may leave the supervisor's heartbeat unanswered before it is killed. */
   watchdog: number;
+  /** The supervisor's `/metrics` and `/healthz` port on `--host`; 0 = any free one; -1 = off. */
+  metricsPort: number;
   logLevel: LogLevel;
   /** `text` (logfmt) or `json` (JSON lines). */
   logFormat: LogFormat;
@@ -79,6 +81,7 @@ export const DEFAULTS: Readonly<Config> = {
   burst: 100,
   maxSendQueue: 1024 * 1024,
   watchdog: 3,
+  metricsPort: -1,
   logLevel: "info",
   logFormat: "text",
   runtimeDir: "",
@@ -120,6 +123,7 @@ export const LIMITS = {
   burst: [1, 1_000_000],
   "max-send-queue": [4096, 2 ** 31 - 1],
   watchdog: [0.1, 3600],
+  "metrics-port": [0, 65535],
 } as const satisfies Record<string, readonly [number, number]>;
 
 function range(flag: keyof typeof LIMITS, fallback: number): string {
@@ -163,6 +167,8 @@ Options:
                              a slow consumer ${range("max-send-queue", D.maxSendQueue)}
   --watchdog SECONDS         kill a child that misses heartbeats this long
                              ${range("watchdog", D.watchdog)}
+  --metrics-port PORT        serve /metrics and /healthz over HTTP on --host,
+                             0 = a free one (0-65535, default off)
   --log-level LEVEL          trace, debug, info, warn (= warning), error or
                              fatal (default ${D.logLevel})
   --log-format FORMAT        text (logfmt) or json (JSON lines) (default ${D.logFormat})
@@ -204,6 +210,7 @@ const SERVER_OPTIONS = {
   burst: { type: "string" },
   "max-send-queue": { type: "string" },
   watchdog: { type: "string" },
+  "metrics-port": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   "runtime-dir": { type: "string" },
@@ -341,6 +348,9 @@ function parseConfig(
     burst: whole("burst", DEFAULTS.burst),
     maxSendQueue: whole("max-send-queue", DEFAULTS.maxSendQueue),
     watchdog: decimal("watchdog", DEFAULTS.watchdog),
+    metricsPort: values["metrics-port"] === undefined
+      ? DEFAULTS.metricsPort
+      : whole("metrics-port", DEFAULTS.metricsPort),
     logLevel,
     logFormat,
     runtimeDir: str(values["runtime-dir"]) ?? DEFAULTS.runtimeDir,
@@ -477,6 +487,8 @@ export function configToArgs(config: Config): string[] {
     burst: config.burst,
     "max-send-queue": config.maxSendQueue,
     watchdog: config.watchdog,
+    // Off (-1) is the absence of the flag.
+    ...(config.metricsPort >= 0 ? { "metrics-port": config.metricsPort } : {}),
     "log-level": config.logLevel,
     "log-format": config.logFormat,
     "runtime-dir": config.runtimeDir,

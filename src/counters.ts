@@ -58,3 +58,62 @@ export class Counters {
     return Atomics.load(this.#cells, ACCEPTED);
   }
 }
+
+/**
+ * What each thread counts for `/metrics`, in the order of a thread's row. `open` and
+ * `joined` are gauges the thread sets at each heartbeat; the others only grow.
+ */
+export const THREAD_METRICS = [
+  "accepted",
+  "refused_server_full",
+  "refused_shutting_down",
+  "open",
+  "joined",
+  "received_join",
+  "received_chat",
+  "received_who",
+  "received_ping",
+  "received_leav",
+  "received_help",
+  "received_other",
+  "deliveries",
+  "bytes_out",
+  "slow_consumers",
+  "datagrams_rejected",
+] as const;
+
+/** The name of a thread metric. */
+export type ThreadMetric = typeof THREAD_METRICS[number];
+
+/** A thread metric's place in its row. */
+export const M: Readonly<Record<ThreadMetric, number>> = Object.fromEntries(
+  THREAD_METRICS.map((name, index) => [name, index]),
+) as Record<ThreadMetric, number>;
+
+/**
+ * The rows of a process's threads, one Float64 row each, in a SharedArrayBuffer: each thread
+ * adds to its own row only (a plain `+=`, no Atomics: one writer per cell), and the process
+ * reads every row at a heartbeat. Float64 counts exactly up to 2^53.
+ */
+export class ThreadMetrics {
+  readonly buffer: SharedArrayBuffer;
+  readonly #cells: Float64Array;
+
+  /** Wraps `buffer`, or makes one for `threads` rows. */
+  constructor(threads: number, buffer?: SharedArrayBuffer) {
+    this.buffer = buffer ??
+      new SharedArrayBuffer(threads * THREAD_METRICS.length * Float64Array.BYTES_PER_ELEMENT);
+    this.#cells = new Float64Array(this.buffer);
+  }
+
+  /** Thread `tId`'s row, to add to. */
+  row(tId: number): Float64Array {
+    const start = tId * THREAD_METRICS.length;
+    return this.#cells.subarray(start, start + THREAD_METRICS.length);
+  }
+
+  /** Every row, back to back: what a child reports on its heartbeat. */
+  snapshot(): number[] {
+    return Array.from(this.#cells);
+  }
+}

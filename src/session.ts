@@ -9,6 +9,7 @@
 import { type Clock, SYSTEM_CLOCK } from "./_clock.ts";
 import type { OutputChunks } from "./_output_chunks.ts";
 import { OutputQueue, type OutputQueueOptions } from "./_output_queue.ts";
+import { M } from "./counters.ts";
 import { dispatch, type Session as CommandSession } from "./commands.ts";
 import { ErrorCode, Reply } from "./protocol.ts";
 import { TokenBucket } from "./rate_limit.ts";
@@ -67,6 +68,8 @@ export interface SessionOptions {
   queue: OutputQueueOptions;
   /** Default {@linkcode SYSTEM_CLOCK}. */
   clock?: Clock;
+  /** The thread's metrics row (counters.ts), counted into; none in unit tests. */
+  metrics?: Float64Array;
 }
 
 const encoder = new TextEncoder();
@@ -165,7 +168,7 @@ export class Session implements CommandSession, LineReceiver {
           }
           let pending: void | Promise<void>;
           try {
-            pending = dispatch(this, item);
+            pending = dispatch(this, item, this.#options.metrics);
           } catch (error: unknown) {
             this.#host.failed(this, error);
             this.close();
@@ -213,7 +216,9 @@ export class Session implements CommandSession, LineReceiver {
   // Commands' Session ---------------------------------------------------------------------
 
   reply(line: string): void {
-    this.#out.write(encoder.encode(line));
+    const bytes = encoder.encode(line);
+    if (this.#options.metrics) this.#options.metrics[M.bytes_out]! += bytes.length;
+    this.#out.write(bytes);
   }
 
   join(name: string): Promise<void> {
@@ -316,8 +321,14 @@ export class Session implements CommandSession, LineReceiver {
 
   /** Delivers a message meant for joined clients: written when joined, held while joining. */
   deliver(line: Uint8Array): void {
-    if (this.#state === "joined") this.#out.write(line);
-    else if (this.#state === "joining") this.#hold(line, Infinity);
+    if (this.#state === "joined") {
+      const metrics = this.#options.metrics;
+      if (metrics) {
+        metrics[M.deliveries]! += 1;
+        metrics[M.bytes_out]! += line.length;
+      }
+      this.#out.write(line);
+    } else if (this.#state === "joining") this.#hold(line, Infinity);
   }
 
   /**
@@ -326,8 +337,14 @@ export class Session implements CommandSession, LineReceiver {
    * joining.
    */
   broadcast(chunks: OutputChunks, seq: number): void {
-    if (this.#state === "joined") this.#out.broadcast(chunks);
-    else if (this.#state === "joining") {
+    if (this.#state === "joined") {
+      const metrics = this.#options.metrics;
+      if (metrics) {
+        metrics[M.deliveries]! += 1;
+        metrics[M.bytes_out]! += chunks.end - chunks.start;
+      }
+      this.#out.broadcast(chunks);
+    } else if (this.#state === "joining") {
       this.#hold(chunks.chunk.subarray(chunks.start, chunks.end), seq);
     }
   }

@@ -16,6 +16,14 @@ import { DirectoryService } from "./directory_service.ts";
 import { inspectorSignalProblem } from "./inspector_guard.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
 import { machineLimits, resolveMaxClients } from "./capacity.ts";
+import {
+  type ChildSample,
+  formatMetrics,
+  noCounts,
+  type RestartCause,
+  type SupervisorCounts,
+} from "./metrics.ts";
+import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
 import { type Logger, logger, RateLimitedWarnings, setLogLevel, setupLogging } from "./log.ts";
 import { makeRuntimeDir, removeRuntimeDir, RuntimeDirError } from "./runtime_dir.ts";
 
@@ -43,6 +51,8 @@ interface Child {
   pingSentAt: number | undefined;
   /** Set once the watchdog has killed it. */
   killed: boolean;
+  /** What its last heartbeat answer said, for `/metrics`. */
+  sample: ChildSample | undefined;
 }
 
 /** Raised when the server cannot start; the message is for the user. */
@@ -149,6 +159,8 @@ class Supervisor {
   readonly #respawnTimers = new Set<ReturnType<typeof setTimeout>>();
   #nextInstance = 0;
   #announced = false;
+  readonly #supervisorCounts = new Map<number, SupervisorCounts>();
+  #metricsServer: MetricsServer | undefined;
   #stopping = false;
   #stoppingAt = 0;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -195,6 +207,7 @@ class Supervisor {
     });
     await this.#stopped.promise;
     stopHeartbeat();
+    await this.#metricsServer?.[Symbol.asyncDispose]();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     Deno.removeSignalListener("SIGHUP", onHangUp);
@@ -224,6 +237,7 @@ class Supervisor {
       retiring: false,
       pingSentAt: undefined,
       killed: false,
+      sample: undefined,
     };
     this.#children.set(instance, child);
     this.#current[pId] = child;
@@ -262,6 +276,7 @@ class Supervisor {
       watchdog_s: this.#config.watchdog,
     });
     child.killed = true; // Its exit respawns it.
+    this.#counts(child.pId).watchdogKills++;
     try {
       child.process.kill("SIGKILL");
     } catch {
@@ -278,6 +293,14 @@ class Supervisor {
     switch (report.kind) {
       case "pong":
         child.pingSentAt = undefined;
+        if (report.rss !== undefined) {
+          child.sample = {
+            pId: child.pId,
+            rss: report.rss,
+            serving: report.serving!,
+            rows: report.metrics!,
+          };
+        }
         return;
       case "listening": {
         child.listening = true;
@@ -292,6 +315,7 @@ class Supervisor {
       case "retiring": {
         if (this.#current[child.pId] !== child || this.#stopping) return;
         child.retiring = true;
+        this.#counts(child.pId).recycles++;
         this.#log.info("child retiring, starting its replacement", context);
         this.#spawn(child.pId);
         return;
@@ -358,6 +382,53 @@ class Supervisor {
     }
     this.#announced = true;
     console.log(`chatd listening on ${this.#config.host}:${this.#config.port}`);
+    if (this.#config.metricsPort >= 0) this.#startMetrics();
+  }
+
+  #counts(pId: number): SupervisorCounts {
+    let counts = this.#supervisorCounts.get(pId);
+    if (counts === undefined) this.#supervisorCounts.set(pId, counts = noCounts());
+    return counts;
+  }
+
+  /** `/metrics` now: the current children's last samples and the supervisor's counts. */
+  metricsText(): string {
+    for (let pId = 0; pId < this.#config.processes; pId++) this.#counts(pId);
+    const children: ChildSample[] = [];
+    for (const child of this.#current) if (child?.sample) children.push(child.sample);
+    return formatMetrics({
+      threads: this.#config.threads,
+      children,
+      supervisor: this.#supervisorCounts,
+    });
+  }
+
+  /** True when every p_id has a child whose every thread serves, by its last heartbeat. */
+  healthy(): boolean {
+    if (this.#stopping) return false;
+    for (let pId = 0; pId < this.#config.processes; pId++) {
+      const child = this.#current[pId];
+      if (!child?.listening || child.killed) return false;
+      if (child.sample === undefined || child.sample.serving < this.#config.threads) return false;
+    }
+    return true;
+  }
+
+  async #startMetrics(): Promise<void> {
+    try {
+      this.#metricsServer = await serveMetrics(this.#config.host, this.#config.metricsPort, {
+        metrics: () => this.metricsText(),
+        healthy: () => this.healthy(),
+      });
+      console.log(
+        `chatd metrics on http://${this.#config.host}:${this.#metricsServer.port}/metrics`,
+      );
+    } catch (error: unknown) {
+      this.#log.error("metrics endpoint failed to start", {
+        port: this.#config.metricsPort,
+        error: String(error),
+      });
+    }
   }
 
   #exited(child: Child, status: Deno.CommandStatus): void {
@@ -381,6 +452,12 @@ class Supervisor {
     }
     if (this.#current[child.pId] !== child) return; // A retired child; its replacement runs.
     this.#current[child.pId] = undefined;
+    const cause: RestartCause = child.killed
+      ? "watchdog"
+      : status.signal !== null
+      ? "signal"
+      : "exit";
+    this.#counts(child.pId).restarts[cause]++;
     const failures = uptime < CRASH_LOOP_UPTIME_MS ? (this.#failures[child.pId] ?? 0) + 1 : 0;
     this.#failures[child.pId] = failures;
     if (failures === 0) return this.#spawn(child.pId);

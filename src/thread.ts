@@ -21,7 +21,7 @@ import { FlushRounds } from "./_flush_rounds.ts";
 import type { OutputQueue } from "./_output_queue.ts";
 import type { Bus, BusHandlers } from "./bus.ts";
 import type { Clock } from "./_clock.ts";
-import { Counters } from "./counters.ts";
+import { Counters, M, ThreadMetrics } from "./counters.ts";
 import { processCapacity } from "./capacity.ts";
 import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
 import { type DatagramRecord, encodeControl, encodeDirect } from "./wire.ts";
@@ -45,6 +45,8 @@ export interface ThreadOptions {
   /** This thread's endpoint id. */
   ep: string;
   counters: Counters;
+  /** This thread's metrics row (counters.ts); default a private one. */
+  metrics?: Float64Array;
   /** Sends a message to the process. */
   post: (message: FromThread) => void;
   /** Makes the bus endpoint. Default: a {@linkcode UnixBus} in the runtime directory. */
@@ -62,6 +64,7 @@ export class Thread implements SessionHost {
   readonly #tId: number;
   readonly #ep: string;
   readonly #counters: Counters;
+  readonly #metrics: Float64Array;
   /** Clients this process may hold: its share of --max-clients (resolved by the supervisor). */
   readonly #processCap: number;
   readonly #post: (message: FromThread) => void;
@@ -91,6 +94,7 @@ export class Thread implements SessionHost {
     this.#tId = options.tId;
     this.#ep = options.ep;
     this.#counters = options.counters;
+    this.#metrics = options.metrics ?? new ThreadMetrics(1).row(0);
     this.#processCap = processCapacity(options.config.maxClients, options.config.processes);
     this.#post = options.post;
     this.#log = logger("thread");
@@ -98,7 +102,10 @@ export class Thread implements SessionHost {
     const config = options.config;
     this.#makeBus = options.bus ??
       ((handlers) =>
-        new UnixBus(config.runtimeDir, options.ep, handlers, () => options.counters.rejected()));
+        new UnixBus(config.runtimeDir, options.ep, handlers, () => {
+          options.counters.rejected();
+          this.#metrics[M.datagrams_rejected]! += 1;
+        }));
     this.#makeAcceptor = options.acceptor ?? (() =>
       listenTcp({
         hostname: config.host,
@@ -113,6 +120,7 @@ export class Thread implements SessionHost {
       burst: config.burst,
       queue: { maxBytes: config.maxSendQueue, clock: options.clock },
       clock: options.clock,
+      metrics: this.#metrics,
     };
   }
 
@@ -226,11 +234,15 @@ export class Thread implements SessionHost {
 
   #accept(transport: Transport): void {
     // Accepted as the listener closed: this client gets its BYE too.
-    if (this.#phase === "stopping") return refuse(transport, Reply.shuttingDown());
+    if (this.#phase === "stopping") {
+      this.#metrics[M.refused_shutting_down]! += 1;
+      return refuse(transport, Reply.shuttingDown());
+    }
     const accepted = this.#sessions.size < this.#config.maxClientsPerThread
       ? this.#counters.tryAccept(this.#processCap)
       : 0;
     if (accepted === 0) {
+      this.#metrics[M.refused_server_full]! += 1;
       this.#warnings.warn("client refused: server full", {
         peer: transport.peer,
         clients: this.#sessions.size,
@@ -241,6 +253,7 @@ export class Thread implements SessionHost {
     }
     const session = new Session(this.#nextId++, transport, this, this.#sessionOptions);
     this.#sessions.set(session.id, session);
+    this.#metrics[M.accepted]! += 1;
     this.#log.debug("client connected", { conn: session.id, peer: transport.peer });
     if (accepted === this.#config.clientsPerProcess) this.#post({ kind: "quota" });
     session.serve(Reply.hello(this.#pId, this.#tId));
@@ -289,6 +302,7 @@ export class Thread implements SessionHost {
   }
 
   slowConsumer(session: Session): void {
+    this.#metrics[M.slow_consumers]! += 1;
     this.#warnings.warn("slow consumer dropped", {
       conn: session.id,
       name: session.claimedName,
@@ -345,6 +359,14 @@ export class Thread implements SessionHost {
     this.#phase = "draining";
     this.#listener!.drain();
     this.#log.info("thread draining", { ep: this.#ep, clients: this.#sessions.size });
+  }
+
+  /** Sets the gauges of the metrics row: at each heartbeat, not on every change. */
+  updateGauges(): void {
+    let joined = 0;
+    for (const session of this.#sessions.values()) if (session.state === "joined") joined++;
+    this.#metrics[M.open] = this.#sessions.size;
+    this.#metrics[M.joined] = joined;
   }
 
   /** Closes the listener, says `BYE shutting down` to every client and closes them. */
@@ -407,6 +429,7 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
           tId: message.tId,
           ep: message.ep,
           counters: new Counters(message.counters),
+          metrics: new ThreadMetrics(message.config.threads, message.metrics).row(message.tId),
           post: (reply) => scope.postMessage(reply),
         });
         thread.start();
@@ -414,6 +437,7 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
       case "drain":
         return thread?.drain();
       case "ping":
+        thread?.updateGauges();
         return scope.postMessage({ kind: "pong" });
       case "shutdown":
         return thread?.shutdown();
