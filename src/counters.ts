@@ -80,6 +80,7 @@ export const THREAD_METRICS = [
   "bytes_out",
   "slow_consumers",
   "datagrams_rejected",
+  "records_dropped",
 ] as const;
 
 /** The name of a thread metric. */

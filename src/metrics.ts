@@ -105,6 +105,9 @@ const THREAD_FAMILIES: readonly [
   ["chatd_datagrams_rejected_total", "counter", "Malformed bus datagrams dropped.", [
     ["datagrams_rejected", {}],
   ]],
+  ["chatd_records_dropped_total", "counter", "Chat records dropped at a full outbox.", [
+    ["records_dropped", {}],
+  ]],
 ];
 
 /** The `/metrics` text for `snapshot`. */

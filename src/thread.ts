@@ -102,9 +102,12 @@ export class Thread implements SessionHost {
     const config = options.config;
     this.#makeBus = options.bus ??
       ((handlers) =>
-        new UnixBus(config.runtimeDir, options.ep, handlers, () => {
-          options.counters.rejected();
-          this.#metrics[M.datagrams_rejected]! += 1;
+        new UnixBus(config.runtimeDir, options.ep, handlers, {
+          onRejected: () => {
+            options.counters.rejected();
+            this.#metrics[M.datagrams_rejected]! += 1;
+          },
+          onDropped: () => this.#metrics[M.records_dropped]! += 1,
         }));
     this.#makeAcceptor = options.acceptor ?? (() =>
       listenTcp({

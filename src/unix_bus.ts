@@ -20,18 +20,25 @@ export class UnixBus implements Bus {
   #peers: readonly string[] = [];
 
   /**
-   * Binds `dir/id.sock`. `onRejected` is called for each malformed datagram dropped (the
-   * rest of a datagram is dropped at its first bad record).
+   * Binds `dir/id.sock`. `counts.onRejected` is called for each malformed datagram dropped
+   * (the rest of a datagram is dropped at its first bad record), `counts.onDropped` for each
+   * chat record dropped at a full outbox.
    *
    * @throws {Deno.errors.AddrInUse} when the path is in use by a live socket.
    */
-  constructor(dir: string, id: string, handlers: BusHandlers, onRejected: () => void = () => {}) {
+  constructor(
+    dir: string,
+    id: string,
+    handlers: BusHandlers,
+    counts: { onRejected?: () => void; onDropped?: () => void } = {},
+  ) {
     this.id = id;
     this.#handlers = handlers;
-    this.#onRejected = onRejected;
+    this.#onRejected = counts.onRejected ?? (() => {});
     this.#endpoint = new Endpoint(dir, id, {
       onDatagram: (data) => this.#onDatagram(data),
       onGone: handlers.onGone,
+      onDropped: counts.onDropped,
     });
   }
 
