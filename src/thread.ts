@@ -205,8 +205,10 @@ export class Thread implements SessionHost {
     if (owner?.state === "joining") {
       this.#log.debug("client joined", { conn: entry.conn, name: entry.name, peer: owner.peer });
       owner.joined(seq);
-    } // The claimant is gone: hand the name straight back.
-    else if (owner === undefined) this.#toSupervisor({ kind: "release", entry });
+    } else if (owner === undefined) {
+      // The claimant is gone: hand the name straight back.
+      this.#toSupervisor({ kind: "release", entry });
+    }
   }
 
   #removed(entry: Entry, seq: number): void {
