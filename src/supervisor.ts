@@ -192,6 +192,27 @@ class Supervisor {
       log_format: this.#config.logFormat,
       config: this.#config.configFile,
     });
+    if (this.#config.metricsPort >= 0) {
+      // Bound before any child starts, as the chat port is checked: a port in use stops here.
+      try {
+        this.#metricsServer = await serveMetrics(this.#config.host, this.#config.metricsPort, {
+          metrics: () => this.metricsText(),
+          healthy: () => this.healthy(),
+        });
+      } catch (error: unknown) {
+        const reason = error instanceof Deno.errors.AddrInUse
+          ? "address in use"
+          : error instanceof Error
+          ? error.message
+          : String(error);
+        console.error(
+          `chatd: Cannot bind ${this.#config.host}:${this.#config.metricsPort} for --metrics-port: ${reason}`,
+        );
+        this.#directory.close();
+        removeRuntimeDir(this.#config.runtimeDir);
+        return 1;
+      }
+    }
     const onSignal = () => this.#shutdown();
     const onHangUp = () => this.#reload();
     Deno.addSignalListener("SIGINT", onSignal);
@@ -382,7 +403,11 @@ class Supervisor {
     }
     this.#announced = true;
     console.log(`chatd listening on ${this.#config.host}:${this.#config.port}`);
-    if (this.#config.metricsPort >= 0) this.#startMetrics();
+    if (this.#metricsServer !== undefined) {
+      console.log(
+        `chatd metrics on http://${this.#config.host}:${this.#metricsServer.port}/metrics`,
+      );
+    }
   }
 
   #counts(pId: number): SupervisorCounts {
@@ -412,23 +437,6 @@ class Supervisor {
       if (child.sample === undefined || child.sample.serving < this.#config.threads) return false;
     }
     return true;
-  }
-
-  async #startMetrics(): Promise<void> {
-    try {
-      this.#metricsServer = await serveMetrics(this.#config.host, this.#config.metricsPort, {
-        metrics: () => this.metricsText(),
-        healthy: () => this.healthy(),
-      });
-      console.log(
-        `chatd metrics on http://${this.#config.host}:${this.#metricsServer.port}/metrics`,
-      );
-    } catch (error: unknown) {
-      this.#log.error("metrics endpoint failed to start", {
-        port: this.#config.metricsPort,
-        error: String(error),
-      });
-    }
   }
 
   #exited(child: Child, status: Deno.CommandStatus): void {

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { formatMetrics, noCounts } from "../src/metrics.ts";
 import { THREAD_METRICS } from "../src/counters.ts";
-import { type LineClient, TestServer, waitUntil } from "./test_util.ts";
+import {
+  type LineClient,
+  outputWithin,
+  serverCommand,
+  TestServer,
+  waitUntil,
+} from "./test_util.ts";
 
 /** One sample: its family name, its labels, its value. */
 interface Sample {
@@ -211,4 +217,21 @@ Deno.test("/metrics counts known traffic exactly; /healthz is 503 while a child 
     1,
   );
   assert.equal(value(restarted, "chatd_watchdog_kills_total", { p_id: "0" }), 0);
+});
+
+Deno.test("a --metrics-port in use stops the start: exit 1, no child started", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  const output = await outputWithin(
+    serverCommand(["--port", "0", "--metrics-port", String(port)]),
+    15_000,
+  );
+  assert.equal(output.code, 1);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.ok(
+    stderr.includes(`chatd: Cannot bind 127.0.0.1:${port} for --metrics-port: address in use\n`),
+    stderr,
+  );
+  assert.ok(!stderr.includes("child started"), stderr);
+  assert.equal(new TextDecoder().decode(output.stdout), "");
 });
