@@ -7,7 +7,7 @@
  */
 
 /** How often peers are pinged, at most (more often when `--watchdog` is short). */
-export const HEARTBEAT_MS = 1000;
+export const HEARTBEAT_MS = 500;
 
 /** A peer's heartbeat state: set it to undefined when its `pong` arrives. */
 export interface Beating {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { M } from "./counters.ts";
 import {
   echoed,
   ErrorCode,
@@ -141,6 +142,16 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
 };
 
+/** Where each verb is counted in a thread's metrics row (see counters.ts). */
+const RECEIVED: ReadonlyMap<string, number> = new Map([
+  ["JOIN", M.received_join],
+  ["CHAT", M.received_chat],
+  ["WHO", M.received_who],
+  ["PING", M.received_ping],
+  ["LEAV", M.received_leav],
+  ["HELP", M.received_help],
+]);
+
 /**
  * Runs one line (without its line ending) against the command table.
  *
@@ -149,9 +160,14 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
  * dispatch(session, "ping hello"); // session.reply("PONG hello\n")
  * ```
  */
-export function dispatch(session: Session, line: string): void | Promise<void> {
+export function dispatch(
+  session: Session,
+  line: string,
+  counts?: Float64Array,
+): void | Promise<void> {
   if (line === "") return;
   const { verb, rest } = splitCommand(line);
+  if (counts !== undefined) counts[RECEIVED.get(verb) ?? M.received_other]! += 1;
   const spec = COMMANDS[verb];
   if (spec === undefined) {
     return session.reply(Reply.error(ErrorCode.BAD_COMMAND, echoed(verb.slice(0, 32))));

@@ -10,6 +10,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { LogLevel } from "@logtape/logtape";
 import { type LogFormat, parseLogLevel } from "./log.ts";
 import { VERSION } from "./version.ts";
+import { autoShape } from "./capacity.ts";
 
 export { VERSION };
 
@@ -20,6 +21,11 @@ export interface Config {
   port: number;
   processes: number;
   threads: number;
+  /**
+   * Clients the whole server serves at once; 0 = `auto`, what the descriptor limit and
+   * memory allow (resolved where it is enforced, see `machineMaxClients` in capacity.ts).
+   */
+  maxClients: number;
   /** Recycle a process after it has accepted this many clients; 0 = never. */
   clientsPerProcess: number;
   maxClientsPerThread: number;
@@ -37,6 +43,8 @@ export interface Config {
   maxSendQueue: number;
   /** Seconds a child may leave the supervisor's heartbeat unanswered before it is killed. */
   watchdog: number;
+  /** The supervisor's `/metrics` and `/healthz` port on `--host`; 0 = any free one; -1 = off. */
+  metricsPort: number;
   logLevel: LogLevel;
   /** `text` (logfmt) or `json` (JSON lines). */
   logFormat: LogFormat;
@@ -59,21 +67,29 @@ export interface Config {
   faults: boolean;
 }
 
-/** The defaults, as documented in `--help` and the README. */
+/** The `auto` shape of this machine: processes × threads close to its number of cores. */
+const AUTO_SHAPE = autoShape(navigator.hardwareConcurrency ?? 1);
+
+/**
+ * The defaults, as documented in `--help` and the README. `processes` and `threads` are
+ * `auto`, resolved for this machine; `maxClients` 0 is `auto`.
+ */
 export const DEFAULTS: Readonly<Config> = {
   host: "127.0.0.1",
   port: 4321,
-  processes: 2,
-  threads: 2,
+  processes: AUTO_SHAPE.processes,
+  threads: AUTO_SHAPE.threads,
+  maxClients: 0,
   clientsPerProcess: 0,
-  maxClientsPerThread: 1024,
+  maxClientsPerThread: 1_000_000,
   maxLineBytes: 4096,
   grace: 5,
   joinTimeout: 60,
   rate: 20,
   burst: 100,
   maxSendQueue: 1024 * 1024,
-  watchdog: 10,
+  watchdog: 3,
+  metricsPort: -1,
   logLevel: "info",
   logFormat: "text",
   history: 100,
@@ -109,6 +125,7 @@ export const LIMITS = {
   port: [0, 65535],
   processes: [1, 64],
   threads: [1, 64],
+  "max-clients": [0, 10_000_000],
   "clients-per-process": [0, 2 ** 31 - 1],
   "max-clients-per-thread": [1, 1_000_000],
   "max-line-bytes": [64, MAX_LINE_BYTES_LIMIT],
@@ -121,6 +138,7 @@ export const LIMITS = {
   history: [0, 10_000],
   "max-rooms-per-user": [0, 10_000],
   "max-rooms": [0, 1_000_000],
+  "metrics-port": [0, 65535],
 } as const satisfies Record<string, readonly [number, number]>;
 
 function range(flag: keyof typeof LIMITS, fallback: number): string {
@@ -141,11 +159,15 @@ Usage:
 Options:
   --host HOST                address to listen on (default ${D.host})
   --port PORT                TCP port, 0 = a free one ${range("port", D.port)}
-  --processes N              worker processes ${range("processes", D.processes)}
-  --threads T                threads per process ${range("threads", D.threads)}
+  --processes N|auto         worker processes (1-64, default auto: about one
+                             per core, see the README)
+  --threads T|auto           threads per process (1-64, default auto)
+  --max-clients N|auto       clients the whole server serves at once; auto or 0
+                             = what the descriptor limit and memory allow
+                             (0-10000000, default auto)
   --clients-per-process N    recycle a process after N clients, 0 = never
                              ${range("clients-per-process", D.clientsPerProcess)}
-  --max-clients-per-thread N clients one thread serves at once
+  --max-clients-per-thread N a further cap on the clients of one thread
                              ${range("max-clients-per-thread", D.maxClientsPerThread)}
   --max-line-bytes N         longest line a client may send, in bytes
                              ${range("max-line-bytes", D.maxLineBytes)}
@@ -168,6 +190,8 @@ Options:
                              ${range("max-rooms-per-user", D.maxRoomsPerUser)}
   --max-rooms N              named rooms the server holds at once
                              ${range("max-rooms", D.maxRooms)}
+  --metrics-port PORT        serve /metrics and /healthz over HTTP on --host,
+                             0 = a free one (0-65535, default off)
   --log-level LEVEL          trace, debug, info, warn (= warning), error or
                              fatal (default ${D.logLevel})
   --log-format FORMAT        text (logfmt) or json (JSON lines) (default ${D.logFormat})
@@ -199,6 +223,7 @@ const SERVER_OPTIONS = {
   port: { type: "string" },
   processes: { type: "string" },
   threads: { type: "string" },
+  "max-clients": { type: "string" },
   "clients-per-process": { type: "string" },
   "max-clients-per-thread": { type: "string" },
   "max-line-bytes": { type: "string" },
@@ -212,6 +237,7 @@ const SERVER_OPTIONS = {
   "data-dir": { type: "string" },
   "max-rooms-per-user": { type: "string" },
   "max-rooms": { type: "string" },
+  "metrics-port": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   "runtime-dir": { type: "string" },
@@ -332,11 +358,14 @@ function parseConfig(
     integer(flag, values[flag], LIMITS[flag][0], LIMITS[flag][1], fallback);
   const decimal = (flag: keyof typeof LIMITS, fallback: number) =>
     number(flag, values[flag], LIMITS[flag][0], LIMITS[flag][1], fallback);
+  const auto = (flag: "processes" | "threads") =>
+    values[flag] === "auto" ? AUTO_SHAPE[flag] : whole(flag, AUTO_SHAPE[flag]);
+  const shape = { processes: auto("processes"), threads: auto("threads") };
   return {
     host,
     port: whole("port", DEFAULTS.port),
-    processes: whole("processes", DEFAULTS.processes),
-    threads: whole("threads", DEFAULTS.threads),
+    ...shape,
+    maxClients: values["max-clients"] === "auto" ? 0 : whole("max-clients", DEFAULTS.maxClients),
     clientsPerProcess: whole("clients-per-process", DEFAULTS.clientsPerProcess),
     maxClientsPerThread: whole("max-clients-per-thread", DEFAULTS.maxClientsPerThread),
     maxLineBytes: whole("max-line-bytes", DEFAULTS.maxLineBytes),
@@ -350,6 +379,9 @@ function parseConfig(
     dataDir: str(values["data-dir"]) ?? DEFAULTS.dataDir,
     maxRoomsPerUser: whole("max-rooms-per-user", DEFAULTS.maxRoomsPerUser),
     maxRooms: whole("max-rooms", DEFAULTS.maxRooms),
+    metricsPort: values["metrics-port"] === undefined
+      ? DEFAULTS.metricsPort
+      : whole("metrics-port", DEFAULTS.metricsPort),
     logLevel,
     logFormat,
     runtimeDir: str(values["runtime-dir"]) ?? DEFAULTS.runtimeDir,
@@ -476,6 +508,7 @@ export function configToArgs(config: Config): string[] {
     port: config.port,
     processes: config.processes,
     threads: config.threads,
+    "max-clients": config.maxClients,
     "clients-per-process": config.clientsPerProcess,
     "max-clients-per-thread": config.maxClientsPerThread,
     "max-line-bytes": config.maxLineBytes,
@@ -489,6 +522,8 @@ export function configToArgs(config: Config): string[] {
     "data-dir": config.dataDir,
     "max-rooms-per-user": config.maxRoomsPerUser,
     "max-rooms": config.maxRooms,
+    // Off (-1) is the absence of the flag.
+    ...(config.metricsPort >= 0 ? { "metrics-port": config.metricsPort } : {}),
     "log-level": config.logLevel,
     "log-format": config.logFormat,
     "runtime-dir": config.runtimeDir,

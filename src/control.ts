@@ -30,8 +30,11 @@ export type FromChild =
   | { kind: "retiring" }
   /** A thread died; its endpoint and the names on it are gone. */
   | { kind: "thread_exit"; ep: string }
-  /** Heartbeat answer. */
-  | { kind: "pong" };
+  /**
+   * Heartbeat answer, with what `/metrics` shows of the child: its RSS, how many of its
+   * threads serve, and its threads' metrics rows back to back (counters.ts).
+   */
+  | { kind: "pong"; rss?: number; serving?: number; metrics?: number[] };
 
 /** Child process → thread. */
 export type ToThread =
@@ -42,6 +45,8 @@ export type ToThread =
     tId: number;
     ep: string;
     counters: SharedArrayBuffer;
+    /** The process's {@linkcode ThreadMetrics} rows. */
+    metrics: SharedArrayBuffer;
   }
   | { kind: "shutdown" }
   | { kind: "drain" }
@@ -94,12 +99,32 @@ export function parseToChild(line: string): ToChild {
 export function parseFromChild(line: string): FromChild {
   const value = parseJson(line);
   const kind = kindOf(value);
-  if (kind === "listening" || kind === "retiring" || kind === "pong") return { kind };
+  if (kind === "listening" || kind === "retiring") return { kind };
+  if (kind === "pong") return parsePong(value as Record<string, unknown>, line);
   if (kind === "thread_exit") {
     const ep = (value as { ep?: unknown }).ep;
     if (typeof ep === "string" && ep.length < 64) return { kind, ep };
   }
   throw new ControlError(`Unknown control message: ${line.slice(0, 80)}`);
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0;
+}
+
+/** The most numbers a pong may carry: 64 threads' rows. */
+const MAX_PONG_METRICS = 64 * 64;
+
+function parsePong(value: Record<string, unknown>, line: string): FromChild {
+  const { rss, serving, metrics } = value;
+  if (rss === undefined && serving === undefined && metrics === undefined) return { kind: "pong" };
+  if (
+    isCount(rss) && isCount(serving) && Array.isArray(metrics) &&
+    metrics.length <= MAX_PONG_METRICS && metrics.every(isCount)
+  ) {
+    return { kind: "pong", rss, serving, metrics: metrics as number[] };
+  }
+  throw new ControlError(`Bad pong: ${line.slice(0, 80)}`);
 }
 
 /**

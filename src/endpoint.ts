@@ -64,6 +64,8 @@ export interface EndpointOptions {
   onDatagram: (data: Uint8Array) => void;
   /** Called when a destination's socket is gone (its thread or process ended). */
   onGone?: (destination: string) => void;
+  /** Called for each chat record dropped because its destination's outbox is full. */
+  onDropped?: () => void;
 }
 
 /** One endpoint: a receive socket plus outboxes. */
@@ -121,7 +123,7 @@ export class Endpoint {
         this.#log.debug("destination gone", { ep: this.id, destination });
         this.drop(destination);
         this.#options.onGone?.(destination);
-      });
+      }, () => this.#options.onDropped?.());
       this.#outboxes.set(destination, outbox);
     }
     return outbox;
@@ -173,6 +175,7 @@ export class Outbox {
   readonly #path: string;
   readonly #address: Deno.UnixAddr;
   readonly #onGone: () => void;
+  readonly #onDropped: () => void;
   #socket: Deno.DatagramConn | undefined;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
@@ -185,7 +188,8 @@ export class Outbox {
   #running = false;
   #closed = false;
 
-  constructor(path: string, destination: string, onGone: () => void) {
+  constructor(path: string, destination: string, onGone: () => void, onDropped: () => void) {
+    this.#onDropped = onDropped;
     this.#path = path;
     this.#address = { transport: "unixpacket", path: destination };
     this.#onGone = onGone;
@@ -217,6 +221,7 @@ export class Outbox {
 
   #drop(): void {
     this.#dropped++;
+    this.#onDropped();
     const now = performance.now();
     if (now - this.#droppedLoggedAt < DROP_LOG_INTERVAL_MS) return;
     this.#droppedLoggedAt = now;

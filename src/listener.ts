@@ -7,6 +7,10 @@
  *   {@linkcode DRAIN_IDLE_MS} (or {@linkcode DRAIN_MAX_MS} has passed), then closes. An
  *   accept that completed as it closed is still handed over.
  * - Stopped (shutdown): closes at once; the pending accept ends the loop.
+ * - An accept that fails while serving (EMFILE: out of descriptors) is reported and retried
+ *   after {@linkcode ACCEPT_RETRY_MS}: the loop neither spins nor ends. The connection stays
+ *   in the kernel's queue meanwhile; the process's client cap (capacity.ts) keeps a margin
+ *   of descriptors so that this is rare.
  *
  * @module
  */
@@ -17,6 +21,8 @@ import type { Acceptor, Transport } from "./transport.ts";
 export const DRAIN_IDLE_MS = 50;
 /** The longest a listener drains under steady arrivals. */
 export const DRAIN_MAX_MS = 2000;
+/** The pause after a failed accept before the next. */
+export const ACCEPT_RETRY_MS = 100;
 
 /** Options of {@linkcode Listener}. */
 export interface ListenerOptions {
@@ -24,6 +30,8 @@ export interface ListenerOptions {
   onAccept(transport: Transport): void;
   /** Called once when the loop has ended (the acceptor is closed by then). */
   onStopped?(): void;
+  /** An accept failed while serving (EMFILE, say); it is retried after a pause. */
+  onAcceptFailed?(error: unknown): void;
   /** Default {@linkcode SYSTEM_CLOCK}. */
   clock?: Clock;
 }
@@ -105,8 +113,13 @@ export class Listener {
           this.#wake = undefined;
           if (transport === "wake") continue;
         }
-      } catch {
-        break; // The acceptor was closed, or failed.
+      } catch (error: unknown) {
+        // The acceptor was closed (stop, or a drain that ended): the loop ends.
+        if (this.#phase !== "serving" || error instanceof Deno.errors.BadResource) break;
+        accepting = undefined;
+        this.#options.onAcceptFailed?.(error);
+        await this.#pause(ACCEPT_RETRY_MS);
+        continue;
       }
       accepting = undefined;
       this.#options.onAccept(transport);
@@ -114,6 +127,13 @@ export class Listener {
     this.#acceptor.close();
     this.#running = false;
     this.#options.onStopped?.();
+  }
+
+  /** Waits `ms`, or less if the phase changes. */
+  async #pause(ms: number): Promise<void> {
+    const wakeup = new Promise<undefined>((resolve) => this.#wake = () => resolve(undefined));
+    await this.#raceTimeout(wakeup, ms);
+    this.#wake = undefined;
   }
 
   #raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {

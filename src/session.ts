@@ -10,6 +10,7 @@ import { type Clock, SYSTEM_CLOCK } from "./_clock.ts";
 import type { OutputChunks } from "./_output_chunks.ts";
 import type { NamedRooms, RoomUser } from "./named_rooms.ts";
 import { OutputQueue, type OutputQueueOptions } from "./_output_queue.ts";
+import { M } from "./counters.ts";
 import { dispatch, type Session as CommandSession } from "./commands.ts";
 import { ErrorCode, Reply } from "./protocol.ts";
 import { TokenBucket } from "./rate_limit.ts";
@@ -47,6 +48,8 @@ export interface SessionHost {
   failed(session: Session, error: unknown): void;
   /** `session` is being dropped: it does not read what it is sent. */
   slowConsumer(session: Session): void;
+  /** `session` did not JOIN within the join timeout and is being closed. */
+  joinTimedOut(session: Session): void;
   /**
    * Has {@linkcode OutputQueue.flush} called in the thread's flush round at the end of this
    * turn, or with `paced` (only broadcast output is queued), in its next paced round.
@@ -68,6 +71,8 @@ export interface SessionOptions {
   queue: OutputQueueOptions;
   /** Default {@linkcode SYSTEM_CLOCK}. */
   clock?: Clock;
+  /** The thread's metrics row (counters.ts), counted into; none in unit tests. */
+  metrics?: Float64Array;
 }
 
 const encoder = new TextEncoder();
@@ -166,7 +171,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
           }
           let pending: void | Promise<void>;
           try {
-            pending = dispatch(this, item);
+            pending = dispatch(this, item, this.#options.metrics);
           } catch (error: unknown) {
             this.#host.failed(this, error);
             this.close();
@@ -190,6 +195,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
     this.#joinTimer = undefined;
     // A joining session is timed out only if its claim is refused (see refused()).
     if (this.#state !== "anonymous") return;
+    this.#host.joinTimedOut(this);
     this.reply(Reply.error(ErrorCode.TIMEOUT, "no JOIN in time"));
     this.end();
   };
@@ -213,7 +219,9 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
   // Commands' Session ---------------------------------------------------------------------
 
   reply(line: string): void {
-    this.#out.write(encoder.encode(line));
+    const bytes = encoder.encode(line);
+    if (this.#options.metrics) this.#options.metrics[M.bytes_out]! += bytes.length;
+    this.#out.write(bytes);
   }
 
   join(name: string): Promise<void> {
@@ -338,8 +346,14 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
 
   /** Delivers a message meant for joined clients: written when joined, held while joining. */
   deliver(line: Uint8Array): void {
-    if (this.#state === "joined") this.#out.write(line);
-    else if (this.#state === "joining") this.#hold(line, Infinity);
+    if (this.#state === "joined") {
+      const metrics = this.#options.metrics;
+      if (metrics) {
+        metrics[M.deliveries]! += 1;
+        metrics[M.bytes_out]! += line.length;
+      }
+      this.#out.write(line);
+    } else if (this.#state === "joining") this.#hold(line, Infinity);
   }
 
   /**
@@ -348,8 +362,14 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
    * joining.
    */
   broadcast(chunks: OutputChunks, seq: number): void {
-    if (this.#state === "joined") this.#out.broadcast(chunks);
-    else if (this.#state === "joining") {
+    if (this.#state === "joined") {
+      const metrics = this.#options.metrics;
+      if (metrics) {
+        metrics[M.deliveries]! += 1;
+        metrics[M.bytes_out]! += chunks.end - chunks.start;
+      }
+      this.#out.broadcast(chunks);
+    } else if (this.#state === "joining") {
       this.#hold(chunks.chunk.subarray(chunks.start, chunks.end), seq);
     }
   }

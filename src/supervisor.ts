@@ -16,6 +16,15 @@ import { DirectoryService } from "./directory_service.ts";
 import { inspectorSignalProblem } from "./inspector_guard.ts";
 import { HistoryStore, HistoryStoreError } from "./history_store.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
+import { machineLimits, resolveMaxClients } from "./capacity.ts";
+import {
+  type ChildSample,
+  formatMetrics,
+  noCounts,
+  type RestartCause,
+  type SupervisorCounts,
+} from "./metrics.ts";
+import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
 import { type Logger, logger, RateLimitedWarnings, setLogLevel, setupLogging } from "./log.ts";
 import { makeRuntimeDir, removeRuntimeDir, RuntimeDirError } from "./runtime_dir.ts";
 
@@ -43,6 +52,8 @@ interface Child {
   pingSentAt: number | undefined;
   /** Set once the watchdog has killed it. */
   killed: boolean;
+  /** What its last heartbeat answer said, for `/metrics`. */
+  sample: ChildSample | undefined;
 }
 
 /** Raised when the server cannot start; the message is for the user. */
@@ -76,6 +87,29 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
     if (!(error instanceof StartError || error instanceof RuntimeDirError)) throw error;
     console.error(`chatd: ${error.message}`);
     return error instanceof RuntimeDirError ? 2 : 1;
+  }
+  const machine = await machineLimits();
+  if (machine.problem !== undefined) {
+    log.warning("machine limits unknown, assuming defaults", {
+      problem: machine.problem,
+      descriptors: machine.limits.descriptors,
+      memory_bytes: machine.limits.memoryBytes,
+    });
+  }
+  const capacity = resolveMaxClients(config.maxClients, config, machine.limits);
+  if (capacity.capped) {
+    log.warning("--max-clients is more than the descriptor limit allows, capped", {
+      asked: config.maxClients,
+      max_clients: capacity.maxClients,
+      descriptors: machine.limits.descriptors,
+    });
+  }
+  resolved.maxClients = capacity.maxClients;
+  const deadPeer = machine.limits.deadPeerSeconds;
+  if (deadPeer !== undefined && deadPeer > DEAD_PEER_WARNING_S) {
+    log.warning("a dead peer holds its name this long: see deploy/60-chatd.conf", {
+      dead_peer_s: deadPeer,
+    });
   }
   let store: HistoryStore | undefined;
   if (config.dataDir !== "" && config.history > 0) {
@@ -128,6 +162,9 @@ export function probePort(config: Pick<Config, "host" | "port">): number {
   }
 }
 
+/** System keepalive settings that leave a dead peer unnoticed longer than this are warned of. */
+const DEAD_PEER_WARNING_S = 600;
+
 /** What SIGHUP needs: the command line and the settings it gave at start. */
 interface ReloadSource {
   args: string[];
@@ -151,6 +188,8 @@ class Supervisor {
   readonly #respawnTimers = new Set<ReturnType<typeof setTimeout>>();
   #nextInstance = 0;
   #announced = false;
+  readonly #supervisorCounts = new Map<number, SupervisorCounts>();
+  #metricsServer: MetricsServer | undefined;
   #stopping = false;
   #stoppingAt = 0;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -186,11 +225,33 @@ class Supervisor {
       port: this.#config.port,
       processes: this.#config.processes,
       threads: this.#config.threads,
+      max_clients: this.#config.maxClients,
       runtime_dir: this.#config.runtimeDir,
       log_level: this.#config.logLevel,
       log_format: this.#config.logFormat,
       config: this.#config.configFile,
     });
+    if (this.#config.metricsPort >= 0) {
+      // Bound before any child starts, as the chat port is checked: a port in use stops here.
+      try {
+        this.#metricsServer = await serveMetrics(this.#config.host, this.#config.metricsPort, {
+          metrics: () => this.metricsText(),
+          healthy: () => this.healthy(),
+        });
+      } catch (error: unknown) {
+        const reason = error instanceof Deno.errors.AddrInUse
+          ? "address in use"
+          : error instanceof Error
+          ? error.message
+          : String(error);
+        console.error(
+          `chatd: Cannot bind ${this.#config.host}:${this.#config.metricsPort} for --metrics-port: ${reason}`,
+        );
+        this.#directory.close();
+        removeRuntimeDir(this.#config.runtimeDir);
+        return 1;
+      }
+    }
     const onSignal = () => this.#shutdown();
     const onHangUp = () => this.#reload();
     Deno.addSignalListener("SIGINT", onSignal);
@@ -206,6 +267,7 @@ class Supervisor {
     });
     await this.#stopped.promise;
     stopHeartbeat();
+    await this.#metricsServer?.[Symbol.asyncDispose]();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     Deno.removeSignalListener("SIGHUP", onHangUp);
@@ -235,6 +297,7 @@ class Supervisor {
       retiring: false,
       pingSentAt: undefined,
       killed: false,
+      sample: undefined,
     };
     this.#children.set(instance, child);
     this.#current[pId] = child;
@@ -273,6 +336,7 @@ class Supervisor {
       watchdog_s: this.#config.watchdog,
     });
     child.killed = true; // Its exit respawns it.
+    this.#counts(child.pId).watchdogKills++;
     try {
       child.process.kill("SIGKILL");
     } catch {
@@ -289,6 +353,14 @@ class Supervisor {
     switch (report.kind) {
       case "pong":
         child.pingSentAt = undefined;
+        if (report.rss !== undefined) {
+          child.sample = {
+            pId: child.pId,
+            rss: report.rss,
+            serving: report.serving!,
+            rows: report.metrics!,
+          };
+        }
         return;
       case "listening": {
         child.listening = true;
@@ -303,6 +375,7 @@ class Supervisor {
       case "retiring": {
         if (this.#current[child.pId] !== child || this.#stopping) return;
         child.retiring = true;
+        this.#counts(child.pId).recycles++;
         this.#log.info("child retiring, starting its replacement", context);
         this.#spawn(child.pId);
         return;
@@ -369,6 +442,40 @@ class Supervisor {
     }
     this.#announced = true;
     console.log(`chatd listening on ${this.#config.host}:${this.#config.port}`);
+    if (this.#metricsServer !== undefined) {
+      console.log(
+        `chatd metrics on http://${this.#config.host}:${this.#metricsServer.port}/metrics`,
+      );
+    }
+  }
+
+  #counts(pId: number): SupervisorCounts {
+    let counts = this.#supervisorCounts.get(pId);
+    if (counts === undefined) this.#supervisorCounts.set(pId, counts = noCounts());
+    return counts;
+  }
+
+  /** `/metrics` now: the current children's last samples and the supervisor's counts. */
+  metricsText(): string {
+    for (let pId = 0; pId < this.#config.processes; pId++) this.#counts(pId);
+    const children: ChildSample[] = [];
+    for (const child of this.#current) if (child?.sample) children.push(child.sample);
+    return formatMetrics({
+      threads: this.#config.threads,
+      children,
+      supervisor: this.#supervisorCounts,
+    });
+  }
+
+  /** True when every p_id has a child whose every thread serves, by its last heartbeat. */
+  healthy(): boolean {
+    if (this.#stopping) return false;
+    for (let pId = 0; pId < this.#config.processes; pId++) {
+      const child = this.#current[pId];
+      if (!child?.listening || child.killed) return false;
+      if (child.sample === undefined || child.sample.serving < this.#config.threads) return false;
+    }
+    return true;
   }
 
   #exited(child: Child, status: Deno.CommandStatus): void {
@@ -392,6 +499,12 @@ class Supervisor {
     }
     if (this.#current[child.pId] !== child) return; // A retired child; its replacement runs.
     this.#current[child.pId] = undefined;
+    const cause: RestartCause = child.killed
+      ? "watchdog"
+      : status.signal !== null
+      ? "signal"
+      : "exit";
+    this.#counts(child.pId).restarts[cause]++;
     const failures = uptime < CRASH_LOOP_UPTIME_MS ? (this.#failures[child.pId] ?? 0) + 1 : 0;
     this.#failures[child.pId] = failures;
     if (failures === 0) return this.#spawn(child.pId);

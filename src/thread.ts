@@ -22,12 +22,13 @@ import { OutputChunks } from "./_output_chunks.ts";
 import type { OutputQueue } from "./_output_queue.ts";
 import type { Bus, BusHandlers } from "./bus.ts";
 import type { Clock } from "./_clock.ts";
-import { Counters } from "./counters.ts";
+import { Counters, M, ThreadMetrics } from "./counters.ts";
+import { processCapacity } from "./capacity.ts";
 import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
 import { type DatagramRecord, encodeControl, encodeDirect, encodeRoom } from "./wire.ts";
 import { Replica } from "./directory.ts";
 import { Listener } from "./listener.ts";
-import { type Logger, logger, setupLogging } from "./log.ts";
+import { type Logger, logger, RateLimitedWarnings, setupLogging } from "./log.ts";
 import { ErrorCode, Reply, ROOM } from "./protocol.ts";
 import type { HistoryLine } from "./history.ts";
 import { NamedRooms } from "./named_rooms.ts";
@@ -48,6 +49,8 @@ export interface ThreadOptions {
   /** This thread's endpoint id. */
   ep: string;
   counters: Counters;
+  /** This thread's metrics row (counters.ts); default a private one. */
+  metrics?: Float64Array;
   /** Sends a message to the process. */
   post: (message: FromThread) => void;
   /** Makes the bus endpoint. Default: a {@linkcode UnixBus} in the runtime directory. */
@@ -65,11 +68,16 @@ export class Thread implements SessionHost {
   readonly #tId: number;
   readonly #ep: string;
   readonly #counters: Counters;
+  readonly #metrics: Float64Array;
+  /** Clients this process may hold: its share of --max-clients (resolved by the supervisor). */
+  readonly #processCap: number;
   readonly #post: (message: FromThread) => void;
   readonly #makeBus: (handlers: BusHandlers) => Bus;
   readonly #makeAcceptor: () => Acceptor;
   readonly #clock: Clock | undefined;
   readonly #log: Logger;
+  /** SERVER_FULL and slow consumers come in floods: one line per interval with a count. */
+  readonly #warnings: RateLimitedWarnings;
   readonly #replica = new Replica();
   readonly #roomTable = new RoomTable();
   /** Lobby history lines for joining sessions, by session id, until their confirmation. */
@@ -94,11 +102,21 @@ export class Thread implements SessionHost {
     this.#tId = options.tId;
     this.#ep = options.ep;
     this.#counters = options.counters;
+    this.#metrics = options.metrics ?? new ThreadMetrics(1).row(0);
+    this.#processCap = processCapacity(options.config.maxClients, options.config.processes);
     this.#post = options.post;
     this.#log = logger("thread");
+    this.#warnings = new RateLimitedWarnings(this.#log);
     const config = options.config;
     this.#makeBus = options.bus ??
-      ((handlers) => new UnixBus(config.runtimeDir, options.ep, handlers));
+      ((handlers) =>
+        new UnixBus(config.runtimeDir, options.ep, handlers, {
+          onRejected: () => {
+            options.counters.rejected();
+            this.#metrics[M.datagrams_rejected]! += 1;
+          },
+          onDropped: () => this.#metrics[M.records_dropped]! += 1,
+        }));
     this.#makeAcceptor = options.acceptor ?? (() =>
       listenTcp({
         hostname: config.host,
@@ -113,6 +131,7 @@ export class Thread implements SessionHost {
       burst: config.burst,
       queue: { maxBytes: config.maxSendQueue, clock: options.clock },
       clock: options.clock,
+      metrics: this.#metrics,
     };
   }
 
@@ -240,6 +259,7 @@ export class Thread implements SessionHost {
     this.#room!.joined(entry.name, seq, owner);
     if (entry.ep !== this.#ep) return;
     if (owner?.state === "joining") {
+      this.#log.debug("client joined", { conn: entry.conn, name: entry.name, peer: owner.peer });
       const history = this.#config.history > 0
         ? (this.#lobbyHistory.get(owner.id) ?? "") + Reply.historyEnd(ROOM)
         : undefined;
@@ -262,11 +282,14 @@ export class Thread implements SessionHost {
   #listen(): void {
     const acceptor = this.#makeAcceptor();
     this.#phase = "serving";
-    this.#log.info("thread listening", { ep: this.#ep, port: this.#config.port });
+    this.#log.debug("thread listening", { ep: this.#ep, port: this.#config.port });
     this.#post({ kind: "listening" });
     this.#listener = new Listener(acceptor, {
       clock: this.#clock,
       onAccept: (transport) => this.#accept(transport),
+      // EMFILE: the connection waits in the kernel's queue until a descriptor is free.
+      onAcceptFailed: (error) =>
+        this.#warnings.warn("accept failed, retrying", { error: String(error) }),
       onStopped: () => {
         this.#log.info("thread stopped accepting", { ep: this.#ep });
         this.#maybeDone();
@@ -276,13 +299,27 @@ export class Thread implements SessionHost {
 
   #accept(transport: Transport): void {
     // Accepted as the listener closed: this client gets its BYE too.
-    if (this.#phase === "stopping") return refuse(transport, Reply.shuttingDown());
-    if (this.#sessions.size >= this.#config.maxClientsPerThread) {
+    if (this.#phase === "stopping") {
+      this.#metrics[M.refused_shutting_down]! += 1;
+      return refuse(transport, Reply.shuttingDown());
+    }
+    const accepted = this.#sessions.size < this.#config.maxClientsPerThread
+      ? this.#counters.tryAccept(this.#processCap)
+      : 0;
+    if (accepted === 0) {
+      this.#metrics[M.refused_server_full]! += 1;
+      this.#warnings.warn("client refused: server full", {
+        peer: transport.peer,
+        clients: this.#sessions.size,
+        process_clients: this.#counters.open,
+        process_cap: this.#processCap,
+      });
       return refuse(transport, Reply.error(ErrorCode.SERVER_FULL));
     }
     const session = new Session(this.#nextId++, transport, this, this.#sessionOptions);
     this.#sessions.set(session.id, session);
-    const accepted = this.#counters.accepted();
+    this.#metrics[M.accepted]! += 1;
+    this.#log.debug("client connected", { conn: session.id, peer: transport.peer });
     if (accepted === this.#config.clientsPerProcess) this.#post({ kind: "quota" });
     session.serve(Reply.hello(this.#pId, this.#tId));
   }
@@ -298,6 +335,7 @@ export class Thread implements SessionHost {
     this.#room!.delete(session);
     this.#namedRooms!.drop(session);
     const entry = { name: session.claimedName!, ep: this.#ep, conn: session.id };
+    this.#log.debug("client left", { conn: session.id, name: entry.name, peer: session.peer });
     // Release only after everything this client sent is on its way, so that everyone sees
     // its last messages before its LEFT.
     this.#releasing++;
@@ -334,11 +372,17 @@ export class Thread implements SessionHost {
   }
 
   slowConsumer(session: Session): void {
-    this.#log.warning("slow consumer dropped", {
+    this.#metrics[M.slow_consumers]! += 1;
+    this.#warnings.warn("slow consumer dropped", {
       conn: session.id,
       name: session.claimedName,
+      peer: session.peer,
       queued: session.queuedBytes,
     });
+  }
+
+  joinTimedOut(session: Session): void {
+    this.#log.debug("join timeout", { conn: session.id, peer: session.peer });
   }
 
   wantsFlush(queue: OutputQueue, paced: boolean): void {
@@ -372,6 +416,7 @@ export class Thread implements SessionHost {
   closed(session: Session, previous: SessionState): void {
     this.#sessions.delete(session.id);
     this.#lobbyHistory.delete(session.id);
+    this.#log.debug("client closed", { conn: session.id, peer: session.peer, state: previous });
     this.#counters.closed();
     if (previous === "joined" || previous === "joining") this.release(session);
     this.#maybeDone();
@@ -385,6 +430,14 @@ export class Thread implements SessionHost {
     this.#phase = "draining";
     this.#listener!.drain();
     this.#log.info("thread draining", { ep: this.#ep, clients: this.#sessions.size });
+  }
+
+  /** Sets the gauges of the metrics row: at each heartbeat, not on every change. */
+  updateGauges(): void {
+    let joined = 0;
+    for (const session of this.#sessions.values()) if (session.state === "joined") joined++;
+    this.#metrics[M.open] = this.#sessions.size;
+    this.#metrics[M.joined] = joined;
   }
 
   /** Closes the listener, says `BYE shutting down` to every client and closes them. */
@@ -447,6 +500,7 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
           tId: message.tId,
           ep: message.ep,
           counters: new Counters(message.counters),
+          metrics: new ThreadMetrics(message.config.threads, message.metrics).row(message.tId),
           post: (reply) => scope.postMessage(reply),
         });
         thread.start();
@@ -454,6 +508,7 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
       case "drain":
         return thread?.drain();
       case "ping":
+        thread?.updateGauges();
         return scope.postMessage({ kind: "pong" });
       case "shutdown":
         return thread?.shutdown();

@@ -8,27 +8,37 @@ import type { Bus, BusHandlers } from "./bus.ts";
 import { SUPERVISOR_EP } from "./directory_messages.ts";
 import { decodeDatagram } from "./wire.ts";
 import { Endpoint } from "./endpoint.ts";
-import { type Logger, logger } from "./log.ts";
+import { logger, RateLimitedWarnings } from "./log.ts";
 
 /** A bus endpoint bound in a runtime directory. */
 export class UnixBus implements Bus {
   readonly id: string;
   readonly #endpoint: Endpoint;
   readonly #handlers: BusHandlers;
-  readonly #log: Logger = logger("bus");
+  readonly #warnings = new RateLimitedWarnings(logger("bus"));
+  readonly #onRejected: () => void;
   #peers: readonly string[] = [];
 
   /**
-   * Binds `dir/id.sock`.
+   * Binds `dir/id.sock`. `counts.onRejected` is called for each malformed datagram dropped
+   * (the rest of a datagram is dropped at its first bad record), `counts.onDropped` for each
+   * chat record dropped at a full outbox.
    *
    * @throws {Deno.errors.AddrInUse} when the path is in use by a live socket.
    */
-  constructor(dir: string, id: string, handlers: BusHandlers) {
+  constructor(
+    dir: string,
+    id: string,
+    handlers: BusHandlers,
+    counts: { onRejected?: () => void; onDropped?: () => void } = {},
+  ) {
     this.id = id;
     this.#handlers = handlers;
+    this.#onRejected = counts.onRejected ?? (() => {});
     this.#endpoint = new Endpoint(dir, id, {
       onDatagram: (data) => this.#onDatagram(data),
       onGone: handlers.onGone,
+      onDropped: counts.onDropped,
     });
   }
 
@@ -36,7 +46,9 @@ export class UnixBus implements Bus {
     try {
       for (const record of decodeDatagram(data)) this.#handlers.onRecord(record);
     } catch (error: unknown) {
-      this.#log.warning("malformed datagram dropped", { ep: this.id, error: String(error) });
+      this.#onRejected();
+      // A flood of junk logs one line, then one line per interval with the count.
+      this.#warnings.warn("malformed datagram dropped", { ep: this.id, error: String(error) });
     }
   }
 
@@ -63,6 +75,7 @@ export class UnixBus implements Bus {
   }
 
   close(): void {
+    this.#warnings[Symbol.dispose]();
     this.#endpoint.close();
   }
 }

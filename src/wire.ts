@@ -15,7 +15,9 @@
  * ```
  *
  * `line` is the exact line the receiving client gets, LF included, so a receiver writes it
- * without decoding it. Everything is validated on receipt; a bad record is reported and the
+ * without decoding it. Everything is validated on receipt: a line must be one LF-terminated
+ * line of valid UTF-8 with no control character but TAB (C0, DEL and C1 refused), whoever
+ * wrote the datagram, since it goes to clients as it is. A bad record is reported and the
  * rest of its datagram dropped.
  *
  * @module
@@ -192,12 +194,65 @@ function decodeText(bytes: Uint8Array): string {
   }
 }
 
+/**
+ * `line` when it is one LF-terminated line of valid UTF-8 without control characters (C0,
+ * DEL, C1) other than TAB: what a client may receive. One pass over the bytes, no decoding.
+ */
 function checkLine(line: Uint8Array): Uint8Array {
-  if (line.length === 0 || line[line.length - 1] !== 10) {
+  const end = line.length - 1;
+  if (end < 0 || line[end] !== 10) {
     throw new DatagramError("Bad record: the line does not end in LF");
   }
-  if (line.indexOf(10) !== line.length - 1) {
-    throw new DatagramError("Bad record: the line holds more than one line");
+  let i = 0;
+  while (i < end) {
+    const b = line[i]!;
+    if (b < 0x80) {
+      if (b === 10) throw new DatagramError("Bad record: the line holds more than one line");
+      if ((b < 0x20 && b !== 9) || b === 0x7f) throw controlCharacter();
+      i++;
+    } else if (b < 0xc2) {
+      throw badUtf8(); // a continuation byte, or an overlong lead (0xC0, 0xC1)
+    } else if (b < 0xe0) {
+      if (i + 1 >= end || !isContinuation(line[i + 1]!)) throw badUtf8();
+      if (b === 0xc2 && line[i + 1]! < 0xa0) throw controlCharacter(); // C1: U+0080..U+009F
+      i += 2;
+    } else if (b < 0xf0) {
+      if (i + 2 >= end) throw badUtf8();
+      const c = line[i + 1]!;
+      // 0xE0 needs 0xA0.. (no overlong), 0xED at most 0x9F (no surrogates).
+      if (
+        b === 0xe0 ? c < 0xa0 || c > 0xbf : b === 0xed ? c < 0x80 || c > 0x9f : !isContinuation(c)
+      ) {
+        throw badUtf8();
+      }
+      if (!isContinuation(line[i + 2]!)) throw badUtf8();
+      i += 3;
+    } else if (b < 0xf5) {
+      if (i + 3 >= end) throw badUtf8();
+      const c = line[i + 1]!;
+      // 0xF0 needs 0x90.. (no overlong), 0xF4 at most 0x8F (nothing past U+10FFFF).
+      if (
+        b === 0xf0 ? c < 0x90 || c > 0xbf : b === 0xf4 ? c < 0x80 || c > 0x8f : !isContinuation(c)
+      ) {
+        throw badUtf8();
+      }
+      if (!isContinuation(line[i + 2]!) || !isContinuation(line[i + 3]!)) throw badUtf8();
+      i += 4;
+    } else {
+      throw badUtf8();
+    }
   }
   return line;
+}
+
+function isContinuation(byte: number): boolean {
+  return (byte & 0xc0) === 0x80;
+}
+
+function controlCharacter(): DatagramError {
+  return new DatagramError("Bad record: the line holds a control character");
+}
+
+function badUtf8(): DatagramError {
+  return new DatagramError("Bad record: the line is not valid UTF-8");
 }

@@ -21,7 +21,7 @@ import {
   type ToThread,
 } from "./control.ts";
 import { startHeartbeat } from "./_heartbeat.ts";
-import { Counters } from "./counters.ts";
+import { Counters, ThreadMetrics } from "./counters.ts";
 import { endpointId } from "./directory_messages.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, RateLimitedWarnings, setLogLevel, setupLogging } from "./log.ts";
@@ -85,6 +85,7 @@ class WorkerProcess {
   readonly #log: Logger;
   readonly #warnings: RateLimitedWarnings;
   readonly #counters = new Counters();
+  readonly #metrics: ThreadMetrics;
   readonly #threads: ThreadSlot[] = [];
   #reportedListening = false;
   #retiring = false;
@@ -96,6 +97,7 @@ class WorkerProcess {
     this.#instance = options.instance;
     this.#log = log;
     this.#warnings = new RateLimitedWarnings(log);
+    this.#metrics = new ThreadMetrics(options.config.threads);
   }
 
   start(): void {
@@ -144,12 +146,14 @@ class WorkerProcess {
       tId,
       ep,
       counters: this.#counters.buffer,
+      metrics: this.#metrics.buffer,
     };
     worker.postMessage(init);
   }
 
   #threadDied(slot: ThreadSlot, reason: string): void {
     if (this.#threads[slot.tId] !== slot) return;
+    slot.listening = false;
     slot.worker.terminate();
     this.#log.error("thread died", { t_id: slot.tId, reason });
     removeEndpointFiles(this.#config.runtimeDir, (ep) => ep === slot.ep);
@@ -239,7 +243,14 @@ class WorkerProcess {
 
   /** Carries out an order from the supervisor (or SIGTERM's own shutdown). */
   obey(message: ToChild): void {
-    if (message.kind === "ping") return this.#report({ kind: "pong" });
+    if (message.kind === "ping") {
+      return this.#report({
+        kind: "pong",
+        rss: Deno.memoryUsage().rss,
+        serving: this.#threads.filter((slot) => slot.listening && !slot.done).length,
+        metrics: this.#metrics.snapshot(),
+      });
+    }
     if (message.kind === "reload") {
       // Threads started from now on get it in their config; running ones by broadcast.
       this.#config = { ...this.#config, logLevel: message.logLevel };

@@ -191,6 +191,15 @@ export class FakeAcceptor implements Acceptor {
     return true;
   }
 
+  /** The waiting accept fails with `error` (EMFILE, say); false when none was waiting. */
+  fail(error: Error): boolean {
+    const pending = this.#pending;
+    if (pending === undefined) return false;
+    this.#pending = undefined;
+    pending.reject(error);
+    return true;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

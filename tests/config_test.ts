@@ -32,20 +32,27 @@ const CHILD = ["__child", "--p-id", "0", "--instance", "1", "--runtime-dir", "/r
 
 Deno.test("parseInvocation with no flags serves with the documented defaults", () => {
   // Written out, not taken from DEFAULTS: these are the values the README and --help promise.
+  // The shape is "auto": about one thread per core (capacity.ts autoShape, capacity_test.ts).
+  const config = serveConfig([]);
+  const cores = navigator.hardwareConcurrency;
+  assert.equal(config.processes * config.threads <= Math.max(1, cores), true);
+  assert.equal(config.processes * config.threads >= Math.max(1, cores - 1), true);
   const documented: Config = {
     host: "127.0.0.1",
     port: 4321,
-    processes: 2,
-    threads: 2,
+    processes: config.processes,
+    threads: config.threads,
+    maxClients: 0,
     clientsPerProcess: 0,
-    maxClientsPerThread: 1024,
+    maxClientsPerThread: 1_000_000,
     maxLineBytes: 4096,
     grace: 5,
     joinTimeout: 60,
     rate: 20,
     burst: 100,
     maxSendQueue: 1024 * 1024,
-    watchdog: 10,
+    watchdog: 3,
+    metricsPort: -1,
     logLevel: "info",
     logFormat: "text",
     history: 100,
@@ -56,7 +63,7 @@ Deno.test("parseInvocation with no flags serves with the documented defaults", (
     configFile: "",
     faults: false,
   };
-  assert.deepEqual(serveConfig([]), documented);
+  assert.deepEqual(config, documented);
   assert.deepEqual(DEFAULTS, documented);
   assert.equal(MAX_LINE_BYTES_LIMIT, 65536);
 });
@@ -104,6 +111,10 @@ Deno.test("parseInvocation reads every server flag", () => {
       "3",
       "--max-rooms",
       "7",
+      "--max-clients",
+      "5000",
+      "--metrics-port",
+      "9100",
     ]),
     {
       kind: "serve",
@@ -128,6 +139,8 @@ Deno.test("parseInvocation reads every server flag", () => {
         dataDir: "/tmp/chatd-data",
         maxRoomsPerUser: 3,
         maxRooms: 7,
+        maxClients: 5000,
+        metricsPort: 9100,
         runtimeDir: "/tmp/chatd-x",
         configFile: "",
       },
@@ -149,8 +162,13 @@ Deno.test("parseInvocation accepts the bounds of every numeric flag", async (t) 
     ["--port", "65535", "port", 65535],
     ["--processes", "1", "processes", 1],
     ["--processes", "64", "processes", 64],
+    ["--processes", "auto", "processes", DEFAULTS.processes],
+    ["--threads", "auto", "threads", DEFAULTS.threads],
     ["--threads", "1", "threads", 1],
     ["--threads", "64", "threads", 64],
+    ["--max-clients", "0", "maxClients", 0],
+    ["--max-clients", "auto", "maxClients", 0],
+    ["--max-clients", "10000000", "maxClients", 10_000_000],
     ["--clients-per-process", "0", "clientsPerProcess", 0],
     ["--clients-per-process", "2147483647", "clientsPerProcess", 2147483647],
     ["--max-clients-per-thread", "1", "maxClientsPerThread", 1],
@@ -329,12 +347,16 @@ Deno.test("the help text documents every flag with its default", () => {
     const line of [
       "  --host HOST                address to listen on (default 127.0.0.1)",
       "  --port PORT                TCP port, 0 = a free one (0-65535, default 4321)",
-      "  --processes N              worker processes (1-64, default 2)",
-      "  --threads T                threads per process (1-64, default 2)",
+      "  --processes N|auto         worker processes (1-64, default auto: about one\n" +
+      "                             per core, see the README)",
+      "  --threads T|auto           threads per process (1-64, default auto)",
+      "  --max-clients N|auto       clients the whole server serves at once; auto or 0\n" +
+      "                             = what the descriptor limit and memory allow\n" +
+      "                             (0-10000000, default auto)",
       "  --clients-per-process N    recycle a process after N clients, 0 = never\n" +
       "                             (0-2147483647, default 0)",
-      "  --max-clients-per-thread N clients one thread serves at once\n" +
-      "                             (1-1000000, default 1024)",
+      "  --max-clients-per-thread N a further cap on the clients of one thread\n" +
+      "                             (1-1000000, default 1000000)",
       "  --max-line-bytes N         longest line a client may send, in bytes\n" +
       "                             (64-65536, default 4096)",
       "  --grace SECONDS            shutdown grace period (0-3600, default 5)",

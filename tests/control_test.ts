@@ -112,6 +112,28 @@ Deno.test("parseFromChild throws ControlError for anything else", async (t) => {
   }
 });
 
+Deno.test("parseFromChild takes a pong with the child's metrics, or a bare one; refuses a bad one", async (t) => {
+  assert.deepEqual(parseFromChild('{"kind":"pong"}'), { kind: "pong" });
+  const full = { kind: "pong", rss: 50_000_000, serving: 2, metrics: [0, 1, 2.5] };
+  assert.deepEqual(parseFromChild(JSON.stringify({ ...full, extra: true })), full);
+  for (
+    const bad of [
+      { ...full, rss: -1 },
+      { ...full, rss: "1" },
+      { ...full, serving: undefined },
+      { ...full, metrics: [1, "2"] },
+      { ...full, metrics: [1, null] },
+      { ...full, metrics: {} },
+      { ...full, metrics: new Array(64 * 64 + 1).fill(0) },
+    ]
+  ) {
+    const line = JSON.stringify(bad);
+    await t.step(line.slice(0, 60), () => {
+      assertControlError(() => parseFromChild(line), `Bad pong: ${line.slice(0, 80)}`);
+    });
+  }
+});
+
 Deno.test("parseFromThread accepts listening, quota and done", () => {
   assert.deepEqual(parseFromThread({ kind: "listening" }), { kind: "listening" });
   assert.deepEqual(parseFromThread({ kind: "quota" }), { kind: "quota" });

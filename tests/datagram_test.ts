@@ -349,6 +349,49 @@ Deno.test("a malformed ROOM record throws DatagramError", async (t) => {
   });
 });
 
+Deno.test("a line with a control character or invalid UTF-8 throws DatagramError", async (t) => {
+  const CONTROL = "Bad record: the line holds a control character";
+  const UTF8 = "Bad record: the line is not valid UTF-8";
+  const bad: [string, number[], string][] = [
+    ["ESC", [0x1b, 0x5b, 0x33, 0x31, 0x6d], CONTROL],
+    ["NUL", [0x00], CONTROL],
+    ["BEL", [0x07], CONTROL],
+    ["CR", [0x0d], CONTROL],
+    ["US", [0x1f], CONTROL],
+    ["DEL", [0x7f], CONTROL],
+    ["C1 U+0080", [0xc2, 0x80], CONTROL],
+    ["C1 U+009B (CSI)", [0xc2, 0x9b], CONTROL],
+    ["C1 U+009F", [0xc2, 0x9f], CONTROL],
+    ["a lone continuation byte", [0x80], UTF8],
+    ["a truncated sequence", [0xe2, 0x82], UTF8],
+    ["a sequence cut by the LF", [0xe2], UTF8],
+    ["an overlong NUL", [0xc0, 0x80], UTF8],
+    ["an overlong slash", [0xe0, 0x80, 0xaf], UTF8],
+    ["a surrogate", [0xed, 0xa0, 0x80], UTF8],
+    ["past U+10FFFF", [0xf4, 0x90, 0x80, 0x80], UTF8],
+    ["0xF5", [0xf5, 0x80, 0x80, 0x80], UTF8],
+    ["0xFF", [0xff], UTF8],
+  ];
+  for (const [what, bytes, message] of bad) {
+    await t.step(what, () => {
+      const line = new Uint8Array([...encoder.encode("ALL a "), ...bytes, 10]);
+      assertBad(pack(encodeRoom(line)), message);
+      assertBad(pack(encodeDirect(1, "a", line)), message);
+    });
+  }
+});
+
+Deno.test("a line of TAB, printable ASCII and valid UTF-8 up to U+10FFFF decodes", () => {
+  const text = "ALL a \tx~ \u00a0é€\u{10ffff}😀\u009f".slice(0, -1) + "\n";
+  assert.deepEqual(decodeAll(pack(encodeRoom(encoder.encode(text)))), [{
+    kind: "room",
+    line: text,
+  }]);
+  assert.deepEqual(decodeAll(pack(encodeDirect(7, "b", encoder.encode(text)))), [
+    { kind: "direct", conn: 7, name: "b", line: text },
+  ]);
+});
+
 Deno.test("a CONTROL record that is not a JSON object throws DatagramError", async (t) => {
   await t.step(
     "not JSON",

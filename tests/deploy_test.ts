@@ -80,3 +80,19 @@ Deno.test("deploy/chatd.conf is a config chatd accepts", () => {
   const config = (invocation as { config: Config }).config;
   assert.deepEqual([config.host, config.port, config.logFormat], ["0.0.0.0", 4321, "json"]);
 });
+
+Deno.test("deploy/60-chatd.conf sets kernel settings that exist here, dead peers found within 120 s", () => {
+  const settings = new Map<string, number>();
+  for (const raw of Deno.readTextFileSync(`${ROOT}deploy/60-chatd.conf`).split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^([a-z0-9_.]+) = (\d+)$/.exec(line);
+    assert.ok(match, `not "key = number": ${line}`);
+    // Each key names a file under /proc/sys on this kernel (read, never written).
+    Deno.statSync(`/proc/sys/${match[1]!.replaceAll(".", "/")}`);
+    settings.set(match[1]!, Number(match[2]));
+  }
+  const keepalive = (name: string) => settings.get(`net.ipv4.tcp_keepalive_${name}`)!;
+  assert.equal(keepalive("time") + keepalive("probes") * keepalive("intvl"), 120);
+  assert.equal(settings.get("net.ipv4.tcp_migrate_req"), 1);
+});

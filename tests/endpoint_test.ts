@@ -217,7 +217,8 @@ Deno.test("a closed endpoint refuses sends: no outbox socket is bound again (def
 Deno.test("a full outbox drops chat records but never directory records (defect 4)", async () => {
   const dir = Deno.makeTempDirSync();
   const receiver = rawEndpoint(dir, "b");
-  const endpoint = new Endpoint(dir, "a", { onDatagram: () => {} });
+  let dropped = 0;
+  const endpoint = new Endpoint(dir, "a", { onDatagram: () => {}, onDropped: () => dropped++ });
   try {
     // The receiver reads nothing yet: the first datagrams fill its queue, the rest wait.
     const line = new Uint8Array(64 * 1024 - 6).fill(0x78);
@@ -227,7 +228,8 @@ Deno.test("a full outbox drops chat records but never directory records (defect 
     for (let i = 0; i < count; i++) endpoint.send("b", chat);
     // Short records fill what room the long ones left.
     const short = encodeRoom(new TextEncoder().encode("x\n"));
-    for (let i = 0; i < chat.length / short.length; i++) endpoint.send("b", short);
+    let shorts = 0;
+    for (let i = 0; i < chat.length / short.length; i++, shorts++) endpoint.send("b", short);
     const entry = { name: "alice", ep: "1-0-1-0", conn: 7 };
     endpoint.send("b", encodeControl({ kind: "release", entry }));
     const buffer = new Uint8Array(MAX_DATAGRAM_BYTES);
@@ -242,6 +244,8 @@ Deno.test("a full outbox drops chat records but never directory records (defect 
       if (release) break;
     }
     assert.ok(rooms < count, `${rooms} chat records arrived: none was dropped`);
+    // Every chat record arrived or was counted as dropped (for /metrics).
+    assert.equal(dropped, count + shorts - rooms);
   } finally {
     endpoint.close();
     receiver.close();

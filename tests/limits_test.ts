@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { connectTo, join, rssMiB, TestServer, waitUntil, withTimeout } from "./test_util.ts";
+import {
+  connectTo,
+  join,
+  type LineClient,
+  rssMiB,
+  TestServer,
+  waitUntil,
+  withTimeout,
+} from "./test_util.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -264,5 +272,98 @@ Deno.test("a thread that takes no datagrams holds up only what is addressed to i
   let line: string;
   while ((line = await sender.readLine()) !== "PONG sender") {
     assert.fail(`the sender got ${JSON.stringify(line.slice(0, 40))}`);
+  }
+});
+
+Deno.test("--max-clients caps the whole server, across threads: one over gets ERR SERVER_FULL", async () => {
+  await using server = await TestServer.start([
+    "--processes",
+    "1",
+    "--threads",
+    "2",
+    "--max-clients",
+    "3",
+  ]);
+  const clients = [];
+  const threads = new Set<number>();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const client = await server.connect();
+      clients.push(client);
+      threads.add((await client.hello()).tId);
+      await join(client, `c${i}`);
+    }
+    // Both threads serve, and the cap is still 3 in all: the threads share it.
+    while (threads.size < 2) {
+      await using extra = await server.connect();
+      const line = await extra.readLine();
+      assert.equal(line, "ERR SERVER_FULL");
+      // Which thread refused is not in the reply; the log says.
+      const refused = await server.waitForLog({ msg: "client refused: server full" });
+      threads.add(Number(refused.t_id));
+      await extra.expectEof();
+    }
+    await using over = await server.connect();
+    assert.equal(await over.readLine(), "ERR SERVER_FULL");
+    await over.expectEof();
+    // A client that leaves frees its place.
+    clients.pop()!.close();
+    await withTimeout(
+      (async () => {
+        for (;;) {
+          await using again = await server.connect();
+          const line = await again.readLine();
+          if (line.startsWith("HELLO ")) return;
+          assert.equal(line, "ERR SERVER_FULL");
+          await again.expectEof();
+        }
+      })(),
+      10_000,
+      "a place freed",
+    );
+  } finally {
+    for (const client of clients) client.close();
+  }
+});
+
+Deno.test("6,000 idle joined clients on the default flags are all served", async () => {
+  const CLIENTS = 6000;
+  // Each client costs this process a descriptor too: Deno raised its soft limit to the hard
+  // one at start (capacity.ts); a hard limit under CLIENTS + 200 cannot run this test.
+  const limit = Number(
+    /^Max open files\s+(\d+)/m.exec(Deno.readTextFileSync("/proc/self/limits"))![1],
+  );
+  assert.ok(limit >= CLIENTS + 200, `this test needs ${CLIENTS + 200} descriptors, has ${limit}`);
+  await using server = await TestServer.start();
+  const clients: LineClient[] = [];
+  const started = performance.now();
+  try {
+    // 200 at a time: the JOINED notices of a batch reach the joined clients together.
+    for (let base = 0; base < CLIENTS; base += 200) {
+      const batch = await Promise.all(Array.from({ length: 200 }, async (_, i) => {
+        const client = await server.connect();
+        clients.push(client);
+        await client.hello(20_000);
+        await client.send(`JOIN u${base + i}`);
+        // JOINED notices of others may come first.
+        for (;;) {
+          const line = await client.readLine(20_000);
+          if (line === `OK JOIN u${base + i}`) return client;
+          assert.match(line, /^JOINED u\d+$/);
+        }
+      }));
+      assert.equal(batch.length, 200);
+    }
+    await using probe = await server.connect();
+    await probe.hello();
+    await probe.send("WHO");
+    const who = (await probe.readLine(20_000)).split(" ");
+    assert.equal(who[0], "USERS");
+    assert.equal(who[1], String(CLIENTS));
+    const seconds = (performance.now() - started) / 1000;
+    assert.ok(seconds < 60, `${seconds.toFixed(1)} s`);
+    console.log(`${CLIENTS} clients joined in ${seconds.toFixed(1)} s`);
+  } finally {
+    for (const client of clients) client.close();
   }
 });

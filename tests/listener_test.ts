@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DRAIN_IDLE_MS, DRAIN_MAX_MS, Listener } from "../src/listener.ts";
+import { ACCEPT_RETRY_MS, DRAIN_IDLE_MS, DRAIN_MAX_MS, Listener } from "../src/listener.ts";
 import type { Transport } from "../src/transport.ts";
 import { FakeAcceptor, FakeClock, FakeTransport, settle } from "./_fakes.ts";
 
@@ -7,13 +7,15 @@ function setup() {
   const clock = new FakeClock();
   const acceptor = new FakeAcceptor();
   const accepted: Transport[] = [];
+  const failures: unknown[] = [];
   let stops = 0;
   const listener = new Listener(acceptor, {
     onAccept: (transport) => accepted.push(transport),
+    onAcceptFailed: (error) => failures.push(error),
     onStopped: () => stops++,
     clock,
   });
-  return { clock, acceptor, accepted, listener, stops: () => stops };
+  return { clock, acceptor, accepted, failures, listener, stops: () => stops };
 }
 
 Deno.test("a serving listener hands over every connection, one accept at a time", async () => {
@@ -25,6 +27,40 @@ Deno.test("a serving listener hands over every connection, one accept at a time"
   await settle();
   assert.equal(accepted.length, 3);
   assert.equal(listener.running, true);
+});
+
+Deno.test("an accept that fails (EMFILE) is retried after a pause: no spin, no end", async () => {
+  const { clock, acceptor, accepted, failures, listener, stops } = setup();
+  await settle();
+  const emfile = new Error("Too many open files (os error 24)");
+  assert.ok(acceptor.fail(emfile));
+  await settle();
+  assert.deepEqual(failures, [emfile]);
+  assert.equal(listener.running, true);
+  assert.equal(acceptor.closed, false);
+  await clock.advance(ACCEPT_RETRY_MS - 1);
+  assert.equal(acceptor.accepts, 1, "no accept before the pause is over");
+  await clock.advance(1);
+  assert.equal(acceptor.accepts, 2);
+  assert.ok(acceptor.arrive(new FakeTransport()));
+  await settle();
+  assert.equal(accepted.length, 1);
+  listener.stop();
+  await listener.stopped;
+  assert.equal(stops(), 1);
+});
+
+Deno.test("a listener stopped while it waits to retry a failed accept ends", async () => {
+  const { clock, acceptor, listener, stops } = setup();
+  await settle();
+  acceptor.fail(new Error("Too many open files (os error 24)"));
+  await settle();
+  listener.stop();
+  await listener.stopped;
+  assert.equal(stops(), 1);
+  assert.equal(acceptor.closed, true);
+  await clock.advance(ACCEPT_RETRY_MS);
+  assert.equal(acceptor.accepts, 1);
 });
 
 Deno.test("a draining listener closes once arrivals pause", async () => {

@@ -8,7 +8,7 @@ import {
   setLogLevel,
   setupLogging,
 } from "../src/log.ts";
-import { TestServer, withTimeout } from "./test_util.ts";
+import { join, type LineClient, TestServer, withTimeout } from "./test_util.ts";
 
 Deno.test("parseLogLevel takes warn for warning and refuses unknown names", () => {
   assert.equal(parseLogLevel("warn"), "warning");
@@ -110,6 +110,8 @@ Deno.test("--log-format json: every log line of every process and thread is one 
     "2",
     "--log-format",
     "json",
+    "--log-level",
+    "debug",
   ]);
   await using client = await server.connect();
   await client.hello();
@@ -129,8 +131,99 @@ Deno.test("--log-format json: every log line of every process and thread is one 
 
 Deno.test("start-up logs one info line before the ready line, the rest at debug", async () => {
   await using server = await TestServer.start(["--processes", "2", "--threads", "1"]);
-  const infoBySupervisorOrProcess = server.parsedLogs().filter((fields) =>
-    fields.level === "info" && fields.logger !== "chatd.thread"
+  // Threads included: "thread listening" is at debug.
+  const info = server.parsedLogs().filter((fields) => fields.level === "info");
+  assert.deepEqual(info.map((fields) => fields.msg), ["supervisor started"]);
+  // The one warning: how long a dead peer goes unnoticed, when the system's keepalive
+  // settings make that more than 10 minutes (the defaults: 2 h 11 min).
+  const sys = (name: string) =>
+    Number(Deno.readTextFileSync(`/proc/sys/net/ipv4/tcp_keepalive_${name}`));
+  const deadPeer = sys("time") + sys("probes") * sys("intvl");
+  const warnings = server.parsedLogs().filter((fields) => fields.level === "warning");
+  assert.deepEqual(
+    warnings.map((fields) => [fields.msg, fields.dead_peer_s]),
+    deadPeer > 600
+      ? [["a dead peer holds its name this long: see deploy/60-chatd.conf", String(deadPeer)]]
+      : [],
   );
-  assert.deepEqual(infoBySupervisorOrProcess.map((fields) => fields.msg), ["supervisor started"]);
+});
+
+Deno.test("connects, JOIN, LEAV, join timeouts at debug and SERVER_FULL at warning, with p_id, t_id and peer", async () => {
+  await using server = await TestServer.start([
+    "--processes",
+    "1",
+    "--threads",
+    "1",
+    "--log-level",
+    "debug",
+    "--max-clients-per-thread",
+    "2",
+    "--join-timeout",
+    "0.3",
+  ]);
+  const peer = (client: LineClient) => {
+    const local = client.conn.localAddr as Deno.NetAddr;
+    return `${local.hostname}:${local.port}`;
+  };
+  const where = { p_id: 0, t_id: 0, logger: "chatd.thread" };
+  {
+    await using alice = await server.connect();
+    await alice.hello();
+    const connected = await server.waitForLog({ msg: "client connected", peer: peer(alice) });
+    assert.deepEqual({ ...connected, time: "", pid: "" }, {
+      time: "",
+      level: "debug",
+      logger: "chatd.thread",
+      msg: "client connected",
+      p_id: "0",
+      t_id: "0",
+      conn: connected.conn!,
+      peer: peer(alice),
+      pid: "",
+    });
+    await join(alice, "alice");
+    await server.waitForLog({
+      ...where,
+      level: "debug",
+      msg: "client joined",
+      name: "alice",
+      peer: peer(alice),
+    });
+    await alice.send("LEAV");
+    assert.equal(await alice.readLine(), "BYE");
+    await server.waitForLog({
+      ...where,
+      level: "debug",
+      msg: "client left",
+      name: "alice",
+      peer: peer(alice),
+    });
+    await alice.expectEof();
+    await server.waitForLog({
+      ...where,
+      level: "debug",
+      msg: "client closed",
+      peer: peer(alice),
+      state: "leaving",
+    });
+  }
+  await using idle = await server.connect();
+  await idle.hello();
+  assert.equal(await idle.readLine(), "ERR TIMEOUT no JOIN in time");
+  await server.waitForLog({ ...where, level: "debug", msg: "join timeout", peer: peer(idle) });
+  await idle.expectEof();
+  await server.waitForLog({ ...where, msg: "client closed", peer: peer(idle), state: "anonymous" });
+
+  await using first = await server.connect();
+  await first.hello();
+  await join(first, "first");
+  await using second = await server.connect();
+  await second.hello();
+  await join(second, "second");
+  await using third = await server.connect();
+  assert.equal(await third.readLine(), "ERR SERVER_FULL");
+  const full = await server.waitForLog({ ...where, msg: "client refused: server full" });
+  assert.equal(full.level, "warning");
+  assert.equal(full.peer, peer(third));
+  assert.equal(full.clients, "2");
 });

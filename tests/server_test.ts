@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { HELP_LINES } from "../src/protocol.ts";
-import { serverCommand, TestServer, withTimeout } from "./test_util.ts";
+import { join, serverCommand, TestServer, waitUntil, withTimeout } from "./test_util.ts";
 
 Deno.test("a client is greeted and gets PONG, HELP and ERR BAD_COMMAND", async () => {
   await using server = await TestServer.start();
@@ -110,4 +110,35 @@ Deno.test("a client past --max-clients-per-thread gets ERR SERVER_FULL", async (
   // The others are served as before.
   await first.send("PING still");
   assert.deepEqual(await first.readLine(), "PONG still");
+});
+
+Deno.test("every client socket has TCP keepalive on (ss shows its keepalive timer)", async () => {
+  await using server = await TestServer.start(["--processes", "1", "--threads", "1"]);
+  await using client = await server.connect();
+  await client.hello();
+  await join(client, "idle");
+  const local = client.conn.localAddr as Deno.NetAddr;
+  // The server's side of this client's connection, as ss shows it.
+  const serverSide = async () => {
+    const output = await new Deno.Command("ss", {
+      args: ["-tnoH", "state", "established", `( sport = :${server.port} )`],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+    const mine = lines.filter((line) => line.includes(`${local.hostname}:${local.port} `));
+    assert.equal(mine.length, 1, lines.join("\n"));
+    return mine[0]!;
+  };
+  // While a reply is unacknowledged ss shows the retransmission timer instead: wait it out.
+  let line = "";
+  await waitUntil(
+    async () => {
+      line = await serverSide();
+      return !line.includes("timer:(on,");
+    },
+    5000,
+    "the reply acknowledged",
+  );
+  assert.match(line, /timer:\(keepalive,/);
 });

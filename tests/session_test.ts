@@ -19,6 +19,7 @@ class FakeHost implements SessionHost {
   readonly closes: SessionState[] = [];
   readonly failures: unknown[] = [];
   slowConsumers = 0;
+  joinTimeouts = 0;
   readonly rounds: FlushRounds<OutputQueue>;
 
   constructor(clock: FakeClock) {
@@ -56,6 +57,9 @@ class FakeHost implements SessionHost {
   }
   slowConsumer(): void {
     this.slowConsumers++;
+  }
+  joinTimedOut(): void {
+    this.joinTimeouts++;
   }
   wantsFlush(queue: OutputQueue, paced: boolean): void {
     this.rounds.add(queue, paced);
@@ -202,10 +206,12 @@ Deno.test("no JOIN within the join timeout: ERR TIMEOUT and the session closes",
   const { clock, transport, host } = await start();
   await clock.advance(999);
   assert.equal(transport.closed, false);
+  assert.equal(host.joinTimeouts, 0);
   await clock.advance(1);
   assert.deepEqual(transport.written.slice(1), ["ERR TIMEOUT no JOIN in time"]);
   assert.equal(transport.closed, true);
   assert.deepEqual(host.closes, ["anonymous"]);
+  assert.equal(host.joinTimeouts, 1, "the host is told, for its log");
 });
 
 Deno.test("a join timeout that passes while joining is re-armed when the claim is refused (defect 5)", async () => {

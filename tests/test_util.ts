@@ -116,6 +116,8 @@ export class TestServer implements AsyncDisposable {
   readonly port: number;
   /** Every stderr (log) line so far. */
   readonly logs: string[];
+  /** The stdout lines after the ready line, so far. */
+  readonly stdout: string[] = [];
   readonly #logWaiters: (() => void)[];
   readonly status: Promise<Deno.CommandStatus>;
 
@@ -158,11 +160,15 @@ export class TestServer implements AsyncDisposable {
       const ready = await withTimeout(stdout.next(), options.timeoutMs ?? 20_000, "ready line");
       const match = /^chatd listening on (.+):(\d+)$/.exec(ready.value ?? "");
       if (!match) throw new Error(`unexpected ready line: ${ready.value}`);
-      // Drain the rest of stdout so the pipe never fills.
+      const server = new TestServer(process, match[1]!, Number(match[2]), logs, logWaiters);
+      // Keep the rest of stdout (the metrics line), and drain it so the pipe never fills.
       (async () => {
-        for await (const _ of stdout);
+        for await (const line of stdout) {
+          server.stdout.push(line);
+          for (const wake of logWaiters.splice(0)) wake();
+        }
       })();
-      return new TestServer(process, match[1]!, Number(match[2]), logs, logWaiters);
+      return server;
     } catch (error: unknown) {
       try {
         process.kill("SIGKILL");
@@ -199,6 +205,20 @@ export class TestServer implements AsyncDisposable {
       options.timeoutMs ?? 10_000,
       `log line ${JSON.stringify(fields)}`,
     );
+  }
+
+  /** Waits for a stdout line (after the ready line) that matches `pattern`. */
+  async waitForStdout(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
+    const wait = async () => {
+      for (;;) {
+        for (const line of this.stdout) {
+          const match = pattern.exec(line);
+          if (match) return match;
+        }
+        await new Promise<void>((resolve) => this.#logWaiters.push(resolve));
+      }
+    };
+    return await withTimeout(wait(), timeoutMs, `stdout line ${pattern}`);
   }
 
   /** The log lines so far, parsed. */
