@@ -88,6 +88,21 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
     console.error(`chatd: ${error.message}`);
     return error instanceof RuntimeDirError ? 2 : 1;
   }
+  let store: HistoryStore | undefined;
+  if (config.dataDir !== "" && config.history > 0) {
+    try {
+      store = HistoryStore.open(config.dataDir, {
+        lines: config.history,
+        onWritten: (total) => log.debug("history written", { total }),
+        onError: (error) => log.error("history batch not written", { error: String(error) }),
+      });
+    } catch (error: unknown) {
+      if (!(error instanceof HistoryStoreError)) throw error;
+      console.error(`chatd: ${error.message}`);
+      removeRuntimeDir(resolved.runtimeDir);
+      return 2;
+    }
+  }
   const machine = await machineLimits();
   if (machine.problem !== undefined) {
     log.warning("machine limits unknown, assuming defaults", {
@@ -110,20 +125,6 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
     log.warning("a dead peer holds its name this long: see deploy/60-chatd.conf", {
       dead_peer_s: deadPeer,
     });
-  }
-  let store: HistoryStore | undefined;
-  if (config.dataDir !== "" && config.history > 0) {
-    try {
-      store = HistoryStore.open(config.dataDir, {
-        lines: config.history,
-        onWritten: (total) => log.debug("history written", { total }),
-        onError: (error) => log.error("history batch not written", { error: String(error) }),
-      });
-    } catch (error: unknown) {
-      if (!(error instanceof HistoryStoreError)) throw error;
-      console.error(`chatd: ${error.message}`);
-      return 2;
-    }
   }
   const supervisor = new Supervisor(resolved, log, { args, parsed: config }, store);
   return await supervisor.run();
