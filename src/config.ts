@@ -39,6 +39,12 @@ export interface Config {
   logLevel: LogLevel;
   /** Where the Unix sockets live; empty = a fresh private directory under the temp dir. */
   runtimeDir: string;
+  /** Whether the web port serves the page and WebSockets (`--no-web` turns it off). */
+  web: boolean;
+  /** The web port; 0 until the supervisor has resolved `--web-port 0` to a free port. */
+  webPort: number;
+  /** Origins besides the page's own allowed to open a WebSocket (`--web-origin`). */
+  webOrigins: string[];
   /** Fault injection for tests (`FAULT` verb): on when the environment has CHATD_FAULTS=1. */
   faults: boolean;
 }
@@ -60,6 +66,9 @@ export const DEFAULTS: Readonly<Config> = {
   watchdog: 10,
   logLevel: "info",
   runtimeDir: "",
+  web: true,
+  webPort: 8080,
+  webOrigins: [],
   faults: false,
 };
 
@@ -107,6 +116,9 @@ Options:
   --watchdog SECONDS            kill a child that misses heartbeats this long (default ${DEFAULTS.watchdog})
   --log-level LEVEL             trace, debug, info, warning, error or fatal (default ${DEFAULTS.logLevel})
   --runtime-dir DIR             directory for the Unix sockets (default: a new private temp dir)
+  --web-port PORT               port of the web page and its WebSocket, 0 picks a free one (default ${DEFAULTS.webPort})
+  --no-web                      do not serve the web port
+  --web-origin ORIGIN           also accept WebSockets from this origin (repeatable, or a comma list)
   -h, --help                    show this help
   -V, --version                 show the version
 `;
@@ -127,6 +139,9 @@ const SERVER_OPTIONS = {
   watchdog: { type: "string" },
   "log-level": { type: "string" },
   "runtime-dir": { type: "string" },
+  "web-port": { type: "string" },
+  "no-web": { type: "boolean" },
+  "web-origin": { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
   // Hidden: set by the supervisor on the command line of its children.
@@ -168,7 +183,7 @@ export function parseInvocation(
 }
 
 function parseConfig(
-  values: Record<string, string | boolean | undefined>,
+  values: Record<string, string | boolean | string[] | undefined>,
 ): Omit<Config, "faults"> {
   const logLevel = str(values["log-level"]) ?? DEFAULTS.logLevel;
   if (!isLogLevel(logLevel)) {
@@ -224,7 +239,29 @@ function parseConfig(
     watchdog: number("watchdog", values.watchdog, 0.1, 3600, DEFAULTS.watchdog),
     logLevel,
     runtimeDir: str(values["runtime-dir"]) ?? DEFAULTS.runtimeDir,
+    web: values["no-web"] !== true,
+    webPort: integer("web-port", values["web-port"], 0, 65535, DEFAULTS.webPort),
+    webOrigins: origins(values["web-origin"]),
   };
+}
+
+/** `--web-origin` values: repeated, or comma lists; each an http(s) origin. */
+function origins(value: string | boolean | string[] | undefined): string[] {
+  const list = Array.isArray(value) ? value : typeof value === "string" ? [value] : [];
+  return list.flatMap((item) => item.split(",")).map((item) => item.trim()).filter((item) =>
+    item !== ""
+  ).map((item) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(item);
+    } catch {
+      // Reported below.
+    }
+    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+      throw new UsageError(`Invalid --web-origin ${item}: not an http(s) origin`);
+    }
+    return url.origin;
+  });
 }
 
 function parseClient(args: string[]): Invocation {
@@ -245,10 +282,13 @@ function parseClient(args: string[]): Invocation {
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
-function parse(args: string[], options: Options): Record<string, string | boolean | undefined> {
+function parse(
+  args: string[],
+  options: Options,
+): Record<string, string | boolean | string[] | undefined> {
   try {
     const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
-    return values as Record<string, string | boolean | undefined>;
+    return values as Record<string, string | boolean | string[] | undefined>;
   } catch (error: unknown) {
     // node:util's messages name the flag ("Unknown option '--prot'"); keep them, drop its
     // advice about "--" which does not apply here.
@@ -259,13 +299,13 @@ function parse(args: string[], options: Options): Record<string, string | boolea
   }
 }
 
-function str(value: string | boolean | undefined): string | undefined {
+function str(value: string | boolean | string[] | undefined): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
 function integer(
   flag: string,
-  value: string | boolean | undefined,
+  value: string | boolean | string[] | undefined,
   min: number,
   max: number,
   fallback: number | undefined,
@@ -277,12 +317,12 @@ function integer(
 
 function number(
   flag: string,
-  value: string | boolean | undefined,
+  value: string | boolean | string[] | undefined,
   min: number,
   max: number,
   fallback: number | undefined,
 ): number {
-  if (value === undefined || typeof value === "boolean") {
+  if (value === undefined || typeof value !== "string") {
     if (fallback === undefined) throw new UsageError(`Missing --${flag}`);
     return fallback;
   }
@@ -320,5 +360,9 @@ export function configToArgs(config: Config): string[] {
     watchdog: config.watchdog,
     "log-level": config.logLevel,
     "runtime-dir": config.runtimeDir,
-  }).map(([flag, value]) => `--${flag}=${value}`);
+    "web-port": config.webPort,
+  }).map(([flag, value]) => `--${flag}=${value}`).concat(
+    config.web ? [] : ["--no-web"],
+    config.webOrigins.map((origin) => `--web-origin=${origin}`),
+  );
 }

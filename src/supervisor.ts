@@ -57,7 +57,9 @@ export async function runSupervisor(config: Config): Promise<number> {
   const log = logger("supervisor");
   let resolved: Config;
   try {
-    resolved = { ...config, port: probePort(config), runtimeDir: makeRuntimeDir(config) };
+    const port = probePort(config);
+    const webPort = config.web ? probeWebPort(config, port) : config.webPort;
+    resolved = { ...config, port, webPort, runtimeDir: makeRuntimeDir(config) };
   } catch (error: unknown) {
     if (!(error instanceof StartError)) throw error;
     console.error(`chatd: ${error.message}`);
@@ -84,6 +86,22 @@ export function probePort(config: Pick<Config, "host" | "port">): number {
       : String(error);
     throw new StartError(`Cannot bind ${config.host}:${config.port}: ${reason}`, { cause: error });
   }
+}
+
+/**
+ * {@linkcode probePort} for the web port; `--web-port 0` never picks the line port `port`.
+ *
+ * @throws {StartError} when the address cannot be bound, or is the line port.
+ */
+export function probeWebPort(config: Pick<Config, "host" | "webPort">, port: number): number {
+  if (config.webPort === port) {
+    throw new StartError(`Cannot serve the web port on ${port}: it is the line port`);
+  }
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const webPort = probePort({ host: config.host, port: config.webPort });
+    if (webPort !== port) return webPort;
+  }
+  throw new StartError("Cannot find a free web port apart from the line port");
 }
 
 /**
@@ -278,6 +296,9 @@ class Supervisor {
     }
     this.#announced = true;
     console.log(`chatd listening on ${this.#config.host}:${this.#config.port}`);
+    if (this.#config.web) {
+      console.log(`chatd web on http://${this.#config.host}:${this.#config.webPort}/`);
+    }
   }
 
   #exited(child: Child, status: Deno.CommandStatus): void {

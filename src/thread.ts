@@ -32,6 +32,7 @@ import { Room } from "./room.ts";
 import { Session, type SessionHost, type SessionOptions, type SessionState } from "./session.ts";
 import { listenTcp } from "./tcp_transport.ts";
 import type { Acceptor, Transport } from "./transport.ts";
+import { listenWeb } from "./web_acceptor.ts";
 import { UnixBus } from "./unix_bus.ts";
 
 const encoder = new TextEncoder();
@@ -48,8 +49,11 @@ export interface ThreadOptions {
   post: (message: FromThread) => void;
   /** Makes the bus endpoint. Default: a {@linkcode UnixBus} in the runtime directory. */
   bus?: (handlers: BusHandlers) => Bus;
-  /** Makes the acceptor once the directory is in. Default: TCP on `--host`/`--port`. */
-  acceptor?: () => Acceptor;
+  /**
+   * Makes the acceptors once the directory is in. Default: TCP on `--host`/`--port`, and
+   * the web port on `--web-port` unless `--no-web`.
+   */
+  acceptors?: () => Acceptor[];
   /** Default {@linkcode SYSTEM_CLOCK}. */
   clock?: Clock;
 }
@@ -63,7 +67,7 @@ export class Thread implements SessionHost {
   readonly #counters: Counters;
   readonly #post: (message: FromThread) => void;
   readonly #makeBus: (handlers: BusHandlers) => Bus;
-  readonly #makeAcceptor: () => Acceptor;
+  readonly #makeAcceptors: () => Acceptor[];
   readonly #clock: Clock | undefined;
   readonly #log: Logger;
   readonly #replica = new Replica();
@@ -73,7 +77,7 @@ export class Thread implements SessionHost {
   readonly #sessionOptions: SessionOptions;
   #bus: Bus | undefined;
   #room: Room<Session> | undefined;
-  #listener: Listener | undefined;
+  #listeners: Listener[] = [];
   #nextId = 1;
   #phase: "starting" | "serving" | "draining" | "stopping" = "starting";
   /** Releases waiting for the bus to flush: the thread is not done before they are sent. */
@@ -91,13 +95,7 @@ export class Thread implements SessionHost {
     const config = options.config;
     this.#makeBus = options.bus ??
       ((handlers) => new UnixBus(config.runtimeDir, options.ep, handlers));
-    this.#makeAcceptor = options.acceptor ?? (() =>
-      listenTcp({
-        hostname: config.host,
-        port: config.port,
-        reusePort: true,
-        maxLineBytes: config.maxLineBytes,
-      }));
+    this.#makeAcceptors = options.acceptors ?? (() => defaultAcceptors(config));
     this.#clock = options.clock;
     this.#sessionOptions = {
       joinTimeoutMs: config.joinTimeout * 1000,
@@ -197,18 +195,21 @@ export class Thread implements SessionHost {
   // Clients ----------------------------------------------------------------------------------
 
   #listen(): void {
-    const acceptor = this.#makeAcceptor();
+    const acceptors = this.#makeAcceptors();
     this.#phase = "serving";
     this.#log.info("thread listening", { ep: this.#ep, port: this.#config.port });
     this.#post({ kind: "listening" });
-    this.#listener = new Listener(acceptor, {
-      clock: this.#clock,
-      onAccept: (transport) => this.#accept(transport),
-      onStopped: () => {
-        this.#log.info("thread stopped accepting", { ep: this.#ep });
-        this.#maybeDone();
-      },
-    });
+    this.#listeners = acceptors.map((acceptor) =>
+      new Listener(acceptor, {
+        clock: this.#clock,
+        onAccept: (transport) => this.#accept(transport),
+        onStopped: () => {
+          if (this.#listeners.some((listener) => listener.running)) return;
+          this.#log.info("thread stopped accepting", { ep: this.#ep });
+          this.#maybeDone();
+        },
+      })
+    );
   }
 
   #accept(transport: Transport): void {
@@ -314,14 +315,14 @@ export class Thread implements SessionHost {
   drain(): void {
     if (this.#phase !== "serving") return;
     this.#phase = "draining";
-    this.#listener!.drain();
+    for (const listener of this.#listeners) listener.drain();
     this.#log.info("thread draining", { ep: this.#ep, clients: this.#sessions.size });
   }
 
   /** Closes the listener, says `BYE shutting down` to every client and closes them. */
   shutdown(): void {
     this.#phase = "stopping";
-    this.#listener?.stop();
+    for (const listener of this.#listeners) listener.stop();
     const bye = encoder.encode(Reply.shuttingDown());
     for (const session of this.#sessions.values()) {
       session.write(bye);
@@ -334,7 +335,7 @@ export class Thread implements SessionHost {
     if (this.#done || this.#sessions.size > 0 || this.#releasing > 0) return;
     if (
       this.#phase === "stopping" ||
-      (this.#phase === "draining" && this.#listener?.running === false)
+      (this.#phase === "draining" && this.#listeners.every((listener) => !listener.running))
     ) {
       this.#done = true;
       // The last records (releases) leave before the bus closes.
@@ -345,6 +346,34 @@ export class Thread implements SessionHost {
       });
     }
   }
+}
+
+/**
+ * The thread's acceptors: the line port, and the web port unless `--no-web`. Binding with
+ * `reusePort`, every thread of every process shares both ports.
+ */
+function defaultAcceptors(config: Config): Acceptor[] {
+  const acceptors = [listenTcp({
+    hostname: config.host,
+    port: config.port,
+    reusePort: true,
+    maxLineBytes: config.maxLineBytes,
+  })];
+  if (config.web) {
+    try {
+      acceptors.push(listenWeb({
+        hostname: config.host,
+        port: config.webPort,
+        reusePort: true,
+        maxLineBytes: config.maxLineBytes,
+        allowedOrigins: config.webOrigins,
+      }));
+    } catch (error: unknown) {
+      for (const acceptor of acceptors) acceptor.close();
+      throw error;
+    }
+  }
+  return acceptors;
 }
 
 /** Says `line` to a client that is not served, then closes it. */

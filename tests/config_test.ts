@@ -489,3 +489,47 @@ Deno.test("configToArgs round-trips a runtime dir that starts with a dash", () =
   const args = ["__child", "--p-id", "0", "--instance", "1", ...configToArgs(config)];
   assert.deepEqual(parseInvocation(args), { kind: "child", config, pId: 0, instance: 1 });
 });
+
+Deno.test("parseInvocation reads the web flags, and a child gets them back", async (t) => {
+  await t.step("defaults: the web port 8080, no other origins", () => {
+    const { config } = parseInvocation([]) as { config: Config };
+    assert.deepEqual([config.web, config.webPort, config.webOrigins], [true, 8080, []]);
+  });
+  await t.step("--web-port, --no-web, and --web-origin repeated and as a comma list", () => {
+    const { config } = parseInvocation([
+      "--web-port",
+      "0",
+      "--no-web",
+      "--web-origin",
+      "https://chat.example, http://localhost:3000/",
+      "--web-origin=http://a.example:81",
+    ]) as { config: Config };
+    assert.deepEqual([config.web, config.webPort, config.webOrigins], [false, 0, [
+      "https://chat.example",
+      "http://localhost:3000",
+      "http://a.example:81",
+    ]]);
+    const withDir = { ...config, runtimeDir: "/tmp/x" };
+    const child = parseInvocation([
+      "__child",
+      ...configToArgs(withDir),
+      "--p-id=0",
+      "--instance=1",
+    ]);
+    assert.deepEqual((child as { config: Config }).config, withDir);
+  });
+  await t.step("bad values", () => {
+    assertUsageError(
+      ["--web-port", "70000"],
+      "Invalid --web-port 70000: must be between 0 and 65535",
+    );
+    assertUsageError(
+      ["--web-origin", "ftp://x"],
+      "Invalid --web-origin ftp://x: not an http(s) origin",
+    );
+    assertUsageError(
+      ["--web-origin", "nonsense"],
+      "Invalid --web-origin nonsense: not an http(s) origin",
+    );
+  });
+});

@@ -77,6 +77,8 @@ export class TestServer implements AsyncDisposable {
   readonly process: Deno.ChildProcess;
   readonly host: string;
   readonly port: number;
+  /** The web port (from `chatd web on ...`); undefined under `--no-web`. */
+  readonly webPort: number | undefined;
   /** Every stderr (log) line so far. */
   readonly logs: string[];
   readonly #logWaiters: (() => void)[];
@@ -86,20 +88,30 @@ export class TestServer implements AsyncDisposable {
     process: Deno.ChildProcess,
     host: string,
     port: number,
+    webPort: number | undefined,
     logs: string[],
     logWaiters: (() => void)[],
   ) {
     this.process = process;
     this.host = host;
     this.port = port;
+    this.webPort = webPort;
     this.logs = logs;
     this.#logWaiters = logWaiters;
     this.status = process.status;
   }
 
-  /** Starts `chatd --port 0 ...args` and waits for `chatd listening on HOST:PORT`. */
+  /**
+   * Starts `chatd --port 0 --web-port 0 ...args` and waits for `chatd listening on HOST:PORT`
+   * (and `chatd web on URL` unless `--no-web`).
+   */
   static async start(args: string[] = [], options: StartOptions = {}): Promise<TestServer> {
-    const process = serverCommand(["--port", "0", ...args], options.env, options.binary).spawn();
+    const web = !args.includes("--no-web");
+    const process = serverCommand(
+      ["--port", "0", "--web-port", "0", ...args],
+      options.env,
+      options.binary,
+    ).spawn();
     const logs: string[] = [];
     const logWaiters: (() => void)[] = [];
     collectLines(process.stderr, (line) => {
@@ -111,11 +123,18 @@ export class TestServer implements AsyncDisposable {
       const ready = await withTimeout(stdout.next(), options.timeoutMs ?? 20_000, "ready line");
       const match = /^chatd listening on (.+):(\d+)$/.exec(ready.value ?? "");
       if (!match) throw new Error(`unexpected ready line: ${ready.value}`);
+      let webPort: number | undefined;
+      if (web) {
+        const line = await withTimeout(stdout.next(), 5_000, "web line");
+        const webMatch = /^chatd web on https?:\/\/.+:(\d+)\/$/.exec(line.value ?? "");
+        if (!webMatch) throw new Error(`unexpected web line: ${line.value}`);
+        webPort = Number(webMatch[1]);
+      }
       // Drain the rest of stdout so the pipe never fills.
       (async () => {
         for await (const _ of stdout);
       })();
-      return new TestServer(process, match[1]!, Number(match[2]), logs, logWaiters);
+      return new TestServer(process, match[1]!, Number(match[2]), webPort, logs, logWaiters);
     } catch (error: unknown) {
       try {
         process.kill("SIGKILL");
