@@ -10,13 +10,23 @@ import { type Invocation, parseInvocation, UsageError } from "./src/config.ts";
 import { runSupervisor } from "./src/supervisor.ts";
 import { runWorkerProcess } from "./src/worker_process.ts";
 
+/**
+ * CHATD_FAULTS=1, read only when allowed: `deno run main.ts --help` without permissions must
+ * print the help, not ask for (or fail on) environment access.
+ */
+function faultsWanted(): boolean {
+  const env = Deno.permissions.querySync({ name: "env", variable: "CHATD_FAULTS" });
+  return env.state === "granted" && Deno.env.get("CHATD_FAULTS") === "1";
+}
+
 async function main(args: string[]): Promise<number> {
   let invocation: Invocation;
   try {
-    invocation = parseInvocation(args, { faults: Deno.env.get("CHATD_FAULTS") === "1" });
+    invocation = parseInvocation(args, { faults: faultsWanted() });
   } catch (error: unknown) {
     if (!(error instanceof UsageError)) throw error;
-    console.error(`chatd: ${error.message}\nTry 'chatd --help' for the options.`);
+    const help = args[0] === "client" ? "chatd client --help" : "chatd --help";
+    console.error(`chatd: ${error.message}\nTry '${help}' for the options.`);
     return 2;
   }
   switch (invocation.kind) {
@@ -25,7 +35,7 @@ async function main(args: string[]): Promise<number> {
       console.log(invocation.text.trimEnd());
       return 0;
     case "serve":
-      return await runSupervisor(invocation.config);
+      return await runSupervisor(invocation.config, args);
     case "child":
       return await runWorkerProcess(invocation);
     case "client": {

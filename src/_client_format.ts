@@ -178,3 +178,84 @@ export function parseUserLine(line: string): UserCommand {
       return { kind: "mistake", message: `unknown command ${command}; /help lists the commands` };
   }
 }
+
+// East Asian Wide and Fullwidth blocks and the emoji blocks, which terminals draw two cells
+// wide. Not all of Unicode's table; enough for CJK, Hangul, fullwidth forms and emoji.
+const WIDE_RANGES: readonly (readonly [number, number])[] = [
+  [0x1100, 0x115f],
+  [0x231a, 0x231b],
+  [0x2329, 0x232a],
+  [0x23e9, 0x23ec],
+  [0x2e80, 0x303e],
+  [0x3041, 0x33ff],
+  [0x3400, 0x4dbf],
+  [0x4e00, 0x9fff],
+  [0xa000, 0xa4cf],
+  [0xa960, 0xa97f],
+  [0xac00, 0xd7a3],
+  [0xf900, 0xfaff],
+  [0xfe10, 0xfe19],
+  [0xfe30, 0xfe6f],
+  [0xff00, 0xff60],
+  [0xffe0, 0xffe6],
+  [0x1f300, 0x1f64f],
+  [0x1f900, 0x1f9ff],
+  [0x20000, 0x3fffd],
+];
+
+const ZERO_WIDTH = /^[\p{Mn}\p{Me}\u200b-\u200f\u2060-\u2064\ufeff]$/u;
+
+/**
+ * How many terminal cells `char` (one code point) takes: 0 for combining marks and
+ * zero-width characters, 2 for wide (CJK, Hangul, fullwidth, emoji), otherwise 1.
+ *
+ * @example
+ * ```ts
+ * cellWidth("a");  // 1
+ * cellWidth("日"); // 2
+ * ```
+ */
+export function cellWidth(char: string): 0 | 1 | 2 {
+  const code = char.codePointAt(0) ?? 0;
+  if (code < 0x300) return 1;
+  if (ZERO_WIDTH.test(char)) return 0;
+  for (const [low, high] of WIDE_RANGES) {
+    if (code < low) return 1;
+    if (code <= high) return 2;
+  }
+  return 1;
+}
+
+/** A place on the screen relative to where some text started: row, and cell in that row. */
+export interface ScreenPosition {
+  row: number;
+  column: number;
+}
+
+/**
+ * Where the cursor stands after `text` (no control characters) is written from `from` on a
+ * terminal `columns` cells wide. A row filled to its last cell puts the cursor at column 0 of
+ * the next row; a wide character that does not fit in a row's last cell moves to the next row,
+ * as terminals draw it. Costs one step per code point of `text`.
+ *
+ * @example
+ * ```ts
+ * advance({ row: 0, column: 0 }, "x".repeat(100), 80); // { row: 1, column: 20 }
+ * ```
+ */
+export function advance(from: ScreenPosition, text: string, columns: number): ScreenPosition {
+  let { row, column } = from;
+  for (const char of text) {
+    const width = cellWidth(char);
+    if (width === 2 && column === columns - 1) {
+      row++;
+      column = 0;
+    }
+    column += width;
+    if (column >= columns) {
+      row++;
+      column -= columns;
+    }
+  }
+  return { row, column };
+}

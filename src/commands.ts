@@ -5,7 +5,9 @@
  * @module
  */
 import {
+  echoed,
   ErrorCode,
+  hasControlCharacter,
   HELP_LINES,
   nameProblem,
   Reply,
@@ -38,20 +40,19 @@ export interface Session {
 export interface CommandSpec {
   /** False for commands a client may send before it has joined. */
   needsJoin: boolean;
+  /**
+   * True when the handler refuses control characters in its argument itself, with an error of
+   * its own (JOIN: `BAD_NAME`); for the others the dispatcher answers `BAD_TEXT`.
+   */
+  checksOwnArgument?: boolean;
   /** Handles the rest of the line after the verb; a promise holds back the client's next line. */
   handler: (session: Session, rest: string) => void | Promise<void>;
 }
 
-// C0 controls but TAB, DEL, and C1 controls: they would let one user drive another user's
-// terminal (ESC sequences, CSI as U+009B, BEL, ...). Matching them is the point here.
-// deno-lint-ignore no-control-regex
-const CONTROL_CHARACTERS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
-
 /** True when `text` holds a control character other than TAB. */
-export function hasControlCharacter(text: string): boolean {
-  // search(), unlike test(), ignores and keeps the global regex's lastIndex.
-  return text.search(CONTROL_CHARACTERS) !== -1;
-}
+export { hasControlCharacter };
+
+const CONTROL_CHARACTERS_REFUSED = "control characters are not allowed";
 
 function join(session: Session, rest: string): void | Promise<void> {
   if (session.name !== undefined) {
@@ -68,7 +69,7 @@ function chat(session: Session, rest: string): void {
     return session.reply(Reply.error(ErrorCode.BAD_COMMAND, "usage: CHAT <name> <text>"));
   }
   if (hasControlCharacter(text)) {
-    return session.reply(Reply.error(ErrorCode.BAD_TEXT, "control characters are not allowed"));
+    return session.reply(Reply.error(ErrorCode.BAD_TEXT, CONTROL_CHARACTERS_REFUSED));
   }
   if (to === ROOM) return session.room(text);
   if (!session.direct(to, text)) session.reply(Reply.error(ErrorCode.NO_SUCH_USER, to));
@@ -81,7 +82,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     needsJoin: false,
     handler: (session) => session.reply(HELP_LINES.map((line) => line + "\n").join("")),
   },
-  JOIN: { needsJoin: false, handler: join },
+  JOIN: { needsJoin: false, checksOwnArgument: true, handler: join },
   WHO: { needsJoin: false, handler: (session) => session.reply(Reply.users(session.users())) },
   LEAV: { needsJoin: false, handler: (session) => session.leave() },
   CHAT: { needsJoin: true, handler: chat },
@@ -107,11 +108,14 @@ export function dispatch(session: Session, line: string): void | Promise<void> {
   const { verb, rest } = splitCommand(line);
   const spec = COMMANDS[verb];
   if (spec === undefined) {
-    const shown = verb.slice(0, 32).replace(CONTROL_CHARACTERS, "?");
-    return session.reply(Reply.error(ErrorCode.BAD_COMMAND, shown));
+    return session.reply(Reply.error(ErrorCode.BAD_COMMAND, echoed(verb.slice(0, 32))));
   }
   if (spec.needsJoin && session.name === undefined) {
     return session.reply(Reply.error(ErrorCode.NOT_JOINED));
+  }
+  // Every argument, not only message text: a PING token or a CHAT name is echoed back.
+  if (spec.checksOwnArgument !== true && hasControlCharacter(rest)) {
+    return session.reply(Reply.error(ErrorCode.BAD_TEXT, CONTROL_CHARACTERS_REFUSED));
   }
   return spec.handler(session, rest);
 }

@@ -7,7 +7,8 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { isLogLevel, type LogLevel } from "@logtape/logtape";
+import type { LogLevel } from "@logtape/logtape";
+import { type LogFormat, parseLogLevel } from "./log.ts";
 import { VERSION } from "./version.ts";
 
 export { VERSION };
@@ -37,7 +38,12 @@ export interface Config {
   /** Seconds a child may leave the supervisor's heartbeat unanswered before it is killed. */
   watchdog: number;
   logLevel: LogLevel;
-  /** Where the Unix sockets live; empty = a fresh private directory under the temp dir. */
+  /** `text` (logfmt) or `json` (JSON lines). */
+  logFormat: LogFormat;
+  /**
+   * Where the Unix sockets live: the supervisor makes its own fresh directory inside it (see
+   * runtime_dir.ts); empty = inside the temp dir. A child gets the directory made.
+   */
   runtimeDir: string;
   /** Whether the web port serves the page and WebSockets (`--no-web` turns it off). */
   web: boolean;
@@ -45,6 +51,8 @@ export interface Config {
   webPort: number;
   /** Origins besides the page's own allowed to open a WebSocket (`--web-origin`). */
   webOrigins: string[];
+  /** The `--config` file (`key = value` lines) SIGHUP re-reads; empty = none. */
+  configFile: string;
   /** Fault injection for tests (`FAULT` verb): on when the environment has CHATD_FAULTS=1. */
   faults: boolean;
 }
@@ -65,10 +73,12 @@ export const DEFAULTS: Readonly<Config> = {
   maxSendQueue: 1024 * 1024,
   watchdog: 10,
   logLevel: "info",
+  logFormat: "text",
   runtimeDir: "",
   web: true,
   webPort: 8080,
   webOrigins: [],
+  configFile: "",
   faults: false,
 };
 
@@ -91,36 +101,89 @@ export type Invocation =
   | { kind: "help"; text: string }
   | { kind: "version"; text: string };
 
-/** The `--help` text. */
+/** The range of each numeric flag, shown by `--help` and enforced by the parser. */
+export const LIMITS = {
+  port: [0, 65535],
+  processes: [1, 64],
+  threads: [1, 64],
+  "clients-per-process": [0, 2 ** 31 - 1],
+  "max-clients-per-thread": [1, 1_000_000],
+  "max-line-bytes": [64, MAX_LINE_BYTES_LIMIT],
+  grace: [0, 3600],
+  "join-timeout": [0.01, 86400],
+  rate: [0, 1_000_000],
+  burst: [1, 1_000_000],
+  "max-send-queue": [4096, 2 ** 31 - 1],
+  watchdog: [0.1, 3600],
+  "web-port": [0, 65535],
+} as const satisfies Record<string, readonly [number, number]>;
+
+function range(flag: keyof typeof LIMITS, fallback: number): string {
+  const [min, max] = LIMITS[flag];
+  return `(${min}-${max}, default ${fallback})`;
+}
+
+const D = DEFAULTS;
+
+/** The `--help` text: every flag with its range and default, in 80 columns. */
 export const HELP_TEXT = `chatd ${VERSION}: a multi-process chat server you can talk to with nc
 
 Usage:
-  chatd [options]                 start the server
-  chatd client [--host H] [--port P] [--name NAME]
-                                  an interactive terminal client
+  chatd [options]            start the server
+  chatd client [options]     an interactive terminal client (chatd client -h)
   chatd --help | --version
 
 Options:
-  --host HOST                   address to listen on (default ${DEFAULTS.host})
-  --port PORT                   TCP port, 0 picks a free one (default ${DEFAULTS.port})
-  --processes N                 worker processes (default ${DEFAULTS.processes})
-  --threads T                   threads per process (default ${DEFAULTS.threads})
-  --clients-per-process N       recycle a process after N clients, 0 = never (default 0)
-  --max-clients-per-thread N    clients one thread serves at once (default ${DEFAULTS.maxClientsPerThread})
-  --max-line-bytes N            longest line a client may send (default ${DEFAULTS.maxLineBytes}, at most ${MAX_LINE_BYTES_LIMIT})
-  --grace SECONDS               shutdown grace period (default ${DEFAULTS.grace})
-  --join-timeout SECONDS        close connections that have not joined by then (default ${DEFAULTS.joinTimeout})
-  --rate LINES                  lines per second a client may send, 0 = no limit (default ${DEFAULTS.rate})
-  --burst LINES                 lines a client may send at once before --rate applies (default ${DEFAULTS.burst})
-  --max-send-queue BYTES        bytes queued for a client before it is dropped as a slow consumer (default ${DEFAULTS.maxSendQueue})
-  --watchdog SECONDS            kill a child that misses heartbeats this long (default ${DEFAULTS.watchdog})
-  --log-level LEVEL             trace, debug, info, warning, error or fatal (default ${DEFAULTS.logLevel})
-  --runtime-dir DIR             directory for the Unix sockets (default: a new private temp dir)
-  --web-port PORT               port of the web page and its WebSocket, 0 picks a free one (default ${DEFAULTS.webPort})
-  --no-web                      do not serve the web port
-  --web-origin ORIGIN           also accept WebSockets from this origin (repeatable, or a comma list)
-  -h, --help                    show this help
-  -V, --version                 show the version
+  --host HOST                address to listen on (default ${D.host})
+  --port PORT                TCP port, 0 = a free one ${range("port", D.port)}
+  --processes N              worker processes ${range("processes", D.processes)}
+  --threads T                threads per process ${range("threads", D.threads)}
+  --clients-per-process N    recycle a process after N clients, 0 = never
+                             ${range("clients-per-process", D.clientsPerProcess)}
+  --max-clients-per-thread N clients one thread serves at once
+                             ${range("max-clients-per-thread", D.maxClientsPerThread)}
+  --max-line-bytes N         longest line a client may send, in bytes
+                             ${range("max-line-bytes", D.maxLineBytes)}
+  --grace SECONDS            shutdown grace period ${range("grace", D.grace)}
+  --join-timeout SECONDS     close connections that have not joined by then
+                             ${range("join-timeout", D.joinTimeout)}
+  --rate LINES               lines per second a client may send, 0 = no limit
+                             ${range("rate", D.rate)}
+  --burst LINES              lines a client may send at once before --rate
+                             applies ${range("burst", D.burst)}
+  --max-send-queue BYTES     bytes queued for a client before it is dropped as
+                             a slow consumer ${range("max-send-queue", D.maxSendQueue)}
+  --watchdog SECONDS         kill a child that misses heartbeats this long
+                             ${range("watchdog", D.watchdog)}
+  --log-level LEVEL          trace, debug, info, warn (= warning), error or
+                             fatal (default ${D.logLevel})
+  --log-format FORMAT        text (logfmt) or json (JSON lines) (default ${D.logFormat})
+  --runtime-dir DIR          make the private socket directory inside DIR,
+                             which must be yours with mode 0700 (default: in
+                             the temp dir)
+  --web-port PORT            port of the web page and its WebSocket, 0 = a free
+                             one ${range("web-port", D.webPort)}
+  --no-web                   do not serve the web port
+  --web-origin ORIGIN        also accept WebSockets from this origin (repeat
+                             the flag, or a comma list)
+  --config FILE              read options from FILE, "key = value" lines; the
+                             command line wins; SIGHUP re-reads it (default:
+                             none)
+  -h, --help                 show this help
+  -V, --version              show the version
+`;
+
+/** The `chatd client --help` text. */
+export const CLIENT_HELP_TEXT = `chatd client: an interactive terminal client for a chatd server
+
+Usage:
+  chatd client [--host HOST] [--port PORT] [--name NAME]
+
+Options:
+  --host HOST                server address (default ${D.host})
+  --port PORT                server port (1-65535, default ${D.port})
+  --name NAME                join as NAME (default: ask for a name)
+  -h, --help                 show this help
 `;
 
 const SERVER_OPTIONS = {
@@ -138,10 +201,12 @@ const SERVER_OPTIONS = {
   "max-send-queue": { type: "string" },
   watchdog: { type: "string" },
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   "runtime-dir": { type: "string" },
   "web-port": { type: "string" },
   "no-web": { type: "boolean" },
   "web-origin": { type: "string", multiple: true },
+  config: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
   // Hidden: set by the supervisor on the command line of its children.
@@ -149,27 +214,43 @@ const SERVER_OPTIONS = {
   instance: { type: "string" },
 } as const;
 
+/** Reads a `--config` file; injectable for tests. */
+export type ReadFile = (path: string) => string;
+
+/** What {@linkcode parseInvocation} needs besides the arguments. */
+export interface InvocationEnv {
+  /** CHATD_FAULTS=1. */
+  faults?: boolean;
+  /** Reads the `--config` file. Default `Deno.readTextFileSync`. */
+  readFile?: ReadFile;
+}
+
 /**
- * Reads the command line.
+ * Reads the command line, and the `--config` file it names.
  *
- * @throws {UsageError} on an unknown flag, a missing value or a value out of range.
+ * @throws {UsageError} on an unknown flag, a missing value, a value out of range, or a config
+ * file that cannot be read or holds such a setting.
  * @example
  * ```ts
  * parseInvocation(["--port", "0", "--processes", "3"]); // { kind: "serve", config: {...} }
  * ```
  * @param env what the environment says: `faults` is CHATD_FAULTS=1.
  */
-export function parseInvocation(
-  args: string[],
-  env: { faults?: boolean } = {},
-): Invocation {
+export function parseInvocation(args: string[], env: InvocationEnv = {}): Invocation {
   const [first, ...rest] = args;
   if (first === "client") return parseClient(rest);
   const isChild = first === "__child";
-  const values = parse(isChild ? rest : args, SERVER_OPTIONS);
+  const own = isChild ? rest : args;
+  let values = parse(own, SERVER_OPTIONS);
   if (values.help) return { kind: "help", text: HELP_TEXT };
   if (values.version) return { kind: "version", text: `chatd ${VERSION}` };
-  const config = { ...parseConfig(values), faults: env.faults ?? false };
+  const configFile = str(values.config) ?? "";
+  if (configFile !== "") {
+    if (isChild) throw new UsageError("a child takes no --config");
+    // The file first, so that a flag on the command line wins.
+    values = parse([...configFileArgs(configFile, env.readFile), ...own], SERVER_OPTIONS);
+  }
+  const config = { ...parseConfig(values), configFile, faults: env.faults ?? false };
   if (!isChild) {
     if (values["p-id"] !== undefined || values.instance !== undefined) {
       throw new UsageError("--p-id and --instance are internal flags");
@@ -182,65 +263,85 @@ export function parseInvocation(
   return { kind: "child", config, pId, instance };
 }
 
+/** Settings a `--config` file may not hold. */
+const NOT_IN_FILE = new Set(["config", "help", "version", "p-id", "instance"]);
+
+/**
+ * The settings of a `--config` file as `--key=value` flags. The file holds `key = value` lines,
+ * keys being the long flag names without `--`; blank lines and lines starting with `#` are
+ * skipped; a value may be wrapped in double quotes.
+ *
+ * @throws {UsageError} when the file cannot be read or a line is not a known setting.
+ * @example
+ * ```ts
+ * configFileArgs("/etc/chatd.conf", () => "port = 4000\n# comment\nlog-level = debug\n");
+ * // ["--port=4000", "--log-level=debug"]
+ * ```
+ */
+export function configFileArgs(path: string, readFile: ReadFile = Deno.readTextFileSync): string[] {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (error: unknown) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`Cannot read --config ${path}: ${reason}`, { cause: error });
+  }
+  const args: string[] = [];
+  for (const [index, raw] of text.split("\n").entries()) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const where = `${path}:${index + 1}`;
+    const match = /^([a-z][a-z-]*)\s*=\s*(.*)$/.exec(line);
+    if (!match) throw new UsageError(`${where}: expected "key = value", got: ${line.slice(0, 60)}`);
+    const [, key, rawValue] = match as unknown as [string, string, string];
+    if (!(key in SERVER_OPTIONS) || NOT_IN_FILE.has(key)) {
+      throw new UsageError(`${where}: unknown setting '${key}'`);
+    }
+    const value = /^".*"$/.test(rawValue) ? rawValue.slice(1, -1) : rawValue;
+    args.push(`--${key}=${value}`);
+  }
+  return args;
+}
+
 function parseConfig(
   values: Record<string, string | boolean | string[] | undefined>,
-): Omit<Config, "faults"> {
-  const logLevel = str(values["log-level"]) ?? DEFAULTS.logLevel;
-  if (!isLogLevel(logLevel)) {
+): Omit<Config, "faults" | "configFile"> {
+  const levelName = str(values["log-level"]) ?? DEFAULTS.logLevel;
+  const logLevel = parseLogLevel(levelName);
+  if (logLevel === undefined) {
     throw new UsageError(
-      `Invalid --log-level ${logLevel}: use trace, debug, info, warning, error or fatal`,
+      `Invalid --log-level ${levelName}: use trace, debug, info, warn, warning, error or fatal`,
     );
+  }
+  const logFormat = str(values["log-format"]) ?? DEFAULTS.logFormat;
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw new UsageError(`Invalid --log-format ${logFormat}: use text or json`);
   }
   const host = str(values.host) ?? DEFAULTS.host;
   if (host === "") throw new UsageError("Invalid --host: empty");
+  const whole = (flag: keyof typeof LIMITS, fallback: number) =>
+    integer(flag, values[flag], LIMITS[flag][0], LIMITS[flag][1], fallback);
+  const decimal = (flag: keyof typeof LIMITS, fallback: number) =>
+    number(flag, values[flag], LIMITS[flag][0], LIMITS[flag][1], fallback);
   return {
     host,
-    port: integer("port", values.port, 0, 65535, DEFAULTS.port),
-    processes: integer("processes", values.processes, 1, 64, DEFAULTS.processes),
-    threads: integer("threads", values.threads, 1, 64, DEFAULTS.threads),
-    clientsPerProcess: integer(
-      "clients-per-process",
-      values["clients-per-process"],
-      0,
-      2 ** 31 - 1,
-      DEFAULTS.clientsPerProcess,
-    ),
-    maxClientsPerThread: integer(
-      "max-clients-per-thread",
-      values["max-clients-per-thread"],
-      1,
-      1_000_000,
-      DEFAULTS.maxClientsPerThread,
-    ),
-    maxLineBytes: integer(
-      "max-line-bytes",
-      values["max-line-bytes"],
-      64,
-      MAX_LINE_BYTES_LIMIT,
-      DEFAULTS.maxLineBytes,
-    ),
-    grace: number("grace", values.grace, 0, 3600, DEFAULTS.grace),
-    joinTimeout: number(
-      "join-timeout",
-      values["join-timeout"],
-      0.01,
-      86400,
-      DEFAULTS.joinTimeout,
-    ),
-    rate: number("rate", values.rate, 0, 1_000_000, DEFAULTS.rate),
-    burst: integer("burst", values.burst, 1, 1_000_000, DEFAULTS.burst),
-    maxSendQueue: integer(
-      "max-send-queue",
-      values["max-send-queue"],
-      4096,
-      2 ** 31 - 1,
-      DEFAULTS.maxSendQueue,
-    ),
-    watchdog: number("watchdog", values.watchdog, 0.1, 3600, DEFAULTS.watchdog),
+    port: whole("port", DEFAULTS.port),
+    processes: whole("processes", DEFAULTS.processes),
+    threads: whole("threads", DEFAULTS.threads),
+    clientsPerProcess: whole("clients-per-process", DEFAULTS.clientsPerProcess),
+    maxClientsPerThread: whole("max-clients-per-thread", DEFAULTS.maxClientsPerThread),
+    maxLineBytes: whole("max-line-bytes", DEFAULTS.maxLineBytes),
+    grace: decimal("grace", DEFAULTS.grace),
+    joinTimeout: decimal("join-timeout", DEFAULTS.joinTimeout),
+    rate: decimal("rate", DEFAULTS.rate),
+    burst: whole("burst", DEFAULTS.burst),
+    maxSendQueue: whole("max-send-queue", DEFAULTS.maxSendQueue),
+    watchdog: decimal("watchdog", DEFAULTS.watchdog),
     logLevel,
+    logFormat,
     runtimeDir: str(values["runtime-dir"]) ?? DEFAULTS.runtimeDir,
     web: values["no-web"] !== true,
-    webPort: integer("web-port", values["web-port"], 0, 65535, DEFAULTS.webPort),
+    webPort: whole("web-port", DEFAULTS.webPort),
     webOrigins: origins(values["web-origin"]),
   };
 }
@@ -271,7 +372,7 @@ function parseClient(args: string[]): Invocation {
     name: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
-  if (values.help) return { kind: "help", text: HELP_TEXT };
+  if (values.help) return { kind: "help", text: CLIENT_HELP_TEXT };
   return {
     kind: "client",
     host: str(values.host) ?? DEFAULTS.host,
@@ -282,12 +383,41 @@ function parseClient(args: string[]): Invocation {
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
+/**
+ * `--flag -1` as `--flag=-1` for a flag that takes a value: node:util would call a value that
+ * starts with a dash "ambiguous"; here it reaches the flag's own check, which says what is
+ * wrong with it in plain words.
+ */
+function joinDashValues(args: string[], options: Options): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    if (
+      name !== undefined && options[name]?.type === "string" && next !== undefined &&
+      /^-[\d.]/.test(next)
+    ) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 function parse(
   args: string[],
   options: Options,
 ): Record<string, string | boolean | string[] | undefined> {
   try {
-    const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
+    const { values } = parseArgs({
+      args: joinDashValues(args, options),
+      options,
+      strict: true,
+      allowPositionals: false,
+    });
     return values as Record<string, string | boolean | string[] | undefined>;
   } catch (error: unknown) {
     // node:util's messages name the flag ("Unknown option '--prot'"); keep them, drop its
@@ -303,6 +433,9 @@ function str(value: string | boolean | string[] | undefined): string | undefined
   return typeof value === "string" ? value : undefined;
 }
 
+/** Plain decimal: digits, no leading zero (but `0` itself), at most one decimal point. */
+const PLAIN_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?$/;
+
 function integer(
   flag: string,
   value: string | boolean | string[] | undefined,
@@ -311,7 +444,10 @@ function integer(
   fallback: number | undefined,
 ): number {
   const n = number(flag, value, min, max, fallback);
-  if (!Number.isInteger(n)) throw new UsageError(`Invalid --${flag} ${value}: not a whole number`);
+  // "1.0" is a number but not written as a whole one: refuse it rather than read 1.
+  if (!Number.isInteger(n) || (typeof value === "string" && value.includes("."))) {
+    throw new UsageError(`Invalid --${flag} ${value}: not a whole number`);
+  }
   return n;
 }
 
@@ -326,8 +462,11 @@ function number(
     if (fallback === undefined) throw new UsageError(`Missing --${flag}`);
     return fallback;
   }
-  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
-  if (Number.isNaN(n)) throw new UsageError(`Invalid --${flag} ${value}: not a number`);
+  if (/^-?0\d/.test(value)) {
+    throw new UsageError(`Invalid --${flag} ${value}: not a number (no leading zeros)`);
+  }
+  if (!PLAIN_NUMBER.test(value)) throw new UsageError(`Invalid --${flag} ${value}: not a number`);
+  const n = Number(value);
   if (n < min || n > max) {
     throw new UsageError(`Invalid --${flag} ${value}: must be between ${min} and ${max}`);
   }
@@ -359,6 +498,7 @@ export function configToArgs(config: Config): string[] {
     "max-send-queue": config.maxSendQueue,
     watchdog: config.watchdog,
     "log-level": config.logLevel,
+    "log-format": config.logFormat,
     "runtime-dir": config.runtimeDir,
     "web-port": config.webPort,
   }).map(([flag, value]) => `--${flag}=${value}`).concat(

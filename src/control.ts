@@ -9,6 +9,7 @@
  */
 import type { Config } from "./config.ts";
 import { type LineSink, LineSplitter } from "./_line_reader.ts";
+import { type LogLevel, parseLogLevel } from "./log.ts";
 
 /** Supervisor → child. */
 export type ToChild =
@@ -17,7 +18,9 @@ export type ToChild =
   /** The replacement is listening: stop accepting, serve the open clients to the end, exit. */
   | { kind: "drain" }
   /** Heartbeat: answer with `pong` (see `--watchdog`). */
-  | { kind: "ping" };
+  | { kind: "ping" }
+  /** SIGHUP re-read `--config`: use this log level from now on, in every thread too. */
+  | { kind: "reload"; logLevel: LogLevel };
 
 /** Child → supervisor. */
 export type FromChild =
@@ -72,8 +75,14 @@ function kindOf(value: unknown): unknown {
  * @throws {ControlError} when the line is not a {@linkcode ToChild} message.
  */
 export function parseToChild(line: string): ToChild {
-  const kind = kindOf(parseJson(line));
+  const value = parseJson(line);
+  const kind = kindOf(value);
   if (kind === "shutdown" || kind === "drain" || kind === "ping") return { kind };
+  if (kind === "reload") {
+    const level = (value as { logLevel?: unknown }).logLevel;
+    const logLevel = typeof level === "string" ? parseLogLevel(level) : undefined;
+    if (logLevel !== undefined) return { kind, logLevel };
+  }
   throw new ControlError(`Unknown control message: ${line.slice(0, 80)}`);
 }
 

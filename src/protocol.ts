@@ -26,11 +26,47 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 /** The name of the room in `CHAT * <text>`. */
 export const ROOM = "*";
 
+// C0 controls but TAB, DEL, and C1 controls: they would let one user drive another user's
+// terminal (ESC sequences, CSI as U+009B, BEL, ...). Matching them is the point here.
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARACTERS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
+
+/** True when `text` holds a control character other than TAB. */
+export function hasControlCharacter(text: string): boolean {
+  // search(), unlike test(), ignores and keeps the global regex's lastIndex.
+  return text.search(CONTROL_CHARACTERS) !== -1;
+}
+
+/** The most characters of a client's own bytes that a reply echoes (a PING token, a name). */
+export const MAX_ECHO_LENGTH = 128;
+
+/**
+ * `text` as a reply may echo it: at most {@linkcode MAX_ECHO_LENGTH} characters (code points,
+ * so no surrogate pair is split), control characters shown as `?`. The dispatcher refuses
+ * arguments with control characters before any handler runs; this is the second line.
+ *
+ * @example
+ * ```ts
+ * echoed("\x1b[31m" + "x".repeat(200)); // "?[31m" + "x".repeat(123)
+ * ```
+ */
+export function echoed(text: string): string {
+  let cut = text;
+  if (text.length > MAX_ECHO_LENGTH) {
+    let end = 0;
+    for (let count = 0; count < MAX_ECHO_LENGTH && end < text.length; count++) {
+      end += text.codePointAt(end)! > 0xffff ? 2 : 1;
+    }
+    cut = text.slice(0, end);
+  }
+  return cut.replace(CONTROL_CHARACTERS, "?");
+}
+
 /** Server → client lines. Each ends in LF. */
 export const Reply = {
   hello: (pId: number, tId: number) =>
     `HELLO chatd ${VERSION} p=${pId} t=${tId} — JOIN <name> to start, HELP for commands\n`,
-  pong: (token: string) => token === "" ? "PONG\n" : `PONG ${token}\n`,
+  pong: (token: string) => token === "" ? "PONG\n" : `PONG ${echoed(token)}\n`,
   joined: (name: string) => `OK JOIN ${name}\n`,
   users: (names: readonly string[]) =>
     names.length === 0 ? "USERS 0\n" : `USERS ${names.length} ${names.join(" ")}\n`,
@@ -40,8 +76,9 @@ export const Reply = {
   leftNotice: (name: string) => `LEFT ${name}\n`,
   bye: () => "BYE\n",
   shuttingDown: () => "BYE shutting down\n",
+  /** `detail` may echo what the client sent: it is cut and cleaned ({@linkcode echoed}). */
   error: (code: ErrorCode, detail = "") =>
-    detail === "" ? `ERR ${code}\n` : `ERR ${code} ${detail}\n`,
+    detail === "" ? `ERR ${code}\n` : `ERR ${code} ${echoed(detail)}\n`,
 } as const;
 
 /** The `HELP` reply: one command a line, then `HELP END`. */

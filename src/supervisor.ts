@@ -7,14 +7,16 @@
  * @module
  */
 import { type ChildCommand, childCommand, currentRuntime } from "./child_command.ts";
-import type { Config } from "./config.ts";
+import { type Config, parseInvocation } from "./config.ts";
 import { startHeartbeat } from "./_heartbeat.ts";
 import { probeTcpPort } from "./tcp_transport.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./directory_messages.ts";
 import { DirectoryService } from "./directory_service.ts";
+import { inspectorSignalProblem } from "./inspector_guard.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
-import { type Logger, logger, setupLogging } from "./log.ts";
+import { type Logger, logger, RateLimitedWarnings, setLogLevel, setupLogging } from "./log.ts";
+import { makeRuntimeDir, removeRuntimeDir, RuntimeDirError } from "./runtime_dir.ts";
 
 /** A child that dies sooner than this after starting counts as crash-looping. */
 const CRASH_LOOP_UPTIME_MS = 1000;
@@ -51,21 +53,32 @@ export class StartError extends Error {
  * Runs the server until SIGINT or SIGTERM; returns the exit code.
  *
  * Prints `chatd listening on HOST:PORT` to stdout once every thread of every child accepts.
+ *
+ * @param args the command line, which SIGHUP parses again with the `--config` file re-read.
  */
-export async function runSupervisor(config: Config): Promise<number> {
-  setupLogging(config.logLevel, { pid: Deno.pid });
+export async function runSupervisor(config: Config, args: string[] = []): Promise<number> {
+  setupLogging(config.logLevel, { pid: Deno.pid }, { format: config.logFormat });
   const log = logger("supervisor");
+  const inspectorProblem = await inspectorSignalProblem();
+  if (inspectorProblem !== undefined) {
+    console.error(`chatd: ${inspectorProblem}`);
+    return 2;
+  }
   let resolved: Config;
   try {
     const port = probePort(config);
-    const webPort = config.web ? probeWebPort(config, port) : config.webPort;
-    resolved = { ...config, port, webPort, runtimeDir: makeRuntimeDir(config) };
+    resolved = {
+      ...config,
+      port,
+      webPort: config.web ? probeWebPort(config, port) : config.webPort,
+      runtimeDir: makeRuntimeDir(config.runtimeDir),
+    };
   } catch (error: unknown) {
-    if (!(error instanceof StartError)) throw error;
+    if (!(error instanceof StartError || error instanceof RuntimeDirError)) throw error;
     console.error(`chatd: ${error.message}`);
-    return 1;
+    return error instanceof RuntimeDirError ? 2 : 1;
   }
-  const supervisor = new Supervisor(resolved, log);
+  const supervisor = new Supervisor(resolved, log, { args, parsed: config });
   return await supervisor.run();
 }
 
@@ -104,32 +117,20 @@ export function probeWebPort(config: Pick<Config, "host" | "webPort">, port: num
   throw new StartError("Cannot find a free web port apart from the line port");
 }
 
-/**
- * Makes the private (0700) runtime directory for the Unix sockets. A directory given with
- * `--runtime-dir` is reused; socket files a killed earlier run left in it are removed.
- *
- * @throws {StartError} when the directory cannot be made private.
- */
-export function makeRuntimeDir(config: Pick<Config, "runtimeDir">): string {
-  try {
-    if (config.runtimeDir === "") return Deno.makeTempDirSync({ prefix: "chatd-" });
-    Deno.mkdirSync(config.runtimeDir, { recursive: true, mode: 0o700 });
-    Deno.chmodSync(config.runtimeDir, 0o700);
-    for (const file of Deno.readDirSync(config.runtimeDir)) {
-      if (file.name.endsWith(".sock")) Deno.removeSync(`${config.runtimeDir}/${file.name}`);
-    }
-    return config.runtimeDir;
-  } catch (error: unknown) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new StartError(`Cannot make runtime directory ${config.runtimeDir}: ${reason}`, {
-      cause: error,
-    });
-  }
+/** What SIGHUP needs: the command line and the settings it gave at start. */
+interface ReloadSource {
+  args: string[];
+  parsed: Config;
 }
 
+/** The settings SIGHUP applies; the others need a restart. */
+const RELOADABLE: ReadonlySet<keyof Config> = new Set(["logLevel"]);
+
 class Supervisor {
-  readonly #config: Config;
+  #config: Config;
   readonly #log: Logger;
+  readonly #warnings: RateLimitedWarnings;
+  readonly #reloadSource: ReloadSource;
   readonly #directory: DirectoryService;
   /** Every child process alive, by instance. */
   readonly #children = new Map<number, Child>();
@@ -144,9 +145,11 @@ class Supervisor {
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #stopped = Promise.withResolvers<void>();
 
-  constructor(config: Config, log: Logger) {
+  constructor(config: Config, log: Logger, reloadSource: ReloadSource) {
     this.#config = config;
     this.#log = log;
+    this.#warnings = new RateLimitedWarnings(log);
+    this.#reloadSource = reloadSource;
     this.#directory = new DirectoryService({
       runtimeDir: config.runtimeDir,
       isLive: (ep) => {
@@ -163,10 +166,15 @@ class Supervisor {
       processes: this.#config.processes,
       threads: this.#config.threads,
       runtime_dir: this.#config.runtimeDir,
+      log_level: this.#config.logLevel,
+      log_format: this.#config.logFormat,
+      config: this.#config.configFile,
     });
     const onSignal = () => this.#shutdown();
+    const onHangUp = () => this.#reload();
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
+    Deno.addSignalListener("SIGHUP", onHangUp);
     for (let pId = 0; pId < this.#config.processes; pId++) this.#spawn(pId);
     const stopHeartbeat = startHeartbeat({
       watchdogSeconds: this.#config.watchdog,
@@ -179,12 +187,10 @@ class Supervisor {
     stopHeartbeat();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
+    Deno.removeSignalListener("SIGHUP", onHangUp);
     this.#directory.close();
-    try {
-      Deno.removeSync(this.#config.runtimeDir, { recursive: true });
-    } catch (error: unknown) {
-      this.#log.warning("could not remove runtime directory", { error: String(error) });
-    }
+    const removal = removeRuntimeDir(this.#config.runtimeDir);
+    if (!removal.dirRemoved) this.#log.warning("runtime directory kept", { kept: removal.kept });
     this.#log.info("supervisor exiting");
     return 0;
   }
@@ -211,7 +217,8 @@ class Supervisor {
     };
     this.#children.set(instance, child);
     this.#current[pId] = child;
-    this.#log.info("child started", { p_id: pId, pid: process.pid, instance });
+    // Start-up is summed up by "supervisor started"; later (re)starts matter at info.
+    this.#lifecycle("child started", { p_id: pId, pid: process.pid, instance });
     this.#readReports(child);
     process.status.then((status) => this.#exited(child, status));
   }
@@ -223,7 +230,7 @@ class Supervisor {
         try {
           report = parseFromChild(line);
         } catch (error: unknown) {
-          this.#log.warning("bad report from child dropped", {
+          this.#warnings.warn("bad report from child dropped", {
             p_id: child.pId,
             pid: child.process.pid,
             error: String(error),
@@ -264,7 +271,7 @@ class Supervisor {
         return;
       case "listening": {
         child.listening = true;
-        this.#log.info("child listening", context);
+        this.#lifecycle("child listening", context);
         if (this.#stopping) return this.#order(child, { kind: "shutdown" });
         // A replacement is up: the children it replaces may stop accepting now.
         for (const old of this.#children.values()) {
@@ -287,6 +294,54 @@ class Supervisor {
         return;
       }
     }
+  }
+
+  /** Logs a child's start at debug during start-up, at info once the server is up. */
+  #lifecycle(message: string, properties: Record<string, unknown>): void {
+    if (this.#announced) this.#log.info(message, properties);
+    else this.#log.debug(message, properties);
+  }
+
+  /**
+   * SIGHUP: re-reads the `--config` file (the command line still wins) and applies what can
+   * change at run time, the log level, here and in every child and thread. A terminal hang-up
+   * lands here too: it never stops the server.
+   */
+  #reload(): void {
+    const file = this.#config.configFile;
+    if (file === "") {
+      this.#log.info("SIGHUP: no --config file, nothing to reload");
+      return;
+    }
+    let next: Config;
+    try {
+      const invocation = parseInvocation(this.#reloadSource.args, { faults: this.#config.faults });
+      if (invocation.kind !== "serve") throw new TypeError(`not a server command line`);
+      next = invocation.config;
+    } catch (error: unknown) {
+      this.#log.error("SIGHUP: config not reloaded, the running settings stay", {
+        config: file,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return;
+    }
+    const before = this.#reloadSource.parsed;
+    const changed = (Object.keys(next) as (keyof Config)[])
+      // By value: --web-origin is a list.
+      .filter((key) =>
+        !RELOADABLE.has(key) && JSON.stringify(next[key]) !== JSON.stringify(before[key])
+      );
+    if (changed.length > 0) {
+      this.#log.warning("SIGHUP: these settings changed but apply only after a restart", {
+        settings: changed.join(","),
+      });
+    }
+    this.#config = { ...this.#config, logLevel: next.logLevel }; // respawned children too
+    setLogLevel(next.logLevel);
+    for (const child of this.#children.values()) {
+      this.#order(child, { kind: "reload", logLevel: next.logLevel });
+    }
+    this.#log.info("SIGHUP: config reloaded", { config: file, log_level: next.logLevel });
   }
 
   #announce(): void {

@@ -24,7 +24,8 @@ import { startHeartbeat } from "./_heartbeat.ts";
 import { Counters } from "./counters.ts";
 import { endpointId } from "./directory_messages.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
-import { type Logger, logger, setupLogging } from "./log.ts";
+import { type Logger, logger, RateLimitedWarnings, setLogLevel, setupLogging } from "./log.ts";
+import { removeRuntimeDir } from "./runtime_dir.ts";
 
 /** Options of {@linkcode runWorkerProcess}. */
 export interface WorkerProcessOptions {
@@ -61,11 +62,13 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<n
   // Ctrl-C in a terminal signals the whole process group. Only the supervisor acts on it;
   // it then orders every child to shut down gracefully.
   Deno.addSignalListener("SIGINT", () => {});
+  // SIGHUP too: a terminal hang-up reaches the whole group, and the supervisor reloads.
+  Deno.addSignalListener("SIGHUP", () => {});
   const child = new WorkerProcess(options, log);
   // SIGTERM often reaches the whole group too (systemd's default), or one child alone: either
   // way this child shuts down gracefully; alone, it is then respawned.
   Deno.addSignalListener("SIGTERM", () => child.obey({ kind: "shutdown" }));
-  log.info("process started", { instance, threads: config.threads });
+  log.debug("process started", { instance, threads: config.threads });
   child.start();
   try {
     for await (const line of readLines(Deno.stdin.readable)) child.order(line);
@@ -76,10 +79,11 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<n
 }
 
 class WorkerProcess {
-  readonly #config: Config;
+  #config: Config;
   readonly #pId: number;
   readonly #instance: number;
   readonly #log: Logger;
+  readonly #warnings: RateLimitedWarnings;
   readonly #counters = new Counters();
   readonly #threads: ThreadSlot[] = [];
   #reportedListening = false;
@@ -91,6 +95,7 @@ class WorkerProcess {
     this.#pId = options.pId;
     this.#instance = options.instance;
     this.#log = log;
+    this.#warnings = new RateLimitedWarnings(log);
   }
 
   start(): void {
@@ -122,7 +127,10 @@ class WorkerProcess {
       try {
         this.#fromThread(slot, parseFromThread(event.data));
       } catch (error: unknown) {
-        this.#log.warning("bad message from thread dropped", { t_id: tId, error: String(error) });
+        this.#warnings.warn("bad message from thread dropped", {
+          t_id: tId,
+          error: String(error),
+        });
       }
     };
     worker.onerror = (event: ErrorEvent) => {
@@ -178,7 +186,7 @@ class WorkerProcess {
         if (this.#ending === "shutdown") this.#toThread(slot, { kind: "shutdown" });
         if (!this.#reportedListening && this.#threads.every((thread) => thread.listening)) {
           this.#reportedListening = true;
-          this.#log.info("process listening", { port: this.#config.port });
+          this.#log.debug("process listening", { port: this.#config.port });
           this.#report({ kind: "listening" });
         }
         return;
@@ -223,7 +231,7 @@ class WorkerProcess {
       message = parseToChild(line);
     } catch (error: unknown) {
       const reason = error instanceof ControlError ? error.message : String(error);
-      this.#log.warning("bad control message dropped", { reason });
+      this.#warnings.warn("bad control message dropped", { reason });
       return;
     }
     this.obey(message);
@@ -232,6 +240,13 @@ class WorkerProcess {
   /** Carries out an order from the supervisor (or SIGTERM's own shutdown). */
   obey(message: ToChild): void {
     if (message.kind === "ping") return this.#report({ kind: "pong" });
+    if (message.kind === "reload") {
+      // Threads started from now on get it in their config; running ones by broadcast.
+      this.#config = { ...this.#config, logLevel: message.logLevel };
+      setLogLevel(message.logLevel);
+      this.#log.info("log level changed", { log_level: message.logLevel });
+      return;
+    }
     if (this.#ending === "shutdown") return;
     this.#ending = message.kind;
     this.#log.info(message.kind === "drain" ? "process draining" : "process shutting down", {
@@ -251,11 +266,7 @@ class WorkerProcess {
   /** The supervisor is gone: clean up after it and exit. */
   orphaned(): never {
     this.#log.warning("supervisor gone, exiting", { runtime_dir: this.#config.runtimeDir });
-    try {
-      Deno.removeSync(this.#config.runtimeDir, { recursive: true });
-    } catch {
-      // Another orphan got there first.
-    }
+    removeRuntimeDir(this.#config.runtimeDir); // only its sockets; kept if anything else is there
     Deno.exit(1);
   }
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  CLIENT_HELP_TEXT,
   type Config,
   configToArgs,
   DEFAULTS,
@@ -162,7 +163,6 @@ Deno.test("parseInvocation rejects values that are not numbers", async (t) => {
   const cases: [string, string][] = [
     ["--port", "http"],
     ["--port", ""],
-    ["--port", "-1"],
     ["--port", "+1"],
     ["--port", "0x10"],
     ["--port", "1e3"],
@@ -199,8 +199,8 @@ Deno.test("parseInvocation rejects a bad host, log level or flag", async (t) => 
   await t.step("empty host", () => assertUsageError(["--host", ""], "Invalid --host: empty"));
   await t.step("unknown log level", () => {
     assertUsageError(
-      ["--log-level", "warn"],
-      "Invalid --log-level warn: use trace, debug, info, warning, error or fatal",
+      ["--log-level", "loud"],
+      "Invalid --log-level loud: use trace, debug, info, warn, warning, error or fatal",
     );
   });
   await t.step("unknown long flag", () => {
@@ -213,9 +213,7 @@ Deno.test("parseInvocation rejects a bad host, log level or flag", async (t) => 
   await t.step("a value that looks like a flag", () => {
     assertUsageError(
       ["--port", "-1"],
-      "Option '--port' argument is ambiguous.\n" +
-        "Did you forget to specify the option argument for '--port'?\n" +
-        "To specify an option argument starting with a dash use '--port=-XYZ'.",
+      "Invalid --port -1: must be between 0 and 65535",
     );
   });
   await t.step("a value for a boolean flag", () => {
@@ -253,16 +251,19 @@ Deno.test("the help text documents every flag with its default", () => {
   );
   for (
     const line of [
-      "  --host HOST                   address to listen on (default 127.0.0.1)",
-      "  --port PORT                   TCP port, 0 picks a free one (default 4321)",
-      "  --processes N                 worker processes (default 2)",
-      "  --threads T                   threads per process (default 2)",
-      "  --clients-per-process N       recycle a process after N clients, 0 = never (default 0)",
-      "  --max-clients-per-thread N    clients one thread serves at once (default 1024)",
-      "  --max-line-bytes N            longest line a client may send (default 4096, at most 65536)",
-      "  --grace SECONDS               shutdown grace period (default 5)",
-      "  --log-level LEVEL             trace, debug, info, warning, error or fatal (default info)",
-      "  --runtime-dir DIR             directory for the Unix sockets (default: a new private temp dir)",
+      "  --host HOST                address to listen on (default 127.0.0.1)",
+      "  --port PORT                TCP port, 0 = a free one (0-65535, default 4321)",
+      "  --processes N              worker processes (1-64, default 2)",
+      "  --threads T                threads per process (1-64, default 2)",
+      "  --clients-per-process N    recycle a process after N clients, 0 = never\n" +
+      "                             (0-2147483647, default 0)",
+      "  --max-clients-per-thread N clients one thread serves at once\n" +
+      "                             (1-1000000, default 1024)",
+      "  --max-line-bytes N         longest line a client may send, in bytes\n" +
+      "                             (64-65536, default 4096)",
+      "  --grace SECONDS            shutdown grace period (0-3600, default 5)",
+      "  --log-level LEVEL          trace, debug, info, warn (= warning), error or\n" +
+      "                             fatal (default info)",
     ]
   ) {
     assert.ok(HELP_TEXT.includes(`\n${line}\n`), `missing from --help: ${line}`);
@@ -366,8 +367,9 @@ Deno.test("parseInvocation reads the client subcommand", async (t) => {
     );
   });
   await t.step("asking for help", () => {
-    assert.deepEqual(parseInvocation(["client", "--help"]), { kind: "help", text: HELP_TEXT });
-    assert.deepEqual(parseInvocation(["client", "-h"]), { kind: "help", text: HELP_TEXT });
+    const help = { kind: "help", text: CLIENT_HELP_TEXT };
+    assert.deepEqual(parseInvocation(["client", "--help"]), help);
+    assert.deepEqual(parseInvocation(["client", "-h"]), help);
   });
   await t.step("with port 0, which a client cannot connect to", () => {
     assertUsageError(["client", "--port", "0"], "Invalid --port 0: must be between 1 and 65535");

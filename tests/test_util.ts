@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { CHILD_DENO_FLAGS } from "../src/child_command.ts";
+import { BLOCK_SIGUSR1 } from "../src/inspector_guard.ts";
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -63,13 +64,41 @@ export function serverCommand(
   env: Record<string, string> = {},
   binary?: string,
 ): Deno.Command {
-  return new Deno.Command(binary ?? Deno.execPath(), {
-    args: binary ? args : ["run", "--quiet", ...CHILD_DENO_FLAGS, "--allow-run", MAIN, ...args],
+  // Under deno run SIGUSR1 must be blocked, else chatd refuses to serve (src/inspector_guard.ts).
+  const [env_, ...blockSignal] = BLOCK_SIGUSR1;
+  return new Deno.Command(binary ?? env_, {
+    args: binary ? args : [
+      ...blockSignal,
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      ...CHILD_DENO_FLAGS,
+      "--allow-run",
+      MAIN,
+      ...args,
+    ],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
     env,
   });
+}
+
+/**
+ * Runs `command` (stdout and stderr piped) to its end and returns what it wrote; after `ms`
+ * it is killed (a server that should have refused to start but serves, say) and this rejects.
+ */
+export async function outputWithin(command: Deno.Command, ms: number): Promise<Deno.CommandOutput> {
+  const child = command.spawn();
+  try {
+    return await withTimeout(child.output(), ms, "command exit");
+  } catch (error: unknown) {
+    try {
+      child.kill("SIGKILL"); // a supervisor's children see end-of-file and exit too
+    } catch { /* gone */ }
+    await child.status;
+    throw error;
+  }
 }
 
 /** A running server. `await using` stops it (SIGKILL if it ignores SIGTERM). */
@@ -178,19 +207,41 @@ export class TestServer implements AsyncDisposable {
     return this.logs.map(parseLogfmt);
   }
 
-  /** The OS pids of the children alive now, by p_id, as the supervisor's log tells. */
+  /**
+   * The OS pids of the children alive now, by p_id: the supervisor's child processes (from
+   * `/proc`, zombies left out) whose command line has `--p-id`. Not from the log, where a
+   * child's start is at debug level during start-up.
+   */
   childPids(): Map<number, number[]> {
-    const alive = new Map<number, Set<number>>();
-    for (const fields of this.parsedLogs()) {
-      if (fields.logger !== "chatd.supervisor" || fields.p_id === undefined) continue;
-      const pId = Number(fields.p_id);
-      const pid = Number(fields.pid);
-      if (fields.msg === "child started") {
-        if (!alive.has(pId)) alive.set(pId, new Set());
-        alive.get(pId)!.add(pid);
-      } else if (fields.msg === "child exited") alive.get(pId)?.delete(pid);
+    const byPId = new Map<number, number[]>();
+    const supervisor = this.process.pid;
+    let tasks: string[] = [];
+    try {
+      tasks = [...Deno.readDirSync(`/proc/${supervisor}/task`)].map((entry) => entry.name);
+    } catch {
+      return byPId; // The supervisor is gone.
     }
-    return new Map([...alive].map(([pId, pids]) => [pId, [...pids]]));
+    for (const task of tasks) {
+      let children = "";
+      try {
+        children = Deno.readTextFileSync(`/proc/${supervisor}/task/${task}/children`);
+      } catch {
+        continue;
+      }
+      for (const pid of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
+        let args: string[];
+        try {
+          args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+        } catch {
+          continue;
+        }
+        const flag = args.indexOf("--p-id");
+        if (flag === -1 || processGone(pid)) continue;
+        const pId = Number(args[flag + 1]);
+        byPId.set(pId, [...(byPId.get(pId) ?? []), pid]);
+      }
+    }
+    return byPId;
   }
 
   /** The runtime directory, from the supervisor's first log line. */
