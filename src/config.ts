@@ -51,6 +51,15 @@ export interface Config {
   webPort: number;
   /** Origins besides the page's own allowed to open a WebSocket (`--web-origin`). */
   webOrigins: string[];
+  /** The TLS certificate chain (PEM file); empty = no TLS. Set together with `tlsKey`. */
+  tlsCert: string;
+  /** The TLS private key (PEM file); empty = no TLS. */
+  tlsKey: string;
+  /**
+   * A TLS line port beside the plain one; -1 = none, and then with a certificate the line
+   * port itself speaks TLS. 0 until the supervisor has resolved `--tls-port 0`.
+   */
+  tlsPort: number;
   /** The `--config` file (`key = value` lines) SIGHUP re-reads; empty = none. */
   configFile: string;
   /** Fault injection for tests (`FAULT` verb): on when the environment has CHATD_FAULTS=1. */
@@ -78,6 +87,9 @@ export const DEFAULTS: Readonly<Config> = {
   web: true,
   webPort: 8080,
   webOrigins: [],
+  tlsCert: "",
+  tlsKey: "",
+  tlsPort: -1,
   configFile: "",
   faults: false,
 };
@@ -97,7 +109,14 @@ export class UsageError extends Error {
 export type Invocation =
   | { kind: "serve"; config: Config }
   | { kind: "child"; config: Config; pId: number; instance: number }
-  | { kind: "client"; host: string; port: number; name: string | undefined }
+  | {
+    kind: "client";
+    host: string;
+    port: number;
+    name: string | undefined;
+    /** Set by `--tls`: connect with TLS, trusting `caFile` (PEM) besides the system's CAs. */
+    tls?: { caFile: string | undefined };
+  }
   | { kind: "help"; text: string }
   | { kind: "version"; text: string };
 
@@ -116,6 +135,7 @@ export const LIMITS = {
   "max-send-queue": [4096, 2 ** 31 - 1],
   watchdog: [0.1, 3600],
   "web-port": [0, 65535],
+  "tls-port": [0, 65535],
 } as const satisfies Record<string, readonly [number, number]>;
 
 function range(flag: keyof typeof LIMITS, fallback: number): string {
@@ -166,6 +186,11 @@ Options:
   --no-web                   do not serve the web port
   --web-origin ORIGIN        also accept WebSockets from this origin (repeat
                              the flag, or a comma list)
+  --tls-cert FILE            TLS certificate chain (PEM): the line port speaks
+                             TLS, the web port https and wss
+  --tls-key FILE             TLS private key (PEM), with --tls-cert
+  --tls-port PORT            keep the line port plain and add a TLS line port,
+                             0 = a free one (0-65535, default: none)
   --config FILE              read options from FILE, "key = value" lines; the
                              command line wins; SIGHUP re-reads it (default:
                              none)
@@ -177,12 +202,14 @@ Options:
 export const CLIENT_HELP_TEXT = `chatd client: an interactive terminal client for a chatd server
 
 Usage:
-  chatd client [--host HOST] [--port PORT] [--name NAME]
+  chatd client [--host HOST] [--port PORT] [--name NAME] [--tls [--ca FILE]]
 
 Options:
   --host HOST                server address (default ${D.host})
   --port PORT                server port (1-65535, default ${D.port})
   --name NAME                join as NAME (default: ask for a name)
+  --tls                      connect with TLS (a server started with --tls-cert)
+  --ca FILE                  also trust this CA certificate (PEM), with --tls
   -h, --help                 show this help
 `;
 
@@ -206,6 +233,9 @@ const SERVER_OPTIONS = {
   "web-port": { type: "string" },
   "no-web": { type: "boolean" },
   "web-origin": { type: "string", multiple: true },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-port": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
@@ -343,7 +373,25 @@ function parseConfig(
     web: values["no-web"] !== true,
     webPort: whole("web-port", DEFAULTS.webPort),
     webOrigins: origins(values["web-origin"]),
+    ...tls(values, whole),
   };
+}
+
+/** The TLS flags: a certificate needs its key, and `--tls-port` needs both. */
+function tls(
+  values: Record<string, string | boolean | string[] | undefined>,
+  whole: (flag: "tls-port", fallback: number) => number,
+): Pick<Config, "tlsCert" | "tlsKey" | "tlsPort"> {
+  const tlsCert = str(values["tls-cert"]) ?? "";
+  const tlsKey = str(values["tls-key"]) ?? "";
+  if ((tlsCert === "") !== (tlsKey === "")) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  const tlsPort = values["tls-port"] === undefined ? -1 : whole("tls-port", -1);
+  if (tlsPort !== -1 && tlsCert === "") {
+    throw new UsageError("--tls-port needs --tls-cert and --tls-key");
+  }
+  return { tlsCert, tlsKey, tlsPort };
 }
 
 /** `--web-origin` values: repeated, or comma lists; each an http(s) origin. */
@@ -370,14 +418,19 @@ function parseClient(args: string[]): Invocation {
     host: { type: "string" },
     port: { type: "string" },
     name: { type: "string" },
+    tls: { type: "boolean" },
+    ca: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return { kind: "help", text: CLIENT_HELP_TEXT };
+  const ca = str(values.ca);
+  if (ca !== undefined && values.tls !== true) throw new UsageError("--ca needs --tls");
   return {
     kind: "client",
     host: str(values.host) ?? DEFAULTS.host,
     port: integer("port", values.port, 1, 65535, DEFAULTS.port),
     name: str(values.name),
+    ...(values.tls === true ? { tls: { caFile: ca } } : {}),
   };
 }
 
@@ -503,6 +556,8 @@ export function configToArgs(config: Config): string[] {
     "web-port": config.webPort,
   }).map(([flag, value]) => `--${flag}=${value}`).concat(
     config.web ? [] : ["--no-web"],
+    config.tlsCert === "" ? [] : [`--tls-cert=${config.tlsCert}`, `--tls-key=${config.tlsKey}`],
+    config.tlsPort === -1 ? [] : [`--tls-port=${config.tlsPort}`],
     config.webOrigins.map((origin) => `--web-origin=${origin}`),
   );
 }

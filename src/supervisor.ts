@@ -9,7 +9,7 @@
 import { type ChildCommand, childCommand, currentRuntime } from "./child_command.ts";
 import { type Config, parseInvocation } from "./config.ts";
 import { startHeartbeat } from "./_heartbeat.ts";
-import { probeTcpPort } from "./tcp_transport.ts";
+import { probeTcpPort, readKeyPair } from "./tcp_transport.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./directory_messages.ts";
 import { DirectoryService } from "./directory_service.ts";
@@ -66,11 +66,20 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
   }
   let resolved: Config;
   try {
+    if (config.tlsCert !== "") checkKeyPair(config);
     const port = probePort(config);
+    const taken = [port];
+    const tlsPort = config.tlsPort === -1
+      ? -1
+      : probeExtraPort(config.host, config.tlsPort, taken, "--tls-port");
+    taken.push(tlsPort);
     resolved = {
       ...config,
       port,
-      webPort: config.web ? probeWebPort(config, port) : config.webPort,
+      tlsPort,
+      webPort: config.web
+        ? probeExtraPort(config.host, config.webPort, taken, "--web-port")
+        : config.webPort,
       runtimeDir: makeRuntimeDir(config.runtimeDir),
     };
   } catch (error: unknown) {
@@ -102,19 +111,43 @@ export function probePort(config: Pick<Config, "host" | "port">): number {
 }
 
 /**
- * {@linkcode probePort} for the web port; `--web-port 0` never picks the line port `port`.
+ * {@linkcode probePort} for another port (`--web-port`, `--tls-port`): port 0 never picks one
+ * of the ports `taken` already, and an explicit one may not be one of them.
  *
- * @throws {StartError} when the address cannot be bound, or is the line port.
+ * @throws {StartError} when the address cannot be bound, or is taken by another flag.
  */
-export function probeWebPort(config: Pick<Config, "host" | "webPort">, port: number): number {
-  if (config.webPort === port) {
-    throw new StartError(`Cannot serve the web port on ${port}: it is the line port`);
+export function probeExtraPort(
+  host: string,
+  port: number,
+  taken: readonly number[],
+  flag: string,
+): number {
+  if (port !== 0 && taken.includes(port)) {
+    throw new StartError(`Cannot use ${flag} ${port}: another of chatd's ports`);
   }
   for (let attempt = 0; attempt < 5; attempt++) {
-    const webPort = probePort({ host: config.host, port: config.webPort });
-    if (webPort !== port) return webPort;
+    const bound = probePort({ host, port });
+    if (!taken.includes(bound)) return bound;
   }
-  throw new StartError("Cannot find a free web port apart from the line port");
+  throw new StartError(`Cannot find a free port for ${flag}`);
+}
+
+/**
+ * Checks that `--tls-cert` and `--tls-key` can be read and make a TLS listener, before any
+ * child starts.
+ *
+ * @throws {StartError} when they cannot.
+ */
+export function checkKeyPair(config: Pick<Config, "host" | "tlsCert" | "tlsKey">): void {
+  try {
+    probeTcpPort(config.host, 0, readKeyPair(config.tlsCert, config.tlsKey));
+  } catch (error: unknown) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StartError(
+      `Cannot use --tls-cert ${config.tlsCert} with --tls-key ${config.tlsKey}: ${reason}`,
+      { cause: error },
+    );
+  }
 }
 
 /** What SIGHUP needs: the command line and the settings it gave at start. */
@@ -350,10 +383,11 @@ class Supervisor {
       if (!this.#current[pId]?.listening) return;
     }
     this.#announced = true;
-    console.log(`chatd listening on ${this.#config.host}:${this.#config.port}`);
-    if (this.#config.web) {
-      console.log(`chatd web on http://${this.#config.host}:${this.#config.webPort}/`);
-    }
+    const { host, port, tlsPort, webPort } = this.#config;
+    console.log(`chatd listening on ${host}:${port}`);
+    if (tlsPort !== -1) console.log(`chatd tls on ${host}:${tlsPort}`);
+    const scheme = this.#config.tlsCert === "" ? "http" : "https";
+    if (this.#config.web) console.log(`chatd web on ${scheme}://${host}:${webPort}/`);
   }
 
   #exited(child: Child, status: Deno.CommandStatus): void {

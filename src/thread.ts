@@ -30,7 +30,7 @@ import { type Logger, logger, setupLogging } from "./log.ts";
 import { ErrorCode, Reply } from "./protocol.ts";
 import { Room } from "./room.ts";
 import { Session, type SessionHost, type SessionOptions, type SessionState } from "./session.ts";
-import { listenTcp } from "./tcp_transport.ts";
+import { listenTcp, readKeyPair } from "./tcp_transport.ts";
 import type { Acceptor, Transport } from "./transport.ts";
 import { listenWeb } from "./web_acceptor.ts";
 import { UnixBus } from "./unix_bus.ts";
@@ -349,29 +349,29 @@ export class Thread implements SessionHost {
 }
 
 /**
- * The thread's acceptors: the line port, and the web port unless `--no-web`. Binding with
- * `reusePort`, every thread of every process shares both ports.
+ * The thread's acceptors: the line port (TLS with a certificate, unless `--tls-port` adds a
+ * TLS line port beside it), and the web port (https with a certificate) unless `--no-web`.
+ * Binding with `reusePort`, every thread of every process shares every port.
  */
 function defaultAcceptors(config: Config): Acceptor[] {
-  const acceptors = [listenTcp({
-    hostname: config.host,
-    port: config.port,
-    reusePort: true,
-    maxLineBytes: config.maxLineBytes,
-  })];
-  if (config.web) {
-    try {
+  const tls = config.tlsCert === "" ? undefined : readKeyPair(config.tlsCert, config.tlsKey);
+  const common = { hostname: config.host, reusePort: true, maxLineBytes: config.maxLineBytes };
+  const acceptors: Acceptor[] = [];
+  try {
+    const lineTls = config.tlsPort === -1 ? tls : undefined;
+    acceptors.push(listenTcp({ ...common, port: config.port, tls: lineTls }));
+    if (config.tlsPort !== -1) acceptors.push(listenTcp({ ...common, port: config.tlsPort, tls }));
+    if (config.web) {
       acceptors.push(listenWeb({
-        hostname: config.host,
+        ...common,
         port: config.webPort,
-        reusePort: true,
-        maxLineBytes: config.maxLineBytes,
+        tls,
         allowedOrigins: config.webOrigins,
       }));
-    } catch (error: unknown) {
-      for (const acceptor of acceptors) acceptor.close();
-      throw error;
     }
+  } catch (error: unknown) {
+    for (const acceptor of acceptors) acceptor.close();
+    throw error;
   }
   return acceptors;
 }

@@ -13,6 +13,7 @@
 import { type Assets, errorResponse, loadAssets, parseRequestHead, routeRequest } from "./_http.ts";
 import { serializeResponse } from "./_http.ts";
 import { closeQuietly } from "./_quietly.ts";
+import { bindListener, type ListenAddress } from "./tcp_transport.ts";
 import type { Acceptor, Transport } from "./transport.ts";
 import { WsTransport } from "./ws_transport.ts";
 
@@ -22,11 +23,7 @@ export const HEAD_TIMEOUT_MS = 10_000;
 export const MAX_HANDSHAKES = 256;
 
 /** Options of {@linkcode listenWeb}. */
-export interface WebListenOptions {
-  hostname: string;
-  port: number;
-  /** Lets every thread of every process bind the same port; the kernel spreads connections. */
-  reusePort?: boolean;
+export interface WebListenOptions extends ListenAddress {
   /** The longest line a WebSocket message may carry, in bytes. */
   maxLineBytes: number;
   /** Origins besides the page's own allowed to open a WebSocket (`--web-origin`). */
@@ -36,18 +33,12 @@ export interface WebListenOptions {
 }
 
 /**
- * Listens on the web port.
+ * Listens on the web port: http and ws, or with `tls` https and wss.
  *
- * @throws {Deno.errors.AddrInUse} when the port is taken (and `reusePort` is off).
+ * @throws as `bindListener` of tcp_transport.ts.
  */
 export function listenWeb(options: WebListenOptions): Acceptor {
-  const listener = Deno.listen({
-    hostname: options.hostname,
-    port: options.port,
-    reusePort: options.reusePort ?? false,
-    transport: "tcp",
-  });
-  return new WebAcceptor(listener, options);
+  return new WebAcceptor(bindListener(options), options);
 }
 
 class WebAcceptor implements Acceptor {
@@ -147,6 +138,7 @@ class WebAcceptor implements Acceptor {
       const route = await routeRequest(result.head, {
         assets: await this.#assets,
         allowedOrigins: this.#options.allowedOrigins,
+        secure: this.#options.tls !== undefined,
       });
       await writeAll(conn, serializeResponse(route.response));
       if (route.kind === "respond") return undefined;

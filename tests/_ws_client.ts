@@ -156,12 +156,13 @@ export class RawWebSocket implements AsyncDisposable {
     }
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     try {
       this.conn.close();
     } catch {
       // Already closed.
     }
+    return Promise.resolve();
   }
 }
 

@@ -535,3 +535,40 @@ Deno.test("parseInvocation reads the web flags, and a child gets them back", asy
     );
   });
 });
+
+Deno.test("parseInvocation reads the TLS flags, and a child gets them back", async (t) => {
+  await t.step("none by default", () => {
+    const { config } = parseInvocation([]) as { config: Config };
+    assert.deepEqual([config.tlsCert, config.tlsKey, config.tlsPort], ["", "", -1]);
+  });
+  await t.step("--tls-cert, --tls-key and --tls-port", () => {
+    const { config } = parseInvocation([
+      "--tls-cert",
+      "/c.pem",
+      "--tls-key",
+      "/k.pem",
+      "--tls-port",
+      "0",
+      "--runtime-dir",
+      "/tmp/x",
+    ]) as { config: Config };
+    assert.deepEqual([config.tlsCert, config.tlsKey, config.tlsPort], ["/c.pem", "/k.pem", 0]);
+    const child = parseInvocation(["__child", ...configToArgs(config), "--p-id=0", "--instance=1"]);
+    assert.deepEqual((child as { config: Config }).config, config);
+  });
+  await t.step("a certificate needs its key, and --tls-port both", () => {
+    assertUsageError(["--tls-cert", "/c.pem"], "--tls-cert and --tls-key go together");
+    assertUsageError(["--tls-key", "/k.pem"], "--tls-cert and --tls-key go together");
+    assertUsageError(["--tls-port", "4433"], "--tls-port needs --tls-cert and --tls-key");
+  });
+  await t.step("chatd client --tls and --ca", () => {
+    assert.deepEqual(parseInvocation(["client", "--tls", "--ca", "/ca.pem"]), {
+      kind: "client",
+      host: "127.0.0.1",
+      port: 4321,
+      name: undefined,
+      tls: { caFile: "/ca.pem" },
+    });
+    assertUsageError(["client", "--ca", "/ca.pem"], "--ca needs --tls");
+  });
+});

@@ -108,6 +108,8 @@ export class TestServer implements AsyncDisposable {
   readonly port: number;
   /** The web port (from `chatd web on ...`); undefined under `--no-web`. */
   readonly webPort: number | undefined;
+  /** The TLS line port of `--tls-port` (from `chatd tls on ...`), if any. */
+  tlsPort: number | undefined;
   /** Every stderr (log) line so far. */
   readonly logs: string[];
   readonly #logWaiters: (() => void)[];
@@ -152,6 +154,13 @@ export class TestServer implements AsyncDisposable {
       const ready = await withTimeout(stdout.next(), options.timeoutMs ?? 20_000, "ready line");
       const match = /^chatd listening on (.+):(\d+)$/.exec(ready.value ?? "");
       if (!match) throw new Error(`unexpected ready line: ${ready.value}`);
+      let tlsPort: number | undefined;
+      if (args.some((arg) => arg.startsWith("--tls-port"))) {
+        const line = await withTimeout(stdout.next(), 5_000, "tls line");
+        const tlsMatch = /^chatd tls on .+:(\d+)$/.exec(line.value ?? "");
+        if (!tlsMatch) throw new Error(`unexpected tls line: ${line.value}`);
+        tlsPort = Number(tlsMatch[1]);
+      }
       let webPort: number | undefined;
       if (web) {
         const line = await withTimeout(stdout.next(), 5_000, "web line");
@@ -163,7 +172,16 @@ export class TestServer implements AsyncDisposable {
       (async () => {
         for await (const _ of stdout);
       })();
-      return new TestServer(process, match[1]!, Number(match[2]), webPort, logs, logWaiters);
+      const server = new TestServer(
+        process,
+        match[1]!,
+        Number(match[2]),
+        webPort,
+        logs,
+        logWaiters,
+      );
+      server.tlsPort = tlsPort;
+      return server;
     } catch (error: unknown) {
       try {
         process.kill("SIGKILL");

@@ -9,7 +9,7 @@ import { CONTENT_SECURITY_POLICY } from "../src/_http.ts";
 import { Opcode } from "../src/_websocket.ts";
 import { WS_CLOSE_TIMEOUT_MS } from "../src/ws_transport.ts";
 import { RawWebSocket } from "./_ws_client.ts";
-import { connectTo, join, TestServer, withTimeout } from "./test_util.ts";
+import { join, TestServer, withTimeout } from "./test_util.ts";
 
 const encoder = new TextEncoder();
 const SMALL = ["--processes", "1", "--threads", "1"];
