@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join as joinPath } from "node:path";
 import type { Page } from "puppeteer-core";
 import { browserTest, launchBrowser } from "./_browser.ts";
+import { makeCerts } from "./_certs.ts";
 import {
   connectTo,
   join,
@@ -457,5 +458,83 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
     assert.equal(await erin.readLine(), "USERS 2 alice erin");
   });
 
+  assert.deepEqual(pageErrors, []);
+});
+
+/**
+ * The base64 SHA-256 of the certificate's public key (its SPKI), for Chromium's
+ * `--ignore-certificate-errors-spki-list`.
+ */
+async function spkiHash(certPem: string): Promise<string> {
+  const der = (pem: string) =>
+    Uint8Array.from(atob(pem.replace(/-----[^-]+-----|\s/g, "")), (c) => c.charCodeAt(0));
+  const output = await new Deno.Command("openssl", {
+    args: ["x509", "-pubkey", "-noout"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const writer = output.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(certPem));
+  await writer.close();
+  const { stdout } = await output.output();
+  const digest = await crypto.subtle.digest("SHA-256", der(new TextDecoder().decode(stdout)));
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
+browserTest("the page over https and wss with the test certificate", async () => {
+  await using certs = await makeCerts();
+  await using server = await TestServer.start([
+    "--processes",
+    "2",
+    "--threads",
+    "1",
+    "--tls-cert",
+    certs.certFile,
+    "--tls-key",
+    certs.keyFile,
+  ]);
+  // Chromium on Linux trusts CAs from an NSS database, which needs certutil (not installed);
+  // it trusts this one leaf key instead. Any other certificate is still refused.
+  await using browser = await launchBrowser([
+    `--ignore-certificate-errors-spki-list=${await spkiHash(certs.cert)}`,
+  ]);
+  const page = await browser.browser.newPage();
+  const pageErrors: string[] = [];
+  page.on("pageerror", (error) => pageErrors.push(String(error)));
+  page.on("console", (message) => {
+    if (message.type() === "error") pageErrors.push(message.text());
+  });
+  await page.goto(`https://127.0.0.1:${server.webPort}/`, { waitUntil: "load" });
+  await typeName(page, "alice");
+  await waitForEntry(page, "self", "You joined as alice.");
+  assert.equal(await page.evaluate(() => location.protocol), "https:");
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: server.port,
+    caCerts: [certs.caCert],
+  });
+  using _ = conn;
+  const buffer = new Uint8Array(4096);
+  let text = "";
+  const readLine = async () => {
+    for (;;) {
+      const newline = text.indexOf("\n");
+      if (newline !== -1) {
+        const line = text.slice(0, newline);
+        text = text.slice(newline + 1);
+        return line;
+      }
+      const n = await withTimeout(conn.read(buffer), WAIT_MS, "a TLS line");
+      if (n === null) throw new Error("closed");
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+  };
+  assert.match(await readLine(), /^HELLO /);
+  await conn.write(new TextEncoder().encode("JOIN bob\nCHAT * hi alice\n"));
+  assert.equal(await readLine(), "OK JOIN bob");
+  await waitForEntry(page, "room", "bob: hi alice");
+  await say(page, "hello over wss");
+  let line: string;
+  do line = await readLine(); while (line !== "ALL alice hello over wss");
   assert.deepEqual(pageErrors, []);
 });
