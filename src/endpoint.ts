@@ -112,7 +112,7 @@ export class Endpoint {
   }
 
   /** The outbox to `destination`, made on first use; undefined once the endpoint is closed. */
-  #outbox(destination: string): Outbox | undefined {
+  outbox(destination: string): Outbox | undefined {
     if (this.#closed) return undefined;
     let outbox = this.#outboxes.get(destination);
     if (outbox === undefined) {
@@ -129,7 +129,7 @@ export class Endpoint {
 
   /** Queues a record for `destination`; refused once the endpoint is closed. */
   send(destination: string, record: Uint8Array): void {
-    this.#outbox(destination)?.push(record);
+    this.outbox(destination)?.push(record);
   }
 
   /** Forgets `destination`: its queue is dropped and its socket file removed. */

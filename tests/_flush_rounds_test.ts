@@ -163,3 +163,8 @@ Deno.test("FlushRounds runs a round for items added while one runs", () => {
   time.endTurn();
   assert.deepEqual(log, ["a", "b"]);
 });
+
+Deno.test("the pacing figures are those the README's Delivery section gives: 2 ms, 0.2 ms per client", () => {
+  assert.equal(PACE_FROM_MS, 2);
+  assert.equal(PAUSE_PER_CLIENT_MS, 0.2);
+});

@@ -136,10 +136,9 @@ Deno.test("currentRuntime describes this deno run process", () => {
   assert.ok(Deno.statSync(runtime.configFile!).isFile);
 });
 
-// Fails against the current src/child_command.ts: currentRuntime takes the deno.json path
-// from `URL.pathname`, which stays percent-encoded ("/srv/my%20chat/deno.json"), so under
-// `deno run` from a checkout whose path holds a space or a non-ASCII letter every child is
-// started with a --config that does not exist.
+// `URL.pathname` stays percent-encoded ("/srv/my%20chat/deno.json"): taken from it, the
+// deno.json path of a checkout whose path holds a space or a non-ASCII letter would not exist,
+// and every child would be started with a --config that does not exist.
 Deno.test("currentRuntime finds deno.json in a directory whose path holds a space", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chatd test é " });
   try {

@@ -303,44 +303,62 @@ Deno.test("with a bad --name the client asks again, and exits 1 when the server 
   await tmux.waitFor(/^chatd client: The server is shutting down\nEXIT=1$/m);
 });
 
-/** `chatd client ...args` as a subprocess whose stdin is a pipe. */
-function spawnClient(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...CHILD_DENO_FLAGS, "--allow-run", MAIN, "client", ...args],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
+/**
+ * `chatd client ...args` as a subprocess, its output collected from the start. `await using`
+ * kills it if it is still running, whatever the test's outcome.
+ */
+class ClientProcess implements AsyncDisposable {
+  readonly #child: Deno.ChildProcess;
+  readonly #output: Promise<Deno.CommandOutput>;
+  readonly #stdinPiped: boolean;
 
-async function finish(child: Deno.ChildProcess) {
-  const output = await withTimeout(child.output(), 15_000, "client exit");
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  constructor(args: string[], stdin: "piped" | "null" = "piped") {
+    this.#stdinPiped = stdin === "piped";
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", ...CHILD_DENO_FLAGS, "--allow-run", MAIN, "client", ...args],
+      cwd: ROOT,
+      stdin,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#output = this.#child.output();
+  }
+
+  /** The client's stdin. */
+  get stdin(): WritableStream<Uint8Array> {
+    return this.#child.stdin;
+  }
+
+  /** Waits for the client to exit; its code and output. */
+  async finish(): Promise<{ code: number; stdout: string; stderr: string }> {
+    const output = await withTimeout(this.#output, 15_000, "client exit");
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await this.#output.catch(() => {});
+    if (this.#stdinPiped) await this.#child.stdin.close().catch(() => {});
+  }
 }
 
 Deno.test("the client exits 1 with a clear message when nothing listens on the port", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   listener.close();
-  const output = await withTimeout(
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", ...CHILD_DENO_FLAGS, MAIN, "client", "--port", String(port)],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output(),
-    15_000,
-    "client exit",
-  );
+  await using child = new ClientProcess(["--port", String(port)], "null");
+  const output = await child.finish();
   assert.equal(output.code, 1);
   assert.equal(
-    decoder.decode(output.stderr),
+    output.stderr,
     `chatd client: Cannot connect to 127.0.0.1:${port}: connection refused; is the server running?\n`,
   );
 });
@@ -348,7 +366,7 @@ Deno.test("the client exits 1 with a clear message when nothing listens on the p
 Deno.test("from a pipe, the client joins, sends each line and leaves at the end", async () => {
   await using server = await TestServer.start();
   await using bob = await joinAs(server, "bob");
-  const child = spawnClient(["--port", String(server.port)]);
+  await using child = new ClientProcess(["--port", String(server.port)]);
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode("alice\nhello from a pipe\n/msg bob psst\n"));
   await writer.close();
@@ -356,7 +374,7 @@ Deno.test("from a pipe, the client joins, sends each line and leaves at the end"
   assert.equal(await bob.readLine(), "ALL alice hello from a pipe");
   assert.equal(await bob.readLine(), "FROM alice psst");
   assert.equal(await bob.readLine(), "LEFT alice");
-  const result = await finish(child);
+  const result = await child.finish();
   assert.equal(result.code, 0, result.stderr);
   assert.equal(
     result.stdout,
@@ -397,14 +415,10 @@ async function withFakeServer(
 
 Deno.test("the client exits 1 when the server closes the connection while it runs", async () => {
   await withFakeServer(async () => {}, async (port) => {
-    const child = spawnClient(["--port", String(port), "--name", "alice"]);
-    try {
-      const result = await finish(child);
-      assert.equal(result.code, 1);
-      assert.match(result.stderr, /^chatd client: The server closed the connection\n$/);
-    } finally {
-      await child.stdin.close().catch(() => {});
-    }
+    await using child = new ClientProcess(["--port", String(port), "--name", "alice"]);
+    const result = await child.finish();
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^chatd client: The server closed the connection\n$/);
   });
 });
 
@@ -416,13 +430,13 @@ Deno.test("/quit gives up waiting for BYE after 2 s and still exits 0", async ()
       while (await conn.read(buffer) !== null);
     },
     async (port) => {
-      const child = spawnClient(["--port", String(port), "--name", "alice"]);
+      await using child = new ClientProcess(["--port", String(port), "--name", "alice"]);
       const writer = child.stdin.getWriter();
       await writer.write(new TextEncoder().encode("/quit\n"));
+      writer.releaseLock();
       const started = performance.now();
-      const result = await finish(child);
+      const result = await child.finish();
       const waited = performance.now() - started;
-      await writer.close().catch(() => {});
       assert.equal(result.code, 0);
       assert.match(result.stderr, /no BYE from the server; leaving anyway/);
       assert.ok(waited >= 1900 && waited < 10_000, `waited ${waited} ms`);

@@ -217,9 +217,9 @@ Deno.test("readLines drops lines longer than maxLength and keeps the rest", asyn
   });
 });
 
-// Fails against the current src/control.ts: when a line passes maxLength before its LF has
-// arrived, readLines empties `pending` but forgets that it is inside that line, so the rest of
-// the line, once its LF arrives, is yielded as if it were a line of its own ("xx" here).
+// When a line passes maxLength before its LF has arrived, readLines must remember that it is
+// inside that line, or the rest of it, once its LF arrives, is yielded as a line of its own
+// ("xx" here).
 Deno.test("readLines drops a too-long line that spans chunks, its tail included", async () => {
   const chunks = ["ok\n", "x".repeat(13), "x".repeat(13), 'xx\n{"kind":"listening"}\n'];
   assert.deepEqual(await linesOf(streamOf(...chunks), 24), ["ok", '{"kind":"listening"}']);

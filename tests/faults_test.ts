@@ -1,7 +1,17 @@
 import assert from "node:assert/strict";
-import { connectTo, join, TestServer, waitUntil } from "./test_util.ts";
+import {
+  connectTo,
+  join,
+  processGone,
+  TestServer,
+  waitForUptime,
+  waitUntil,
+  withTimeout,
+} from "./test_util.ts";
 
 const FAULTS = { env: { CHATD_FAULTS: "1" } };
+/** A child that dies sooner than this after starting is crash-looping (README, Lifecycle). */
+const CRASH_LOOP_UPTIME_MS = 1000;
 
 function count(server: TestServer, msg: string): number {
   return server.parsedLogs().filter((fields) => fields.msg === msg).length;
@@ -103,20 +113,51 @@ Deno.test("a child whose event loop hangs is killed by the supervisor's watchdog
   assert.equal(await fresh.readLine(), "PONG new");
 });
 
-Deno.test("a child that exits is respawned; one that dies right after starting is backed off", async () => {
+Deno.test("a child that lived 1 s is respawned at once; crash loops are backed off 100, 200, 400 ms", async () => {
   await using server = await TestServer.start(["--processes", "1", "--threads", "1"], FAULTS);
-  for (let i = 0; i < 2; i++) {
+  const time = (fields: Record<string, string>) => Date.parse(fields.time!);
+  /** Makes the current child exit with code 70; returns its exit and its successor's start. */
+  const crash = async () => {
     const from = server.logs.length;
     await using client = await server.connect();
     await client.hello();
     await client.send("FAULT exit");
     await client.expectEof();
-    await server.waitForLog({ msg: "child exited", code: 70 }, { from });
-    await server.waitForLog({ msg: "child listening" }, { from });
+    const exited = await server.waitForLog({ msg: "child exited", code: 70 }, { from });
+    const started = await server.waitForLog({ msg: "child started" }, { from });
+    await server.waitForLog({ msg: "child listening", pid: started.pid! }, { from });
+    const delayed = server.parsedLogs().slice(from).filter((fields) =>
+      fields.msg === "child is crash-looping, respawn delayed"
+    );
+    return { exited, started, delayed, pid: Number(started.pid) };
+  };
+  const longLived = async (pid: number) => {
+    await waitForUptime(pid, CRASH_LOOP_UPTIME_MS + 50);
+    const { exited, started, delayed } = await crash();
+    assert.ok(Number(exited.uptime_ms) >= CRASH_LOOP_UPTIME_MS);
+    assert.deepEqual(delayed, [], "a child that lived 1 s or more is not crash-looping");
+    // At once: well before the first backoff step would have let it start.
+    const gap = time(started) - time(exited);
+    assert.ok(gap < 100, `respawned ${gap} ms after the exit`);
+    return Number(started.pid);
+  };
+
+  let pid = await longLived(server.childPids().get(0)![0]!);
+  // Each child now dies within 1 s of its start: the delay doubles.
+  for (const expected of [100, 200, 400]) {
+    const { exited, started, delayed } = await crash();
+    assert.ok(Number(exited.uptime_ms) < CRASH_LOOP_UPTIME_MS);
+    assert.equal(delayed.length, 1);
+    assert.equal(delayed[0]!.delay_ms, String(expected));
+    const gap = time(started) - time(exited);
+    assert.ok(gap >= expected, `respawned ${gap} ms after the exit, not after ${expected}`);
+    pid = Number(started.pid);
   }
-  // The second crash came within a second of its start: it is a crash loop, logged as one.
-  const delayed = await server.waitForLog({ msg: "child is crash-looping, respawn delayed" });
-  assert.equal(delayed.delay_ms, "100");
+  // A child that lives 1 s again resets the count: its crash is respawned at once, and the
+  // next quick one starts again at 100 ms.
+  await longLived(pid);
+  const { delayed } = await crash();
+  assert.equal(delayed[0]?.delay_ms, "100");
 });
 
 Deno.test("malformed datagrams written into the runtime directory are logged and dropped", async () => {
@@ -152,15 +193,45 @@ Deno.test("malformed datagrams written into the runtime directory are logged and
   }
 });
 
-Deno.test("a stale runtime directory left by a killed run does not stop a new start", async () => {
+Deno.test("a reused --runtime-dir holding real sockets of a killed run is cleared, and the port is free", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chatd-stale-" });
   try {
-    await Deno.writeTextFile(`${dir}/supervisor.sock`, "stale");
-    await Deno.writeTextFile(`${dir}/0-0-0-0.sock`, "stale");
-    await using server = await TestServer.start(["--runtime-dir", dir]);
+    const old = await TestServer.start([
+      "--runtime-dir",
+      dir,
+      "--processes",
+      "2",
+      "--threads",
+      "1",
+    ]);
+    let port: number;
+    try {
+      port = old.port;
+      await using client = await old.connect();
+      await client.hello();
+      await join(client, "fresh");
+      // kill -9 of the whole run at once: nobody is left to clean up. Stopped first, so that
+      // no child sees its supervisor gone and removes the directory before its own kill.
+      const pids = [old.process.pid, ...[...old.childPids().values()].flat()];
+      for (const pid of pids) Deno.kill(pid, "SIGSTOP");
+      for (const pid of pids) Deno.kill(pid, "SIGKILL");
+      await withTimeout(old.status, 10_000, "the old supervisor's exit");
+      await waitUntil(() => pids.every(processGone), 5000, "the old run gone");
+    } finally {
+      await old[Symbol.asyncDispose]();
+    }
+    // One more stale socket, of an endpoint id no new run starts with.
+    Deno.listenDatagram({ transport: "unixpacket", path: `${dir}/9-9-99-0.sock` }).close();
+    const stale = [...Deno.readDirSync(dir)].map((file) => file.name);
+    assert.ok(stale.includes("supervisor.sock"), `stale files: ${stale}`);
+    for (const name of stale) assert.ok(Deno.lstatSync(`${dir}/${name}`).isSocket, name);
+
+    await using server = await TestServer.start(["--runtime-dir", dir, "--port", String(port)]);
+    assert.equal(server.port, port);
     await using client = await server.connect();
     await client.hello();
     await join(client, "fresh");
+    assert.throws(() => Deno.lstatSync(`${dir}/9-9-99-0.sock`), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
@@ -210,14 +281,16 @@ Deno.test("no descriptor or socket-file leaks after 5000 JOIN/LEAV cycles and 20
   // counts as crash-looping and is respawned with a delay, so each one lives past 1 s first.
   for (let round = 0; round < 10; round++) {
     const from = server.logs.length;
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    for (const [, [pid]] of server.childPids()) Deno.kill(pid!, "SIGKILL");
+    const pids = [...server.childPids().values()].map(([pid]) => pid!);
+    for (const pid of pids) await waitForUptime(pid, CRASH_LOOP_UPTIME_MS + 50);
+    for (const pid of pids) Deno.kill(pid, "SIGKILL");
     for (const pId of [0, 1]) {
       await server.waitForLog({ msg: "child listening", p_id: pId }, { from });
     }
   }
   const respawns = server.parsedLogs().filter((fields) => fields.msg === "child started").length;
   assert.equal(respawns, 20); // the first 2 starts are logged at debug (start-up)
+  assert.equal(count(server, "child is crash-looping, respawn delayed"), 0);
   for (const [i, where] of threads.entries()) await warm(100 + i, where);
 
   assert.equal(cycles, 5000);

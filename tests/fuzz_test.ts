@@ -47,6 +47,8 @@ Deno.test(`fuzzing a live 2x2 server for ${SECONDS} s crashes nothing and leaves
     { env: HEAP_CAP },
   );
   const children = [...server.childPids().values()].flat();
+  // One pid per process, or the RSS checks below would check nothing.
+  assert.equal(children.length, 2);
   let next = 0;
   let sentBytes = 0;
   let connections = 0;
@@ -99,6 +101,7 @@ Deno.test(`fuzzing a live 2x2 server for ${SECONDS} s crashes nothing and leaves
   );
   assert.deepEqual(restarts, []);
   assert.deepEqual([...server.childPids().values()].flat(), children);
+  assert.equal(rssAfter.length, 2);
   for (const [i, after] of rssAfter.entries()) {
     assert.ok(after - rssBefore[i]! < 15, `RSS grew from ${rssBefore[i]} to ${after} MiB`);
   }

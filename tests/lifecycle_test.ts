@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { connectTo, processGone, TestServer, waitUntil, withTimeout } from "./test_util.ts";
+import {
+  connectTo,
+  isChatdChild,
+  type LineClient,
+  processGone,
+  TestServer,
+  waitUntil,
+  withTimeout,
+} from "./test_util.ts";
 
 Deno.test("kill -9 of a child: it is respawned with its p_id, other children's clients are untouched", async () => {
   await using server = await TestServer.start(["--processes", "3", "--threads", "1"]);
@@ -22,31 +30,134 @@ Deno.test("kill -9 of a child: it is respawned with its p_id, other children's c
   assert.equal(await fresh.readLine(), "PONG new");
 });
 
-Deno.test("SIGINT: every client reads BYE shutting down then EOF; children, runtime dir gone; exit 0", async () => {
-  const grace = 5;
-  const server = await TestServer.start(["--processes", "2", "--threads", "2"]);
-  const clients = await Promise.all(Array.from({ length: 8 }, () => server.connect()));
-  await Promise.all(clients.map((client) => client.hello()));
-  const pids = [...server.childPids().values()].flat();
-  const runtimeDir = server.runtimeDir();
-  assert.equal(pids.length, 2);
-  const started = performance.now();
-
-  server.signal("SIGINT");
-
-  for (const client of clients) {
-    assert.equal(await client.readLine(), "BYE shutting down");
-    await client.expectEof();
-    client.close();
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
-  const status = await withTimeout(server.status, grace * 1000 + 2000, "supervisor exit");
-  assert.equal(status.code, 0);
-  assert.ok(performance.now() - started < grace * 1000, "took longer than the grace period");
-  for (const pid of pids) assert.ok(processGone(pid), `child ${pid} still running`);
-  assert.throws(() => Deno.statSync(runtimeDir), Deno.errors.NotFound);
+}
+
+/**
+ * Connects 8 clients to a 2×2 server, sends `signal` with `send`, and checks the documented
+ * shutdown: every client reads `BYE shutting down` then a clean end of stream, the children
+ * and the runtime directory are gone, and the supervisor exits 0 without using its grace.
+ */
+async function checkShutdown(
+  signal: Deno.Signal,
+  options: { prefix?: string[]; send?: (server: TestServer) => void } = {},
+): Promise<void> {
+  const grace = 5;
+  await using server = await TestServer.start(
+    ["--processes", "2", "--threads", "2", "--grace", String(grace)],
+    { prefix: options.prefix },
+  );
+  const clients: LineClient[] = [];
+  try {
+    for (let i = 0; i < 8; i++) clients.push(await server.connect());
+    await Promise.all(clients.map((client) => client.hello()));
+    const pids = [...server.childPids().values()].flat();
+    const runtimeDir = server.runtimeDir();
+    assert.equal(pids.length, 2);
+    const started = performance.now();
+
+    (options.send ?? ((server) => server.signal(signal)))(server);
+
+    for (const client of clients) {
+      assert.equal(await client.readLine(), "BYE shutting down");
+      await client.expectEof();
+    }
+    const status = await withTimeout(server.status, grace * 1000 + 2000, "supervisor exit");
+    assert.equal(status.code, 0);
+    assert.ok(performance.now() - started < grace * 1000, "took longer than the grace period");
+    for (const pid of pids) assert.ok(processGone(pid), `child ${pid} still running`);
+    assert.ok(!exists(runtimeDir), "the runtime directory is still there");
+    assert.equal(server.parsedLogs().filter((f) => f.msg === "grace period over").length, 0);
+  } finally {
+    for (const client of clients) client.close();
+  }
+}
+
+Deno.test("SIGINT: every client reads BYE shutting down then EOF; children, runtime dir gone; exit 0", async () => {
+  await checkShutdown("SIGINT");
 });
 
-Deno.test("SIGKILL of the supervisor: every child exits within 2 s and cleans the runtime dir", async () => {
+Deno.test("SIGTERM shuts down as SIGINT does", async () => {
+  await checkShutdown("SIGTERM");
+});
+
+Deno.test("Ctrl-C, SIGINT to the whole process group, still gives every client BYE shutting down", async () => {
+  await checkShutdown("SIGINT", {
+    prefix: ["setsid"], // a process group of its own, led by the supervisor
+    send: (server) => Deno.kill(-server.process.pid, "SIGINT"),
+  });
+});
+
+/** A 1-process server whose child's main thread is stuck in a loop, so it ignores shutdown. */
+async function startWithHungChild(grace: number): Promise<{ server: TestServer; pid: number }> {
+  const server = await TestServer.start(
+    ["--processes", "1", "--threads", "1", "--grace", String(grace), "--watchdog", "600"],
+    { env: { CHATD_FAULTS: "1" } },
+  );
+  try {
+    const [pid] = server.childPids().get(0)!;
+    await using client = await server.connect();
+    await client.hello();
+    await client.send("FAULT hang-process");
+    // Logged by the process right before it loops: from then on it ignores its orders.
+    await server.waitForLog({ msg: "injecting fault", logger: "chatd.process" });
+    return { server, pid: pid! };
+  } catch (error: unknown) {
+    await server[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+Deno.test("a child still alive after --grace is killed, the runtime dir removed, and the supervisor exits 0", async () => {
+  const { server, pid } = await startWithHungChild(1);
+  await using _ = server;
+  const runtimeDir = server.runtimeDir();
+  const from = server.logs.length;
+  server.signal("SIGINT");
+  const shutting = await server.waitForLog({ msg: "shutting down" }, { from });
+  const over = await server.waitForLog({ msg: "grace period over: killing children" }, { from });
+  const waited = Date.parse(over.time!) - Date.parse(shutting.time!);
+  // Log times have 1 ms resolution, and a timer may fire a hair early.
+  assert.ok(waited >= 990, `killed after ${waited} ms, before the 1 s grace`);
+  assert.equal((await withTimeout(server.status, 10_000, "supervisor exit")).code, 0);
+  assert.ok(processGone(pid), "the hung child is still running");
+  assert.ok(!exists(runtimeDir), "the runtime directory is still there");
+});
+
+Deno.test("a second signal 0.5 s or more after the first skips the grace period", async () => {
+  const { server, pid } = await startWithHungChild(60);
+  await using _ = server;
+  const from = server.logs.length;
+  server.signal("SIGINT");
+  await server.waitForLog({ msg: "shutting down" }, { from });
+  const first = performance.now();
+  await waitUntil(() => performance.now() - first >= 600, 2000, "0.6 s after the first signal");
+  server.signal("SIGINT");
+  await server.waitForLog({ msg: "second signal: killing children now" }, { from });
+  assert.equal((await withTimeout(server.status, 10_000, "supervisor exit")).code, 0);
+  assert.ok(processGone(pid), "the hung child is still running");
+});
+
+Deno.test("a second signal within 0.5 s of the first is ignored: the grace period runs out", async () => {
+  const { server } = await startWithHungChild(1);
+  await using _ = server;
+  const from = server.logs.length;
+  server.signal("SIGINT");
+  server.signal("SIGINT");
+  server.signal("SIGTERM");
+  await server.waitForLog({ msg: "grace period over: killing children" }, { from });
+  assert.equal((await withTimeout(server.status, 10_000, "supervisor exit")).code, 0);
+  const second = server.parsedLogs().filter((f) => f.msg === "second signal: killing children now");
+  assert.deepEqual(second, []);
+});
+
+Deno.test("SIGKILL of the supervisor: every child exits within 2 s and cleans the runtime dir; a restart on the port works", async () => {
   await using server = await TestServer.start(["--processes", "3", "--threads", "1"]);
   const pids = [...server.childPids().values()].flat();
   const runtimeDir = server.runtimeDir();
@@ -54,19 +165,61 @@ Deno.test("SIGKILL of the supervisor: every child exits within 2 s and cleans th
 
   server.signal("SIGKILL");
 
-  await waitUntil(() => pids.every(processGone), 2000, "children gone");
-  await waitUntil(
-    () => {
-      try {
-        Deno.statSync(runtimeDir);
-        return false;
-      } catch {
-        return true;
-      }
-    },
-    2000,
-    "runtime dir removed",
+  try {
+    await waitUntil(() => pids.every(processGone), 2000, "children gone");
+    await waitUntil(
+      () => {
+        try {
+          Deno.statSync(runtimeDir);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      2000,
+      "runtime dir removed",
+    );
+    // No orphan keeps the port: a restart on it serves.
+    await using again = await TestServer.start(["--port", String(server.port)]);
+    assert.equal(again.port, server.port);
+    await using client = await again.connect();
+    await client.hello();
+    await client.send("PING restarted");
+    assert.equal(await client.readLine(), "PONG restarted");
+  } finally {
+    // Orphans, should the children fail to notice: the supervisor is no longer there to stop them.
+    for (const pid of pids.filter(isChatdChild)) Deno.kill(pid, "SIGKILL");
+  }
+});
+
+Deno.test("recycling: the retired child serves its open clients to the end, then exits", async () => {
+  await using server = await TestServer.start(
+    ["--processes", "1", "--threads", "1", "--clients-per-process", "2"],
   );
+  const [oldPid] = server.childPids().get(0)!;
+  const from = server.logs.length;
+  await using first = await server.connect();
+  await first.hello();
+  await using second = await server.connect();
+  await second.hello();
+  await server.waitForLog({ msg: "process retiring", pid: oldPid! }, { from });
+  const started = await server.waitForLog({ msg: "child started" }, { from });
+  await server.waitForLog({ msg: "child listening", pid: started.pid! }, { from });
+  await server.waitForLog({ msg: "thread stopped accepting", pid: oldPid! }, { from });
+  // Retired, not gone: its clients are still served.
+  for (const client of [first, second]) {
+    await client.send("PING old child");
+    assert.equal(await client.readLine(), "PONG old child");
+  }
+  assert.ok(!processGone(oldPid!), "the retired child left while it had clients");
+  first.close();
+  second.close();
+  const exited = await server.waitForLog({ msg: "child exited", pid: oldPid! }, { from });
+  assert.equal(exited.code, "0");
+  await waitUntil(() => processGone(oldPid!), 5000, "the retired child's process gone");
+  await using fresh = await server.connect();
+  await fresh.hello();
+  assert.deepEqual(server.childPids().get(0), [Number(started.pid)]);
 });
 
 Deno.test("recycling: with --clients-per-process 3, 12 clients one after another are all served", async () => {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { connectTo, join, rssMiB, TestServer, withTimeout } from "./test_util.ts";
+import { connectTo, join, rssMiB, TestServer, waitUntil, withTimeout } from "./test_util.ts";
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 Deno.test("a line over --max-line-bytes gets ERR LINE_TOO_LONG and the connection stays usable", async (t) => {
   await using server = await TestServer.start(["--max-line-bytes", "100"]);
@@ -60,32 +61,48 @@ Deno.test("a connection that does not JOIN within --join-timeout gets ERR TIMEOU
 });
 
 Deno.test("a client over --rate is slowed down, loses nothing, and starves nobody", async () => {
-  await using server = await TestServer.start([
-    "--processes",
-    "1",
-    "--threads",
-    "1",
-    "--rate",
-    "20",
-    "--burst",
-    "5",
-  ]);
+  await using server = await TestServer.start(
+    ["--processes", "1", "--threads", "1", "--rate", "20", "--burst", "5"],
+  );
   await using flooder = await server.connect();
   await flooder.hello();
   await using other = await server.connect();
   await other.hello();
-  const count = 40; // 5 at once, then 20 a second: about 1.75 s
+  const count = 40; // 5 at once, then 20 a second: the last PONG after 35 / 20 = 1.75 s
+  const flooderLines: string[] = [];
+  const startedAt = performance.now();
   await flooder.sendBytes(
     encoder.encode(Array.from({ length: count }, (_, i) => `PING ${i}\n`).join("")),
   );
-  assert.equal(await flooder.readLine(), "PONG 0");
+  const flooderDone = (async () => {
+    while (flooderLines.length < count) flooderLines.push(await flooder.readLine(10_000));
+    return performance.now() - startedAt;
+  })();
+  // The burst comes back at once.
+  await waitUntil(() => flooderLines.length >= 5, 5000, "the burst's five PONGs");
   // The other client, on the same thread, is answered while the flood is still held back.
   await other.send("PING me");
   assert.equal(await other.readLine(), "PONG me");
-  const flooderDone = flooder.readLines(count - 1, 10_000);
-  const early = await Promise.race([flooderDone.then(() => "flood finished"), "flood pending"]);
-  assert.equal(early, "flood pending");
-  assert.deepEqual(await flooderDone, Array.from({ length: count - 1 }, (_, i) => `PONG ${i + 1}`));
+  assert.ok(flooderLines.length < count, "the flood was answered before the other client");
+  const elapsed = await flooderDone;
+  assert.deepEqual(flooderLines, Array.from({ length: count }, (_, i) => `PONG ${i}`));
+  // The documented rate: 35 lines past the burst at 20 a second cannot take less than 1.75 s.
+  assert.ok(elapsed >= 1700, `40 lines at --rate 20 --burst 5 answered in ${elapsed} ms`);
+});
+
+Deno.test("--rate 0 turns flood control off", async () => {
+  await using server = await TestServer.start(
+    ["--processes", "1", "--threads", "1", "--rate", "0", "--burst", "5"],
+  );
+  await using client = await server.connect();
+  await client.hello();
+  // At the default 20 lines a second after a burst of 100 these would take 15 s.
+  const count = 400;
+  await client.sendBytes(
+    encoder.encode(Array.from({ length: count }, (_, i) => `PING ${i}\n`).join("")),
+  );
+  const lines = await withTimeout(client.readLines(count), 7000, "400 PONGs without a limit");
+  assert.deepEqual(lines, Array.from({ length: count }, (_, i) => `PONG ${i}`));
 });
 
 Deno.test("a client that stops reading is dropped as a slow consumer; memory stays bounded; others go on", async () => {
@@ -104,6 +121,7 @@ Deno.test("a client that stops reading is dropped as a slow consumer; memory sta
   await using bystander = await connectTo(server, (where) => where.pId === 0);
   await join(bystander, "bystander");
   const [victimPid] = server.childPids().get(0)!;
+  const baseRss = rssMiB(victimPid!);
 
   // 20 MB addressed to a client that never reads. The sender's own replies are read as they
   // come, so that the sender is not a slow consumer itself.
@@ -116,23 +134,135 @@ Deno.test("a client that stops reading is dropped as a slow consumer; memory sta
       senderSaw.add(line);
     }
   })();
+  // Once dropped, the victim reads what its socket holds: the error is among it (what was
+  // already on its way when the error was queued may come after it).
+  const victimSaw = (async () => {
+    await server.waitForLog({ msg: "slow consumer dropped", name: "victim" }, {
+      timeoutMs: 30_000,
+    });
+    const error = "\nERR SLOW_CONSUMER not reading\n";
+    let window = "";
+    let found = false;
+    const buffer = new Uint8Array(1 << 20);
+    for (;;) {
+      const n = await victim.conn.read(buffer);
+      if (n === null) return found;
+      window += decoder.decode(buffer.subarray(0, n));
+      found ||= window.includes(error);
+      window = window.slice(-error.length);
+    }
+  })();
+  // Awaited below; an assertion failing first must not leave them as unhandled rejections.
+  reading.catch(() => {});
+  victimSaw.catch(() => {});
   const chunk = encoder.encode(Array.from({ length: 50 }, () => `CHAT victim ${text}\n`).join(""));
   let maxRss = 0;
+  let bystanderSawLeft = false;
   for (let i = 0; i < 100; i++) {
     await sender.sendBytes(chunk);
     // Meanwhile the bystander, on the victim's process, still gets its messages.
     if (i % 20 === 0) {
       await sender.send(`CHAT bystander still here ${i}`);
-      assert.equal(await bystander.readLine(10_000), `FROM sender still here ${i}`);
+      let line = await bystander.readLine(10_000);
+      if (line === "LEFT victim" && !bystanderSawLeft) {
+        bystanderSawLeft = true;
+        line = await bystander.readLine(10_000);
+      }
+      assert.equal(line, `FROM sender still here ${i}`);
     }
     maxRss = Math.max(maxRss, rssMiB(victimPid!));
   }
   await sender.send("PING done");
   await withTimeout(reading, 30_000, "the sender's PONG done and LEFT victim");
-  await server.waitForLog({ msg: "slow consumer dropped", name: "victim" });
+  const dropped = await server.waitForLog({ msg: "slow consumer dropped", name: "victim" });
+  // Dropped once 1 MiB waited for it: no later than the message that crossed the line.
+  const queued = Number(dropped.queued);
+  assert.ok(
+    queued > 1024 * 1024 && queued <= 1024 * 1024 + 4096 + 64,
+    `dropped with ${queued} bytes queued`,
+  );
+  assert.ok(
+    await withTimeout(victimSaw, 10_000, "the victim's end of stream"),
+    "the victim was sent ERR SLOW_CONSUMER",
+  );
   // The victim is gone for everyone, and its name is free.
-  const bystanderLines = await bystander.readLines(1, 10_000);
-  assert.deepEqual(bystanderLines, ["LEFT victim"]);
-  assert.ok(maxRss < 200, `the victim's process grew to ${maxRss.toFixed(0)} MiB`);
-  console.log(`victim's process RSS peaked at ${maxRss.toFixed(0)} MiB`);
+  if (!bystanderSawLeft) assert.equal(await bystander.readLine(10_000), "LEFT victim");
+  await using again = await server.connect();
+  await again.hello();
+  await join(again, "victim");
+  assert.equal(await bystander.readLine(), "JOINED victim");
+  const growth = maxRss - baseRss;
+  assert.ok(growth < 48, `the victim's process grew by ${growth.toFixed(0)} MiB`);
+  console.log(`victim's process RSS grew by ${growth.toFixed(0)} MiB (peak ${maxRss.toFixed(0)})`);
+});
+
+Deno.test("a line of the 64 KiB limit crosses processes whole, as CHAT name and as CHAT *", async () => {
+  await using server = await TestServer.start(
+    ["--processes", "2", "--threads", "1", "--max-line-bytes", "65536", "--rate", "0"],
+  );
+  await using alice = await connectTo(server, (where) => where.pId === 0);
+  await join(alice, "alice");
+  await using bob = await connectTo(server, (where) => where.pId === 1);
+  await join(bob, "bob");
+  assert.equal(await alice.readLine(), "JOINED bob");
+  const direct = "d".repeat(65536 - "CHAT bob ".length);
+  await alice.send(`CHAT bob ${direct}`);
+  assert.equal(await bob.readLine(), `FROM alice ${direct}`);
+  const room = "r".repeat(65536 - "CHAT * ".length);
+  await alice.send(`CHAT * ${room}`);
+  assert.equal(await bob.readLine(), `ALL alice ${room}`);
+  // One byte more is refused at the sender, and nothing reaches bob.
+  await alice.send(`CHAT bob ${direct}x`);
+  assert.equal(await alice.readLine(), "ERR LINE_TOO_LONG");
+  await alice.send("CHAT bob after");
+  assert.equal(await bob.readLine(), "FROM alice after");
+});
+
+Deno.test("a thread that takes no datagrams holds up only what is addressed to it; past 16 MiB that is dropped and logged", async () => {
+  await using server = await TestServer.start(
+    [
+      "--processes",
+      "2",
+      "--threads",
+      "2",
+      "--max-line-bytes",
+      "65536",
+      "--rate",
+      "0",
+      "--watchdog",
+      "600",
+      "--grace", // the hung thread never says it is done: do not wait for it at the end
+      "0.2",
+    ],
+    { env: { CHATD_FAULTS: "1" } },
+  );
+  await using stuck = await connectTo(server, (where) => where.pId === 0 && where.tId === 0);
+  await join(stuck, "stuck");
+  await using other = await connectTo(server, (where) => where.pId === 0 && where.tId === 1);
+  await join(other, "other");
+  await using sender = await connectTo(server, (where) => where.pId === 1);
+  await join(sender, "sender");
+  assert.equal(await other.readLine(), "JOINED sender");
+  await stuck.send("FAULT hang");
+  await server.waitForLog({ msg: "injecting fault", what: "hang", p_id: 0, t_id: 0 });
+
+  // 18 MiB for the stuck thread, in lines of 64 KiB; the sender reads its replies meanwhile.
+  const text = "s".repeat(65536 - "CHAT stuck ".length);
+  const batch = encoder.encode(`CHAT stuck ${text}\n`.repeat(16));
+  for (let i = 0; i < 18; i++) {
+    await sender.sendBytes(batch);
+    // The other thread of the stuck one's process is served all along.
+    await sender.send(`CHAT other still here ${i}`);
+    assert.equal(await other.readLine(), `FROM sender still here ${i}`);
+  }
+  const full = await server.waitForLog({
+    msg: "destination stuck, outbox full: records dropped",
+    p_id: 1,
+  });
+  assert.ok(full.to?.endsWith("/0-0-0-0.sock"), `dropped for ${full.to}`);
+  await sender.send("PING sender");
+  let line: string;
+  while ((line = await sender.readLine()) !== "PONG sender") {
+    assert.fail(`the sender got ${JSON.stringify(line.slice(0, 40))}`);
+  }
 });

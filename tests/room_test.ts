@@ -8,16 +8,19 @@ async function expectNothingPending(client: LineClient): Promise<void> {
   assert.equal(await client.readLine(), `PONG ${token}`);
 }
 
-/** Three joined users, one on each of three processes. */
-async function threeUsers(server: TestServer): Promise<LineClient[]> {
-  const users: LineClient[] = [];
+/**
+ * Joins three users, one on each of three processes, into `users` (filled as they connect,
+ * so the caller can close them however this ends).
+ */
+async function threeUsers(server: TestServer, users: LineClient[]): Promise<void> {
   for (const [pId, name] of ["ann", "ben", "cat"].entries()) {
     const client = await connectTo(server, (where) => where.pId === pId);
-    await join(client, name);
-    for (const earlier of users) assert.equal(await earlier.readLine(), `JOINED ${name}`);
     users.push(client);
+    await join(client, name);
+    for (const earlier of users.slice(0, -1)) {
+      assert.equal(await earlier.readLine(), `JOINED ${name}`);
+    }
   }
-  return users;
 }
 
 /**
@@ -28,9 +31,9 @@ async function threeUsers(server: TestServer): Promise<LineClient[]> {
 async function joinRoom(server: TestServer, count: number, users: LineClient[]): Promise<void> {
   for (let i = 0; i < count; i++) {
     const client = await server.connect();
+    users.push(client);
     await client.hello();
     await join(client, `u${i}`);
-    users.push(client);
   }
   for (const [i, user] of users.entries()) {
     const expected = users.slice(i + 1).map((_, j) => `JOINED u${i + 1 + j}`);
@@ -40,8 +43,15 @@ async function joinRoom(server: TestServer, count: number, users: LineClient[]):
 
 Deno.test("three users on three processes: JOINED notices, room messages, LEFT on LEAV and on disconnect", async (t) => {
   await using server = await TestServer.start(["--processes", "3", "--threads", "1"]);
-  const [ann, ben, cat] = await threeUsers(server) as [LineClient, LineClient, LineClient];
+  // Connected before anyone joins, on every process: it must hear none of what follows.
+  const lurkers: LineClient[] = [];
+  const users: LineClient[] = [];
   try {
+    for (let pId = 0; pId < 3; pId++) {
+      lurkers.push(await connectTo(server, (where) => where.pId === pId));
+    }
+    await threeUsers(server, users);
+    const [ann, ben, cat] = users as [LineClient, LineClient, LineClient];
     await t.step("nobody sees their own JOINED", async () => {
       for (const user of [ann, ben, cat]) await expectNothingPending(user);
     });
@@ -70,8 +80,11 @@ Deno.test("three users on three processes: JOINED notices, room messages, LEFT o
       assert.equal(await ann.readLine(), "LEFT ben");
       await expectNothingPending(ann);
     });
+    await t.step("clients that have not joined got no JOINED, ALL or LEFT", async () => {
+      for (const lurker of lurkers) await expectNothingPending(lurker);
+    });
   } finally {
-    for (const user of [ann, ben, cat]) user.close();
+    for (const client of [...lurkers, ...users]) client.close();
   }
 });
 
@@ -124,9 +137,11 @@ Deno.test("killing a child produces LEFT for each of its users at every other us
   try {
     for (let i = 0; i < 9; i++) {
       const client = await connectTo(server, (where) => where.pId === i % 3);
-      await join(client, `n${i}`);
-      for (const earlier of all) assert.equal(await earlier.readLine(), `JOINED n${i}`);
       all.push(client);
+      await join(client, `n${i}`);
+      for (const earlier of all.slice(0, -1)) {
+        assert.equal(await earlier.readLine(), `JOINED n${i}`);
+      }
       if (i % 3 === 2) doomed.push(`n${i}`);
       else survivors.push(client);
     }

@@ -3,9 +3,12 @@
  * over, while `--clients-per-process` recycles processes, a child is killed with SIGKILL in
  * the middle, and the server is stopped with SIGINT at the end, all during traffic.
  *
- * Checked: no connection refused or reset; every message to a user who stayed connected
- * arrived, in order, unless its sender was on the child that was killed; every client gets
- * `BYE shutting down`; no child and no runtime directory is left behind.
+ * Checked: no connection refused or closed before its greeting, and resets only as few as
+ * the kernel's SO_REUSEPORT race explains (README: 0.2-0.4 % of arrivals; none with
+ * net.ipv4.tcp_migrate_req=1); every message to a user who stayed connected arrived, in
+ * order, unless its sender was connected to process 1 when it was killed (at most one
+ * connection per churner); every client gets `BYE shutting down`; no child and no runtime
+ * directory is left behind.
  *
  *   deno task soak [--seconds 30] [--churners 20]
  *
@@ -14,7 +17,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { connectTo, type LineClient, processGone, TestServer, waitUntil } from "./test_util.ts";
+import {
+  connectTo,
+  type LineClient,
+  processGone,
+  TestServer,
+  waitUntil,
+  withTimeout,
+} from "./test_util.ts";
 
 /** Options of {@linkcode runSoak}. */
 export interface SoakOptions {
@@ -39,22 +49,36 @@ export interface SoakReport {
   /** Messages that arrived out of order (must be 0). */
   reordered: number;
   /**
-   * Connections refused, reset, or closed before their greeting. Linux resets connections
-   * queued on a SO_REUSEPORT listener when it closes, unless net.ipv4.tcp_migrate_req=1; so
-   * this must be 0 with that setting, and is only bounded without it (see README).
+   * Connections reset before their greeting. Linux resets connections queued on a
+   * SO_REUSEPORT listener when it closes, unless net.ipv4.tcp_migrate_req=1; so this must be
+   * 0 with that setting, and at most {@linkcode MAX_RESET_SHARE} of the connections without
+   * it (see README). Those cut off by the SIGKILL are counted in `cutOffByKill` instead.
    */
+  resets: number;
+  /** Connections refused, or closed or failed otherwise before their greeting (must be 0). */
   failedConnections: number;
   /** net.ipv4.tcp_migrate_req was 1 during the run. */
   migrateReq: boolean;
   recycles: number;
   killedPid: number;
-  /** Churners cut off by the SIGKILL (expected; their messages are not counted). */
-  churnersOnKilledChild: number;
+  /**
+   * Connections cut off by the SIGKILL: churners on process 1 connected before the kill, and
+   * connections under way at the kill that ended before their greeting. Expected, and their
+   * messages are not counted; at most one per churner.
+   */
+  cutOffByKill: number;
   /** Clients that did not read `BYE shutting down` at SIGINT (must be 0). */
   missedBye: number;
   /** Problems found; empty when the soak passed. */
   problems: string[];
 }
+
+/**
+ * The most resets the SO_REUSEPORT race may explain. The README gives 0.2-0.4 % of arrivals;
+ * 5 s runs of soak_test (20 churners, a recycle every 25 clients) saw 0-0.8 % on a shared
+ * 2-core machine.
+ */
+export const MAX_RESET_SHARE = 0.01;
 
 /** The server's warnings and errors during the last soak, for the report. */
 export let serverWarnings: string[] = [];
@@ -62,7 +86,17 @@ export let serverWarnings: string[] = [];
 /** Per-receiver record of what arrived from one sender. */
 type Received = Map<string, number[]>;
 
-/** Runs the soak; the report lists every problem found. */
+/** Whether `error` says the stream ended or was reset under a client. */
+function cutOff(error: unknown, client: LineClient): boolean {
+  return client.wasReset || error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    (error instanceof Error && error.message === "end of stream while waiting for a line");
+}
+
+/**
+ * Runs the soak; the report lists every problem found. The server and every client are
+ * released at the end, whatever happened.
+ */
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const server = await TestServer.start([
     "--processes",
@@ -76,6 +110,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     "--log-level",
     "info",
   ]);
+  const clients = new Set<LineClient>();
+  try {
+    return await soak(server, options, clients);
+  } finally {
+    for (const client of clients) client.close();
+    await server[Symbol.asyncDispose]();
+  }
+}
+
+async function soak(
+  server: TestServer,
+  options: SoakOptions,
+  clients: Set<LineClient>,
+): Promise<SoakReport> {
   const runtimeDir = server.runtimeDir();
   const problems: string[] = [];
   const report: SoakReport = {
@@ -86,11 +134,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     delivered: 0,
     lost: 0,
     reordered: 0,
+    resets: 0,
     failedConnections: 0,
     migrateReq: Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_migrate_req").trim() === "1",
     recycles: 0,
     killedPid: 0,
-    churnersOnKilledChild: 0,
+    cutOffByKill: 0,
     missedBye: 0,
     problems,
   };
@@ -99,6 +148,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     [];
   for (let i = 0; i < options.stayers; i++) {
     const client = await connectTo(server, (where) => where.pId === 0);
+    clients.add(client);
     const name = `stayer${i}`;
     await client.send(`JOIN ${name}`);
     const joined = await client.readLine();
@@ -109,7 +159,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
   // Sent messages, by sender name: sequence numbers per receiver ("*" for the room).
   const sent = new Map<string, { to: string; seq: number }[]>();
-  const cutOff = new Set<string>(); // senders whose child was killed under them
+  const cutOffSenders = new Set<string>(); // senders whose child was killed under them
   let stopping = false;
   const killAt = performance.now() + (options.seconds * 1000) / 2;
   let killed = false;
@@ -117,16 +167,24 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const churner = async (id: number) => {
     for (let round = 0; !stopping; round++) {
       const name = `c${id}r${round}`;
-      let client: LineClient;
+      const beforeKill = !killed;
+      let client: LineClient | undefined;
       let pId: number;
       try {
         client = await server.connect();
         pId = (await client.hello()).pId;
         report.connections++;
       } catch (error: unknown) {
-        if (!stopping) {
+        client?.close();
+        if (stopping) continue;
+        if (client !== undefined && cutOff(error, client) && beforeKill && killed) {
+          report.cutOffByKill++;
+        } else if (client?.wasReset || error instanceof Deno.errors.ConnectionReset) {
+          report.resets++;
+          if (report.migrateReq) problems.push(`connection reset: ${error}`);
+        } else {
           report.failedConnections++;
-          if (report.migrateReq) problems.push(`connection failed: ${error}`);
+          problems.push(`connection failed: ${error}`);
         }
         continue;
       }
@@ -158,10 +216,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         }
       } catch (error: unknown) {
         if (stopping) return;
-        // Cut off by the SIGKILL: expected for the killed child's clients, a failure otherwise.
-        if (killed && pId === 1) {
-          cutOff.add(name);
-          report.churnersOnKilledChild++;
+        // Cut off by the SIGKILL: expected for clients of process 1 connected before it, a
+        // failure for anyone else, and for anything but the stream ending.
+        if (killed && beforeKill && pId === 1 && cutOff(error, client)) {
+          cutOffSenders.add(name);
+          report.cutOffByKill++;
         } else {
           problems.push(`${name} (p=${pId}): ${error}`);
         }
@@ -189,7 +248,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const expected = new Map<string, Map<string, number[]>>(); // stayer → sender → seqs
   for (const stayer of stayers) expected.set(stayer.name, new Map());
   for (const [sender, log] of sent) {
-    if (cutOff.has(sender)) continue;
+    if (cutOffSenders.has(sender)) continue;
     for (const { to, seq } of log) {
       const targets = to === "*" ? stayers.map((s) => s.name) : [to];
       for (const target of targets) {
@@ -219,17 +278,22 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
   }
   report.recycles = server.parsedLogs().filter((f) => f.msg === "process retiring").length;
-  if (!report.migrateReq && report.failedConnections > report.connections * 0.01) {
+  if (report.resets > Math.ceil(report.connections * MAX_RESET_SHARE)) {
     problems.push(
-      `${report.failedConnections} of ${report.connections} connections failed: more than the ` +
-        "kernel's SO_REUSEPORT race explains (1%)",
+      `${report.resets} of ${report.connections} connections reset: more than the kernel's ` +
+        `SO_REUSEPORT race explains (${MAX_RESET_SHARE * 100} %)`,
     );
+  }
+  // Each churner has one connection at a time: the kill can cut off at most one of each.
+  if (report.cutOffByKill > options.churners) {
+    problems.push(`${report.cutOffByKill} connections cut off by one SIGKILL`);
   }
 
   // SIGINT with clients still connected and talking.
   const talkers = await Promise.all(
     Array.from({ length: 6 }, async () => {
       const client = await server.connect();
+      clients.add(client);
       await client.hello();
       return client;
     }),
@@ -259,8 +323,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     client.close();
   }
-  const status = await server.status;
-  if (status.code !== 0) problems.push(`supervisor exited with ${status.code}`);
+  try {
+    const status = await withTimeout(server.status, 15_000, "supervisor exit after SIGINT");
+    if (status.code !== 0) problems.push(`supervisor exited with ${status.code}`);
+  } catch (error: unknown) {
+    problems.push(String(error));
+  }
   try {
     await waitUntil(() => children.every(processGone), 3000, "children gone");
   } catch {
@@ -272,7 +340,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   } catch {
     // Gone, as it should be.
   }
-  await server[Symbol.asyncDispose]();
   serverWarnings = server.logs.filter((line) => /level=(warning|error|fatal)/.test(line));
   const logFile = Deno.env.get("SOAK_LOG");
   if (logFile) Deno.writeTextFileSync(logFile, server.logs.join("\n") + "\n");

@@ -56,6 +56,12 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Run this executable (a compiled chatd) instead of main.ts under deno. */
   binary?: string;
+  /**
+   * A command that runs the server command given as its arguments, such as `["setsid"]` (a
+   * process group of its own, which the test may signal as Ctrl-C does). It must exec the
+   * server in place, so that the process the test holds is the supervisor.
+   */
+  prefix?: string[];
 }
 
 /** The command that runs chatd with `args`: from source, or the given compiled binary. */
@@ -63,20 +69,22 @@ export function serverCommand(
   args: string[],
   env: Record<string, string> = {},
   binary?: string,
+  prefix: string[] = [],
 ): Deno.Command {
   // Under deno run SIGUSR1 must be blocked, else chatd refuses to serve (src/inspector_guard.ts).
-  const [env_, ...blockSignal] = BLOCK_SIGUSR1;
-  return new Deno.Command(binary ?? env_, {
-    args: binary ? args : [
-      ...blockSignal,
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      ...CHILD_DENO_FLAGS,
-      "--allow-run",
-      MAIN,
-      ...args,
-    ],
+  const command = binary ? [binary, ...args] : [
+    ...BLOCK_SIGUSR1,
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    ...CHILD_DENO_FLAGS,
+    "--allow-run",
+    MAIN,
+    ...args,
+  ];
+  const [program, ...rest] = [...prefix, ...command];
+  return new Deno.Command(program!, {
+    args: rest,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -142,6 +150,7 @@ export class TestServer implements AsyncDisposable {
       ["--port", "0", "--web-port", "0", ...args],
       options.env,
       options.binary,
+      options.prefix,
     ).spawn();
     const logs: string[] = [];
     const logWaiters: (() => void)[] = [];
@@ -279,7 +288,17 @@ export class TestServer implements AsyncDisposable {
     this.process.kill(signal);
   }
 
+  /**
+   * Stops the server: SIGTERM, then SIGKILL for the supervisor and its children if it does
+   * not exit within 10 s. Children still running 3 s after the supervisor is gone (orphans,
+   * which chatd's children should never be) are killed too, so no test leaves any behind.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
+    const kill = (pid: number) => {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    };
     try {
       this.process.kill("SIGTERM");
     } catch {
@@ -288,13 +307,14 @@ export class TestServer implements AsyncDisposable {
     try {
       await withTimeout(this.status, 10_000, "server exit");
     } catch {
-      const pids = [...this.childPids().values()].flat();
-      for (const pid of [this.process.pid, ...pids]) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
+      kill(this.process.pid);
       await this.status;
+    }
+    const children = [...this.childPids().values()].flat();
+    try {
+      await waitUntil(() => children.every(processGone), 3000, "children gone");
+    } catch {
+      for (const pid of children.filter(isChatdChild)) kill(pid);
     }
   }
 }
@@ -317,6 +337,15 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
   if (pending !== "") yield pending;
 }
 
+/** True when `pid` runs a chatd child (so not some other process that reused the pid). */
+export function isChatdChild(pid: number): boolean {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").includes("__child");
+  } catch {
+    return false;
+  }
+}
+
 /** True when no process with `pid` runs (a zombie counts as gone). */
 export function processGone(pid: number): boolean {
   try {
@@ -327,11 +356,32 @@ export function processGone(pid: number): boolean {
   }
 }
 
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ, the unit of /proc/<pid>/stat's start time
+
+/**
+ * How long the process `pid` has run, in ms, from /proc (10 ms resolution, rounded down).
+ * The supervisor takes a child's start time just before it spawns it, so the supervisor's
+ * idea of the child's uptime is at least this.
+ */
+export function processUptimeMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  const uptimeS = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+  return uptimeS * 1000 - (startTicks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Waits until the process `pid` has run for at least `ms`. */
+export async function waitForUptime(pid: number, ms: number, timeoutMs = 10_000): Promise<void> {
+  await waitUntil(() => processUptimeMs(pid) >= ms, timeoutMs, `process ${pid} up for ${ms} ms`);
+}
+
 /** A TCP client that reads LF-terminated lines. */
 export class LineClient implements AsyncDisposable {
   readonly conn: Deno.TcpConn;
   #buffer = "";
   #eof = false;
+  /** Why the stream ended, when a read failed (a reset) rather than reaching end of file. */
+  #readError: unknown;
   #reading: Promise<void> | undefined;
   /** The greeting, once {@linkcode hello} has read it. */
   greeting = "";
@@ -371,8 +421,9 @@ export class LineClient implements AsyncDisposable {
     let n: number | null;
     try {
       n = await this.conn.read(chunk);
-    } catch {
-      n = null; // Reset counts as end of stream here; tests that care use readChunk.
+    } catch (error: unknown) {
+      n = null; // A reset ends the stream too; expectEof tells it from a clean close.
+      this.#readError = error;
     }
     if (n === null) this.#eof = true;
     else this.#buffer += decoder.decode(chunk.subarray(0, n), { stream: true });
@@ -411,10 +462,20 @@ export class LineClient implements AsyncDisposable {
     return result;
   }
 
-  /** Asserts the stream ends (after any lines listed in `before`). */
+  /** True once a read failed (a reset) instead of reaching a clean end of stream. */
+  get wasReset(): boolean {
+    return this.#readError !== undefined;
+  }
+
+  /** Asserts the next thing read is a clean end of stream (FIN), not a line or a reset. */
   async expectEof(timeoutMs = 5000): Promise<void> {
     const line = await this.readLineOrEof(timeoutMs);
     if (line !== null) throw new Error(`expected end of stream, got ${JSON.stringify(line)}`);
+    if (this.#readError !== undefined) {
+      throw new Error(`expected a clean end of stream, got ${this.#readError}`, {
+        cause: this.#readError,
+      });
+    }
   }
 
   /**
@@ -468,8 +529,12 @@ export async function connectTo(
 ): Promise<LineClient> {
   for (let i = 0; i < attempts; i++) {
     const client = await server.connect();
-    const where = await client.hello();
-    if (want(where)) return client;
+    try {
+      if (want(await client.hello())) return client;
+    } catch (error: unknown) {
+      client.close();
+      throw error;
+    }
     client.close();
   }
   throw new Error(`no connection landed where wanted in ${attempts} attempts`);
