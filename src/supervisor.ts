@@ -9,7 +9,7 @@
 import { type ChildCommand, childCommand, currentRuntime } from "./child_command.ts";
 import { type Config, parseInvocation } from "./config.ts";
 import { startHeartbeat } from "./_heartbeat.ts";
-import { probeTcpPort, readKeyPair } from "./tcp_transport.ts";
+import { probeTcpPort, readKeyPair, type TlsKeyPair } from "./tcp_transport.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./directory_messages.ts";
 import { DirectoryService } from "./directory_service.ts";
@@ -341,6 +341,7 @@ class Supervisor {
    * lands here too: it never stops the server.
    */
   #reload(): void {
+    this.#reloadTls();
     const file = this.#config.configFile;
     if (file === "") {
       this.#log.info("SIGHUP: no --config file, nothing to reload");
@@ -375,6 +376,32 @@ class Supervisor {
       this.#order(child, { kind: "reload", logLevel: next.logLevel });
     }
     this.#log.info("SIGHUP: config reloaded", { config: file, log_level: next.logLevel });
+  }
+
+  /**
+   * SIGHUP with TLS on: reads the certificate and key files again and, when they make a TLS
+   * listener, sends them to every child, whose threads listen with them and drain the old
+   * listeners; connected clients stay. A certificate that does not work is logged and the
+   * old one stays.
+   */
+  #reloadTls(): void {
+    const { tlsCert, tlsKey } = this.#config;
+    if (tlsCert === "") return;
+    let pair: TlsKeyPair;
+    try {
+      pair = readKeyPair(tlsCert, tlsKey);
+      probeTcpPort(this.#config.host, 0, pair);
+    } catch (error: unknown) {
+      this.#log.error("SIGHUP: TLS certificate not reloaded, the old one stays", {
+        cert: tlsCert,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return;
+    }
+    for (const child of this.#children.values()) {
+      this.#order(child, { kind: "tls", cert: pair.cert, key: pair.key });
+    }
+    this.#log.info("SIGHUP: TLS certificate reloaded", { cert: tlsCert });
   }
 
   #announce(): void {

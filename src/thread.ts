@@ -30,7 +30,7 @@ import { type Logger, logger, setupLogging } from "./log.ts";
 import { ErrorCode, Reply } from "./protocol.ts";
 import { Room } from "./room.ts";
 import { Session, type SessionHost, type SessionOptions, type SessionState } from "./session.ts";
-import { listenTcp, readKeyPair } from "./tcp_transport.ts";
+import { listenTcp, readKeyPair, type TlsKeyPair } from "./tcp_transport.ts";
 import type { Acceptor, Transport } from "./transport.ts";
 import { listenWeb } from "./web_acceptor.ts";
 import { UnixBus } from "./unix_bus.ts";
@@ -50,10 +50,11 @@ export interface ThreadOptions {
   /** Makes the bus endpoint. Default: a {@linkcode UnixBus} in the runtime directory. */
   bus?: (handlers: BusHandlers) => Bus;
   /**
-   * Makes the acceptors once the directory is in. Default: TCP on `--host`/`--port`, and
-   * the web port on `--web-port` unless `--no-web`.
+   * Makes the acceptors once the directory is in, with `tls` (the certificate of a SIGHUP
+   * reload) or the files' own, and says which speak TLS. Default:
+   * {@linkcode defaultAcceptors}. With `onlyTls`, just the TLS ones (a reload).
    */
-  acceptors?: () => Acceptor[];
+  acceptors?: (options: { tls?: TlsKeyPair; onlyTls?: boolean }) => MadeAcceptor[];
   /** Default {@linkcode SYSTEM_CLOCK}. */
   clock?: Clock;
 }
@@ -67,7 +68,7 @@ export class Thread implements SessionHost {
   readonly #counters: Counters;
   readonly #post: (message: FromThread) => void;
   readonly #makeBus: (handlers: BusHandlers) => Bus;
-  readonly #makeAcceptors: () => Acceptor[];
+  readonly #makeAcceptors: (options: { tls?: TlsKeyPair; onlyTls?: boolean }) => MadeAcceptor[];
   readonly #clock: Clock | undefined;
   readonly #log: Logger;
   readonly #replica = new Replica();
@@ -78,6 +79,8 @@ export class Thread implements SessionHost {
   #bus: Bus | undefined;
   #room: Room<Session> | undefined;
   #listeners: Listener[] = [];
+  /** The listeners that speak TLS (some of {@linkcode #listeners}): a reload replaces them. */
+  #tlsListeners = new Set<Listener>();
   #nextId = 1;
   #phase: "starting" | "serving" | "draining" | "stopping" = "starting";
   /** Releases waiting for the bus to flush: the thread is not done before they are sent. */
@@ -95,7 +98,8 @@ export class Thread implements SessionHost {
     const config = options.config;
     this.#makeBus = options.bus ??
       ((handlers) => new UnixBus(config.runtimeDir, options.ep, handlers));
-    this.#makeAcceptors = options.acceptors ?? (() => defaultAcceptors(config));
+    this.#makeAcceptors = options.acceptors ??
+      ((options) => defaultAcceptors(config, options.tls, options.onlyTls));
     this.#clock = options.clock;
     this.#sessionOptions = {
       joinTimeoutMs: config.joinTimeout * 1000,
@@ -195,21 +199,54 @@ export class Thread implements SessionHost {
   // Clients ----------------------------------------------------------------------------------
 
   #listen(): void {
-    const acceptors = this.#makeAcceptors();
+    const acceptors = this.#makeAcceptors({});
     this.#phase = "serving";
     this.#log.info("thread listening", { ep: this.#ep, port: this.#config.port });
     this.#post({ kind: "listening" });
-    this.#listeners = acceptors.map((acceptor) =>
-      new Listener(acceptor, {
+    this.#serveAcceptors(acceptors);
+  }
+
+  #serveAcceptors(acceptors: MadeAcceptor[]): void {
+    for (const { acceptor, tls } of acceptors) {
+      const listener: Listener = new Listener(acceptor, {
         clock: this.#clock,
         onAccept: (transport) => this.#accept(transport),
         onStopped: () => {
-          if (this.#listeners.some((listener) => listener.running)) return;
+          if (this.#listeners.some((each) => each.running)) {
+            // A listener replaced by a reload: the others serve on.
+            this.#listeners = this.#listeners.filter((each) => each !== listener);
+            this.#tlsListeners.delete(listener);
+            return;
+          }
           this.#log.info("thread stopped accepting", { ep: this.#ep });
           this.#maybeDone();
         },
-      })
-    );
+      });
+      this.#listeners.push(listener);
+      if (tls) this.#tlsListeners.add(listener);
+    }
+  }
+
+  /**
+   * SIGHUP's new certificate: new TLS listeners with it, then the old ones drain (accepting
+   * until arrivals pause, as when recycling) and close. Connected clients stay. When the new
+   * listeners cannot be made, the old ones stay.
+   */
+  reloadTls(tls: TlsKeyPair): void {
+    if (this.#phase !== "serving") return;
+    let acceptors: MadeAcceptor[];
+    try {
+      acceptors = this.#makeAcceptors({ tls, onlyTls: true });
+    } catch (error: unknown) {
+      this.#log.error("TLS certificate not reloaded, the old one stays", { ep: this.#ep, error });
+      return;
+    }
+    const old = [...this.#tlsListeners];
+    this.#serveAcceptors(acceptors);
+    for (const listener of old) listener.drain();
+    Promise.all(old.map((listener) => listener.stopped)).then(() => {
+      this.#log.info("TLS certificate reloaded", { ep: this.#ep, replaced: old.length });
+    });
   }
 
   #accept(transport: Transport): void {
@@ -348,32 +385,52 @@ export class Thread implements SessionHost {
   }
 }
 
+/** An acceptor, and whether it speaks TLS. */
+export interface MadeAcceptor {
+  acceptor: Acceptor;
+  tls: boolean;
+}
+
 /**
  * The thread's acceptors: the line port (TLS with a certificate, unless `--tls-port` adds a
  * TLS line port beside it), and the web port (https with a certificate) unless `--no-web`.
  * Binding with `reusePort`, every thread of every process shares every port.
+ *
+ * @param tls the certificate to use; default: read from `--tls-cert` and `--tls-key`.
+ * @param onlyTls just the acceptors that speak TLS (a certificate reload).
+ * @throws when a port cannot be bound or the certificate is not usable; nothing stays open.
  */
-function defaultAcceptors(config: Config): Acceptor[] {
-  const tls = config.tlsCert === "" ? undefined : readKeyPair(config.tlsCert, config.tlsKey);
+export function defaultAcceptors(
+  config: Config,
+  tls?: TlsKeyPair,
+  onlyTls = false,
+): MadeAcceptor[] {
+  if (config.tlsCert === "") {
+    if (onlyTls) return [];
+  } else tls ??= readKeyPair(config.tlsCert, config.tlsKey);
   const common = { hostname: config.host, reusePort: true, maxLineBytes: config.maxLineBytes };
-  const acceptors: Acceptor[] = [];
+  const made: MadeAcceptor[] = [];
+  const add = (secure: boolean, make: () => Acceptor) => {
+    if (!onlyTls || secure) made.push({ acceptor: make(), tls: secure });
+  };
   try {
     const lineTls = config.tlsPort === -1 ? tls : undefined;
-    acceptors.push(listenTcp({ ...common, port: config.port, tls: lineTls }));
-    if (config.tlsPort !== -1) acceptors.push(listenTcp({ ...common, port: config.tlsPort, tls }));
+    add(lineTls !== undefined, () => listenTcp({ ...common, port: config.port, tls: lineTls }));
+    if (config.tlsPort !== -1) add(true, () => listenTcp({ ...common, port: config.tlsPort, tls }));
     if (config.web) {
-      acceptors.push(listenWeb({
-        ...common,
-        port: config.webPort,
-        tls,
-        allowedOrigins: config.webOrigins,
-      }));
+      add(tls !== undefined, () =>
+        listenWeb({
+          ...common,
+          port: config.webPort,
+          tls,
+          allowedOrigins: config.webOrigins,
+        }));
     }
   } catch (error: unknown) {
-    for (const acceptor of acceptors) acceptor.close();
+    for (const { acceptor } of made) acceptor.close();
     throw error;
   }
-  return acceptors;
+  return made;
 }
 
 /** Says `line` to a client that is not served, then closes it. */
@@ -417,6 +474,8 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
         return scope.postMessage({ kind: "pong" });
       case "shutdown":
         return thread?.shutdown();
+      case "tls":
+        return thread?.reloadTls({ cert: message.cert, key: message.key });
     }
   };
 }

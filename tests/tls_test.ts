@@ -9,7 +9,15 @@ import { CHILD_DENO_FLAGS } from "../src/child_command.ts";
 import { CONTENT_SECURITY_POLICY } from "../src/_http.ts";
 import { makeCerts } from "./_certs.ts";
 import { RawWebSocket } from "./_ws_client.ts";
-import { join, LineClient, ROOT, serverCommand, TestServer, withTimeout } from "./test_util.ts";
+import {
+  join,
+  LineClient,
+  ROOT,
+  serverCommand,
+  TestServer,
+  waitUntil,
+  withTimeout,
+} from "./test_util.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -270,4 +278,93 @@ Deno.test("a certificate that cannot be used stops the start with exit code 1", 
       assert.match(decoder.decode(output.stderr), /^chatd: Cannot use --tls-cert /);
     });
   }
+});
+
+/** A TLS line connection trusting `caCert`, past its HELLO, or the handshake's error. */
+async function tryTls(port: number, caCert: string): Promise<ConnLines | Error> {
+  let conn: Deno.TlsConn | undefined;
+  try {
+    conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [caCert] });
+    await withTimeout(conn.handshake(), 10_000, "TLS handshake");
+    const lines = new ConnLines(conn);
+    const hello = await lines.next();
+    if (!hello?.startsWith("HELLO ")) throw new Error(`no HELLO: ${hello}`);
+    return lines;
+  } catch (error: unknown) {
+    conn?.close();
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+Deno.test("SIGHUP reloads the certificate: connected clients stay, new ones get the new one; a bad one is kept out", async () => {
+  await using first = await makeCerts({ commonName: "chatd first" });
+  await using second = await makeCerts({ commonName: "chatd second" });
+  // The files the server is started with, renewed in place as an ACME client would.
+  const certFile = `${first.dir}/live.crt`;
+  const keyFile = `${first.dir}/live.key`;
+  await Deno.copyFile(first.certFile, certFile);
+  await Deno.copyFile(first.keyFile, keyFile);
+  await using server = await TestServer.start([
+    ...SMALL,
+    "--tls-cert",
+    certFile,
+    "--tls-key",
+    keyFile,
+    "--tls-port",
+    "0",
+  ]);
+  const threads = 2; // SMALL: 2 processes of 1 thread.
+  const before = await tryTls(server.tlsPort!, first.caCert);
+  if (before instanceof Error) throw before;
+  await before.send("JOIN early");
+  assert.equal(await before.next(), "OK JOIN early");
+  await using wss = await RawWebSocket.connect(server.webPort!, { caCerts: [first.caCert] });
+  assert.match(await wss.text(), /^HELLO /);
+  await wss.send("JOIN webby");
+  assert.equal(await wss.text(), "OK JOIN webby");
+  assert.equal(await before.next(), "JOINED webby");
+
+  const reloads = () =>
+    server.parsedLogs().filter((fields) => fields.msg === "TLS certificate reloaded").length;
+  await Deno.copyFile(second.certFile, certFile);
+  await Deno.copyFile(second.keyFile, keyFile);
+  server.signal("SIGHUP");
+  await waitUntil(() => reloads() === threads, 15_000, "every thread's TLS reload");
+
+  // New connections get the new certificate (signed by the second CA only).
+  const renewed = await tryTls(server.tlsPort!, second.caCert);
+  if (renewed instanceof Error) throw renewed;
+  const stale = await tryTls(server.tlsPort!, first.caCert);
+  assert.ok(stale instanceof Error, "a client trusting only the old CA still got in");
+  await using renewedWss = await RawWebSocket.connect(server.webPort!, {
+    caCerts: [second.caCert],
+  });
+  assert.match(await renewedWss.text(), /^HELLO /);
+  // The clients connected before are still there and chat with the new ones.
+  await renewed.send("JOIN late");
+  assert.equal(await renewed.next(), "OK JOIN late");
+  assert.equal(await before.next(), "JOINED late");
+  assert.equal(await wss.text(), "JOINED late");
+  await renewed.send("CHAT * still here?");
+  assert.equal(await before.next(), "ALL late still here?");
+  assert.equal(await wss.text(), "ALL late still here?");
+  await wss.send("CHAT early yes");
+  assert.equal(await before.next(), "FROM webby yes");
+
+  // A broken certificate is logged and the working one stays.
+  const from = server.logs.length;
+  await Deno.writeTextFile(
+    certFile,
+    "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n",
+  );
+  server.signal("SIGHUP");
+  await server.waitForLog({ msg: "SIGHUP: TLS certificate not reloaded, the old one stays" }, {
+    from,
+  });
+  assert.equal(reloads(), threads);
+  const after = await tryTls(server.tlsPort!, second.caCert);
+  if (after instanceof Error) throw after;
+  after.conn.close();
+  renewed.conn.close();
+  before.conn.close();
 });
