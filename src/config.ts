@@ -190,7 +190,7 @@ Options:
                              TLS, the web port https and wss
   --tls-key FILE             TLS private key (PEM), with --tls-cert
   --tls-port PORT            keep the line port plain and add a TLS line port,
-                             0 = a free one (0-65535, default: none)
+                             0 = a free one (0-65535, default none)
   --config FILE              read options from FILE, "key = value" lines; the
                              command line wins; SIGHUP re-reads it (default:
                              none)
