@@ -256,7 +256,7 @@ Deno.test("a thread that takes no datagrams holds up only what is addressed to i
     assert.equal(await other.readLine(), `FROM sender still here ${i}`);
   }
   const full = await server.waitForLog({
-    msg: "destination stuck, outbox full: records dropped",
+    msg: "destination stuck, outbox full: chat records dropped",
     p_id: 1,
   });
   assert.ok(full.to?.endsWith("/0-0-0-0.sock"), `dropped for ${full.to}`);
