@@ -5,8 +5,9 @@
  * {@linkcode WsTransport}s. A browser user is then a session like any `nc` user.
  *
  * Heads are read concurrently, each within {@linkcode HEAD_TIMEOUT_MS}, so a slow client
- * does not hold up the others; at most {@linkcode MAX_HANDSHAKES} at once (more are closed
- * unanswered).
+ * does not hold up the others; at most {@linkcode MAX_HANDSHAKES} at once: past that the
+ * acceptor stops accepting until one ends, and further connections wait in the kernel's
+ * backlog, as TCP clients do when a thread is busy.
  *
  * @module
  */
@@ -51,6 +52,8 @@ class WebAcceptor implements Acceptor {
   #waiting: PromiseWithResolvers<Transport> | undefined;
   /** Connections whose head is being read. */
   readonly #handshaking = new Set<Deno.Conn>();
+  /** Resolved when a handshake ends while the loop waits for a free slot. */
+  #slotFreed: (() => void) | undefined;
   #closed = false;
 
   constructor(listener: Deno.Listener, options: WebListenOptions) {
@@ -75,6 +78,7 @@ class WebAcceptor implements Acceptor {
     this.#closed = true;
     closeQuietly(this.#listener);
     for (const conn of this.#handshaking) closeQuietly(conn);
+    this.#slotFreed?.();
     for (const transport of this.#ready.splice(0)) transport.close();
     this.#waiting?.reject(new Deno.errors.BadResource("web acceptor closed"));
     this.#waiting = undefined;
@@ -88,11 +92,11 @@ class WebAcceptor implements Acceptor {
       } catch {
         return this.close(); // Closed, or failed: either way no more connections.
       }
-      if (this.#handshaking.size >= MAX_HANDSHAKES) {
-        closeQuietly(conn);
-        continue;
-      }
       this.#handshake(conn);
+      if (this.#handshaking.size >= MAX_HANDSHAKES) {
+        await new Promise<void>((resolve) => this.#slotFreed = resolve);
+        if (this.#closed) return;
+      }
     }
   }
 
@@ -107,6 +111,8 @@ class WebAcceptor implements Acceptor {
     } finally {
       clearTimeout(timer);
       this.#handshaking.delete(conn);
+      this.#slotFreed?.();
+      this.#slotFreed = undefined;
     }
     if (upgraded === undefined) return closeQuietly(conn);
     if (this.#closed) return upgraded.close();

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { CONTENT_SECURITY_POLICY } from "../src/_http.ts";
 import { Opcode } from "../src/_websocket.ts";
 import { WS_CLOSE_TIMEOUT_MS } from "../src/ws_transport.ts";
+import { HEAD_TIMEOUT_MS, MAX_HANDSHAKES } from "../src/web_acceptor.ts";
 import { RawWebSocket } from "./_ws_client.ts";
 import { join, TestServer, withTimeout } from "./test_util.ts";
 
@@ -277,4 +278,24 @@ Deno.test("a WebSocket peer that answers the close frame is closed at once", asy
     assert.equal(await ws.text(), "BYE");
     await answerClose(ws);
   });
+});
+
+Deno.test("past MAX_HANDSHAKES silent connections, the next WebSocket waits for a free slot instead of being dropped", async () => {
+  await using server = await TestServer.start(SMALL);
+  const port = server.webPort!;
+  // Connections that never send their request head fill every handshake slot, until the head
+  // timeout closes them.
+  const silent: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < MAX_HANDSHAKES; i++) {
+      silent.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    }
+    const started = performance.now();
+    await using ws = await RawWebSocket.connect(port, { timeoutMs: HEAD_TIMEOUT_MS + 10_000 });
+    assert.match(await ws.text(), /^HELLO chatd /);
+    // It got in when the head timeout freed the slots, not before.
+    assert.ok(performance.now() - started > HEAD_TIMEOUT_MS - 1000);
+  } finally {
+    for (const conn of silent) conn.close();
+  }
 });
