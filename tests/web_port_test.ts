@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { CONTENT_SECURITY_POLICY } from "../src/_http.ts";
-import { Opcode } from "../src/_websocket.ts";
+import { encodeFrame, Opcode } from "../src/_websocket.ts";
 import { WS_CLOSE_TIMEOUT_MS } from "../src/ws_transport.ts";
 import { HEAD_TIMEOUT_MS, MAX_HANDSHAKES } from "../src/web_acceptor.ts";
 import { RawWebSocket } from "./_ws_client.ts";
@@ -298,4 +298,23 @@ Deno.test("past MAX_HANDSHAKES silent connections, the next WebSocket waits for 
   } finally {
     for (const conn of silent) conn.close();
   }
+});
+
+Deno.test("lines in the same read as the client's close frame are still served", async () => {
+  await using server = await TestServer.start(SMALL);
+  await using nc = await server.connect();
+  await nc.hello();
+  await join(nc, "bob");
+  const { ws } = await wsHello(server.webPort!);
+  await using _ = ws;
+  await ws.send("JOIN alice");
+  assert.equal(await ws.text(), "OK JOIN alice");
+  assert.equal(await nc.readLine(), "JOINED alice");
+  // One write: a message and the close frame behind it.
+  const mask = { mask: new Uint8Array([5, 6, 7, 8]) };
+  const chat = encodeFrame(Opcode.TEXT, encoder.encode("CHAT bob last words"), mask);
+  const close = encodeFrame(Opcode.CLOSE, new Uint8Array([0x03, 0xe8]), mask);
+  await ws.sendBytes(new Uint8Array([...chat, ...close]));
+  assert.equal(await nc.readLine(), "FROM alice last words");
+  assert.equal(await nc.readLine(), "LEFT alice");
 });
