@@ -10,7 +10,7 @@ import { encodeFrame, Opcode } from "../src/_websocket.ts";
 import { WS_CLOSE_TIMEOUT_MS } from "../src/ws_transport.ts";
 import { HEAD_TIMEOUT_MS, MAX_HANDSHAKES } from "../src/web_acceptor.ts";
 import { RawWebSocket } from "./_ws_client.ts";
-import { join, TestServer, withTimeout } from "./test_util.ts";
+import { join, serverCommand, TestServer, withTimeout } from "./test_util.ts";
 
 const encoder = new TextEncoder();
 const SMALL = ["--processes", "1", "--threads", "1"];
@@ -317,4 +317,35 @@ Deno.test("lines in the same read as the client's close frame are still served",
   await ws.sendBytes(new Uint8Array([...chat, ...close]));
   assert.equal(await nc.readLine(), "FROM alice last words");
   assert.equal(await nc.readLine(), "LEFT alice");
+});
+
+Deno.test("--web-port equal to --port, or taken, stops the start with exit code 1", async (t) => {
+  await t.step("the line port itself", async () => {
+    const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = free.addr.port;
+    free.close();
+    const output = await withTimeout(
+      serverCommand(["--port", String(port), "--web-port", String(port)]).output(),
+      15_000,
+      "chatd",
+    );
+    assert.equal(output.code, 1);
+    assert.equal(
+      new TextDecoder().decode(output.stderr),
+      `chatd: Cannot use --web-port ${port}: another of chatd's ports\n`,
+    );
+  });
+  await t.step("a port in use", async () => {
+    using blocker = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const output = await withTimeout(
+      serverCommand(["--port", "0", "--web-port", String(blocker.addr.port)]).output(),
+      15_000,
+      "chatd",
+    );
+    assert.equal(output.code, 1);
+    assert.equal(
+      new TextDecoder().decode(output.stderr),
+      `chatd: Cannot bind 127.0.0.1:${blocker.addr.port}: address in use\n`,
+    );
+  });
 });
