@@ -1,11 +1,13 @@
 /**
  * The loadgen's connection storm: many clients connect and JOIN, then stay idle. Each client
- * only reads its `JOINED` notices (one for every user who joins after it) and counts them.
+ * only reads its `JOINED` notices (one for every user who joins after it) and counts them. In
+ * IRC mode the clients join one channel and the notices are the other users' `JOIN` lines.
  *
  * @module
  */
 import type { ConnsResult, ConnsWorkload } from "./_messages.ts";
-import { connectAndJoin, type TcpClient, type TextSink } from "./_tcp_client.ts";
+import { connectAs, handleIrcLine, joinNick } from "./_irc.ts";
+import type { TcpClient, TextSink } from "./_tcp_client.ts";
 
 /** Small read buffers: thousands of idle clients each hold one. */
 const READ_BUFFER_BYTES = 4096;
@@ -77,14 +79,19 @@ export class ConnStorm implements TextSink {
     const worker = async () => {
       while (next < count) {
         const i = next++;
-        clients[i] = await connectAndJoin({
-          host: this.#w.host,
-          port: this.#w.port,
-          index: i,
-          sink: this,
-          readBufferBytes: READ_BUFFER_BYTES,
-          replyTimeoutMs: REPLY_TIMEOUT_MS,
-        }, `${prefix}${this.#w.loadgen}_${i}`);
+        clients[i] = await connectAs(
+          {
+            host: this.#w.host,
+            port: this.#w.port,
+            index: i,
+            sink: this,
+            readBufferBytes: READ_BUFFER_BYTES,
+            replyTimeoutMs: REPLY_TIMEOUT_MS,
+          },
+          this.#w.protocol,
+          `${prefix}${this.#w.loadgen}_${i}`,
+          true,
+        );
       }
     };
     await Promise.all(Array.from({ length: Math.min(count, this.#w.concurrency) }, worker));
@@ -112,19 +119,33 @@ export class ConnStorm implements TextSink {
   }
 
   onText(client: TcpClient, text: string): void {
+    const irc = this.#w.protocol === "irc";
     let start = 0;
     for (;;) {
-      const end = text.indexOf("\n", start);
-      if (end === -1) break;
-      // Notices are the bulk: look at one character before anything else.
-      if (text.charCodeAt(start) === 74 /* J */ && text.startsWith("JOINED ", start)) {
+      const lf = text.indexOf("\n", start);
+      if (lf === -1) break;
+      const end = lf > start && text.charCodeAt(lf - 1) === 13 ? lf - 1 : lf;
+      if (irc) {
+        // The server echoes a client's own JOIN to it: not a notice of someone else's.
+        const nick = joinNick(text, start, end);
+        if (nick !== undefined) {
+          if (nick !== client.name) this.#notices++;
+        } else this.#ircLine(client, text.slice(start, end));
+      } // Notices are the bulk: look at one character before anything else.
+      else if (text.charCodeAt(start) === 74 /* J */ && text.startsWith("JOINED ", start)) {
         this.#notices++;
       } else {
         this.#otherLine(client, text.slice(start, end));
       }
-      start = end + 1;
+      start = lf + 1;
     }
     this.#lastReadAt = performance.now();
+  }
+
+  #ircLine(client: TcpClient, line: string): void {
+    if (handleIrcLine(client, line) === "ok") return;
+    this.#errors++;
+    if (this.#errorSamples.length < MAX_ERROR_SAMPLES) this.#errorSamples.push(line.slice(0, 120));
   }
 
   #otherLine(client: TcpClient, line: string): void {

@@ -12,6 +12,9 @@
  */
 import type { HistogramData } from "./_histogram.ts";
 
+/** What the load generator speaks: chatd's line protocol, or IRC (ngircd). */
+export type Protocol = "chatd" | "irc";
+
 /** Which clients a direct-message receiver must not share with its sender. */
 export type Placement = "process" | "thread" | "any";
 
@@ -19,6 +22,12 @@ export type Placement = "process" | "thread" | "any";
 export interface TrafficWorkload {
   kind: "traffic";
   mode: "direct" | "room";
+  protocol: Protocol;
+  /**
+   * 0 for the first run on a server (cold), 1 for the second (warm): the second takes other
+   * names, so that it never waits for the first one's to be released.
+   */
+  round: number;
   host: string;
   port: number;
   /** This loadgen's index and how many there are: loadgen k owns the users u with u % loadgens = k. */
@@ -34,11 +43,14 @@ export interface TrafficWorkload {
   ratePerSender: number;
   /** direct: where a receiver must be relative to its sender. */
   placement: Placement;
+  /** Connections set up at once. */
+  connectConcurrency: number;
 }
 
 /** Connection storm: clients connect and JOIN, then stay idle. */
 export interface ConnsWorkload {
   kind: "conns";
+  protocol: Protocol;
   host: string;
   port: number;
   loadgen: number;
@@ -164,6 +176,9 @@ export function parseWorkload(text: string): Workload {
   }
   if (typeof workload.port !== "number" || typeof workload.host !== "string") {
     throw new TypeError("A workload needs host and port");
+  }
+  if (workload.protocol !== "chatd" && workload.protocol !== "irc") {
+    throw new TypeError(`Not a protocol: ${workload.protocol}`);
   }
   return workload as Workload;
 }

@@ -1,15 +1,19 @@
 /**
- * Runs one scenario: a fresh server, the loadgen processes, the phases (set-up, warm-up,
- * measured, drain), and around the measured phase the CPU time (and for `conns` the
- * resident memory) of every server process.
+ * Runs one scenario against one target (chatd, the reference server or ngircd): a fresh
+ * server, the loadgen processes, the phases (set-up, warm-up, measured, drain), and around
+ * the measured phase the CPU time (and for `conns` the resident memory) of every server
+ * process. Traffic runs twice on the same server: cold (its first traffic ever) and warm.
  *
  * @module
  */
-import { TestServer } from "../tests/test_util.ts";
 import { Histogram, type LatencySummary } from "./_histogram.ts";
 import { LoadgenProcess } from "./_loadgen_process.ts";
 import type { ConnsResult, TrafficResult, Workload } from "./_messages.ts";
-import { childrenOf, type CpuSample, machineBusyMs, rssKiB, sampleCpu } from "./_proc.ts";
+import { type CpuSample, machineBusyMs, rssKiB, sampleCpu } from "./_proc.ts";
+import { connectConcurrency, startTarget, type Target, type TargetName } from "./_targets.ts";
+
+/** Connections a loadgen sets up at once for traffic. */
+const CONNECT_CONCURRENCY = 32;
 import type { ConnsScenario, Scenario, TrafficScenario } from "./scenarios.ts";
 
 /** How long set-up (connect and join) may take. */
@@ -19,6 +23,8 @@ const STORM_TIMEOUT_MS = 310_000;
 
 /** Options of {@linkcode runScenario}. */
 export interface RunOptions {
+  /** The server under test. */
+  target: TargetName;
   /** Loadgen processes. */
   loadgens: number;
   /** Server flags added to every run (such as `--rate 0`). */
@@ -41,13 +47,16 @@ export interface CpuFigures {
 /** Resident memory of the server's processes, KiB. */
 export interface RssFigures {
   beforeKiB: number;
-  /** Just after the storm ({@linkcode ConnsScenario.settleMs}). */
+  /** {@linkcode ConnsScenario.settleMs} after the storm (3 s in the full run). */
   afterStormKiB: number;
-  /** The lowest over {@linkcode ConnsScenario.idleWaitMs} after the storm: idle. */
+  /** The lowest over {@linkcode ConnsScenario.idleWaitMs} after that; = afterStormKiB at 0. */
   afterKiB: number;
   /** How long after the storm `afterKiB` was read. */
   idleAfterMs: number;
+  /** (afterStormKiB − beforeKiB) / joins: as an operator sees it just after the storm. */
   perConnectionKiB: number;
+  /** (afterKiB − beforeKiB) / joins: once idle. */
+  idlePerConnectionKiB: number;
   byProcess: { pid: number; role: string; beforeKiB: number; afterKiB: number }[];
 }
 
@@ -55,6 +64,13 @@ export interface RssFigures {
 export interface RunResult {
   scenario: string;
   kind: Scenario["kind"];
+  /** The server measured. */
+  target: TargetName;
+  /**
+   * `cold`: the first traffic on a fresh server; `warm`: the second run on the same server.
+   * `conns` is warm: it runs after its warm-up clients.
+   */
+  round: "cold" | "warm";
   /** `<processes>x<threads>`. */
   config: string;
   serverArgs: string[];
@@ -83,7 +99,10 @@ export interface RunResult {
   /** Open loop: how late the sends left, µs (part of the latency). */
   sendLagUs?: LatencySummary;
   joins?: number;
+  /** Joins from the first connect to the last `OK JOIN`. */
   joinsPerSec?: number;
+  /** Joins from the first connect to the last `JOINED` notice: every notice delivered. */
+  joinsDeliveredPerSec?: number;
   /** conns: from the first connect to the last `JOINED` notice. */
   noticesMs?: number;
   rss?: RssFigures;
@@ -101,8 +120,12 @@ export interface RunResult {
   serverLog?: { lines: number; samples: string[] };
 }
 
-/** Runs one scenario against a fresh server and stops everything it started. */
-export async function runScenario(scenario: Scenario, options: RunOptions): Promise<RunResult> {
+/**
+ * Runs one scenario against a fresh server of `options.target` and stops everything it
+ * started: traffic twice (cold, then warm on the same server; once with `rounds` 1), `conns`
+ * once.
+ */
+export async function runScenario(scenario: Scenario, options: RunOptions): Promise<RunResult[]> {
   const args = [
     "--processes",
     String(scenario.processes),
@@ -117,57 +140,99 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     args.push("--max-clients-per-thread", String(Math.max(1024, needed)));
   }
   const env = options.serverV8Flags ? { DENO_V8_FLAGS: options.serverV8Flags } : undefined;
-  await using server = await TestServer.start(args, { env });
+  await using target = await startTarget(options.target, { chatdArgs: args, chatdEnv: env });
+  const shown = target.name === "chatd" ? args : [];
+  if (scenario.kind === "conns") {
+    const result = await runOnce(
+      scenario,
+      target,
+      options,
+      0,
+      (running) => measureConns(scenario, running),
+    );
+    return [{ ...result, serverArgs: shown }];
+  }
+  const results: RunResult[] = [];
+  for (let round = 0; round < scenario.rounds; round++) {
+    const result = await runOnce(
+      scenario,
+      target,
+      options,
+      round,
+      (running) => measureTraffic(scenario, running),
+    );
+    results.push({ ...result, serverArgs: shown, round: round === 0 ? "cold" : "warm" });
+  }
+  return results;
+}
+
+/** One set of loadgens against a running target, stopped once measured. */
+async function runOnce(
+  scenario: Scenario,
+  target: Target,
+  options: RunOptions,
+  round: number,
+  measure: (running: Running) => Promise<RunResult>,
+): Promise<RunResult> {
   await using stack = new AsyncDisposableStack();
   const loadgens = Array.from({ length: options.loadgens }, (_, loadgen) => {
-    const where = { host: server.host, port: server.port, loadgen, loadgens: options.loadgens };
+    const where = { target, round, loadgen, loadgens: options.loadgens };
     return stack.use(new LoadgenProcess(workloadOf(scenario, where)));
   });
   await Promise.all(loadgens.map((loadgen) => loadgen.expect("ready", READY_TIMEOUT_MS)));
-  const running = { server, loadgens, args };
-  const result = scenario.kind === "traffic"
-    ? await measureTraffic(scenario, running)
-    : await measureConns(scenario, running);
-  return { ...result, serverLog: serverProblems(server) };
-}
-
-/** The server's log lines at level warning and above (it runs with `--log-level warning`). */
-function serverProblems(server: TestServer): RunResult["serverLog"] {
-  const lines = server.logs.filter((line) => line.trim() !== "");
-  return { lines: lines.length, samples: lines.slice(0, 5).map((line) => line.slice(0, 300)) };
+  const result = await measure({ target, loadgens });
+  return { ...result, serverLog: target.problems() };
 }
 
 interface Running {
-  server: TestServer;
+  target: Target;
   loadgens: LoadgenProcess[];
-  args: string[];
 }
 
-/** Where a loadgen connects, and which one it is. */
+/** Where a loadgen connects, which one it is, and in which round. */
 interface LoadgenPlace {
-  host: string;
-  port: number;
+  target: Target;
+  round: number;
   loadgen: number;
   loadgens: number;
 }
 
-function workloadOf(scenario: Scenario, where: LoadgenPlace): Workload {
+function workloadOf(scenario: Scenario, place: LoadgenPlace): Workload {
+  const { target, round, loadgen, loadgens } = place;
+  const where = {
+    host: target.host,
+    port: target.port,
+    protocol: target.protocol,
+    loadgen,
+    loadgens,
+  };
   if (scenario.kind === "conns") {
-    const { clients, warmupClients, concurrency } = scenario;
+    const { clients, warmupClients } = scenario;
+    const concurrency = connectConcurrency(target.name, scenario.concurrency);
     return { kind: "conns", ...where, clients, warmupClients, concurrency };
   }
   const { mode, users, senders, window, ratePerSender, processes, threads } = scenario;
-  // A direct receiver goes on another process than its sender, else on another thread.
-  const placement = processes > 1 ? "process" : threads > 1 ? "thread" : "any";
-  return { kind: "traffic", ...where, mode, users, senders, window, ratePerSender, placement };
-}
-
-/** The supervisor and its children: from the log when it names them, else from /proc. */
-function serverPids(server: TestServer): number[] {
-  const supervisor = server.process.pid;
-  const children = new Set([...server.childPids().values()].flat());
-  for (const pid of childrenOf(supervisor)) children.add(pid);
-  return [supervisor, ...[...children].sort((a, b) => a - b)];
+  // chatd: a direct receiver goes on another process than its sender, else on another
+  // thread. The other servers have one thread.
+  const placement = target.name !== "chatd"
+    ? "any"
+    : processes > 1
+    ? "process"
+    : threads > 1
+    ? "thread"
+    : "any";
+  return {
+    kind: "traffic",
+    ...where,
+    round,
+    mode,
+    users,
+    senders,
+    window,
+    ratePerSender,
+    placement,
+    connectConcurrency: connectConcurrency(target.name, CONNECT_CONCURRENCY),
+  };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -212,11 +277,11 @@ function cpuBetween(phase: Phase, deliveries: number) {
 }
 
 async function measureTraffic(scenario: TrafficScenario, run: Running): Promise<RunResult> {
-  const { server, loadgens } = run;
+  const { target, loadgens } = run;
   const loadgenPids = loadgens.map((loadgen) => loadgen.pid);
   await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "warmup" })));
   await sleep(scenario.warmupMs);
-  const pids = serverPids(server);
+  const pids = target.pids();
   const before = snapshot(pids, loadgenPids);
   await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "measure" })));
   await sleep(scenario.measureMs);
@@ -258,8 +323,10 @@ async function measureTraffic(scenario: TrafficScenario, run: Running): Promise<
   return {
     scenario: scenario.name,
     kind: "traffic",
-    config: `${scenario.processes}x${scenario.threads}`,
-    serverArgs: run.args,
+    target: target.name,
+    round: "cold",
+    config: configOf(scenario, target),
+    serverArgs: [],
     loadgens: loadgens.length,
     params: {
       mode: scenario.mode,
@@ -309,10 +376,10 @@ async function idleRss(
 }
 
 async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunResult> {
-  const { server, loadgens } = run;
+  const { target, loadgens } = run;
   const loadgenPids = loadgens.map((loadgen) => loadgen.pid);
   await sleep(scenario.settleMs);
-  const pids = serverPids(server);
+  const pids = target.pids();
   const rssBefore = pids.map(rssKiB);
   const before = snapshot(pids, loadgenPids);
   await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "measure" })));
@@ -341,18 +408,22 @@ async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunR
   const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
   // Every client hears of every client that joined after it: one notice per pair.
   const lostNotices = Math.max(0, joins * (joins - 1) / 2 - notices);
+  // More than one per pair: a notice came twice, or a client counted its own join.
+  const extraNotices = Math.max(0, notices - joins * (joins - 1) / 2);
   // The phase ends a while after the last notice when some never come: count cores until then.
   const cpu = cpuBetween({ before, after, activeMs: noticesMs }, notices);
   return {
     scenario: scenario.name,
     kind: "conns",
-    config: `${scenario.processes}x${scenario.threads}`,
-    serverArgs: run.args,
+    target: target.name,
+    round: "warm",
+    config: configOf(scenario, target),
+    serverArgs: [],
     loadgens: loadgens.length,
     params: {
       clients: scenario.clients,
       warmupClients: scenario.warmupClients,
-      concurrency: scenario.concurrency,
+      concurrency: connectConcurrency(target.name, scenario.concurrency),
     },
     measuredMs,
     messagesPerSec: joins * 1000 / joinMs,
@@ -360,22 +431,25 @@ async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunR
     deliveriesPerSec: notices * 1000 / noticesMs,
     expected: joins * (joins - 1) / 2,
     lost: lostNotices,
+    duplicates: extraNotices,
     errors: sum(results.map((result) => result.errors)),
     errorSamples: results.flatMap((result) => result.errorSamples),
     unexpected: 0,
     closed: sum(results.map((result) => result.closed)),
     joins,
     joinsPerSec: joins * 1000 / joinMs,
+    joinsDeliveredPerSec: joins * 1000 / noticesMs,
     noticesMs,
     rss: {
       beforeKiB: sum(rssBefore),
       afterStormKiB: sum(rssAfterStorm),
       afterKiB: sum(rssAfter),
       idleAfterMs: scenario.settleMs + (idle?.ms ?? 0),
-      perConnectionKiB: (sum(rssAfter) - sum(rssBefore)) / Math.max(1, joins),
+      perConnectionKiB: (sum(rssAfterStorm) - sum(rssBefore)) / Math.max(1, joins),
+      idlePerConnectionKiB: (sum(rssAfter) - sum(rssBefore)) / Math.max(1, joins),
       byProcess: pids.map((pid, i) => ({
         pid,
-        role: i === 0 ? "supervisor" : "child",
+        role: target.name !== "chatd" ? target.name : i === 0 ? "supervisor" : "child",
         beforeKiB: rssBefore[i]!,
         afterKiB: rssAfter[i]!,
       })),
@@ -384,4 +458,9 @@ async function measureConns(scenario: ConnsScenario, run: Running): Promise<RunR
     serverCpu: { ...cpu.serverCpu, usPerJoin: cpu.serverCpu.ms * 1000 / Math.max(1, joins) },
     serverPids: pids,
   };
+}
+
+/** `<processes>x<threads>` for chatd; the others always run one thread. */
+function configOf(scenario: Scenario, target: Target): string {
+  return target.name === "chatd" ? `${scenario.processes}x${scenario.threads}` : "1x1";
 }

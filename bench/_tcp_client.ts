@@ -54,6 +54,8 @@ export class TcpClient {
   tId = -1;
   /** True once `OK JOIN` came: from then on an `ERR` is an error, not an answer. */
   joined = false;
+  /** The name it joined (chatd) or registered (IRC) with. */
+  name = "";
 
   private constructor(tcp: Deno.TcpConn, options: TcpClientOptions) {
     this.#tcp = tcp;
@@ -206,6 +208,7 @@ export async function connectAndJoin(
  * @throws {Error} with the server's reply when it is anything else.
  */
 export async function joinAs(client: TcpClient, name: string, timeoutMs?: number): Promise<void> {
+  client.name = name;
   client.send(`JOIN ${name}\n`);
   const answer = await client.reply(timeoutMs);
   if (answer !== `OK JOIN ${name}`) throw new Error(`JOIN ${name} answered ${answer}`);

@@ -13,19 +13,36 @@
 import { Histogram } from "./_histogram.ts";
 import { Ledger } from "./_ledger.ts";
 import type { Placement, TrafficResult, TrafficWorkload } from "./_messages.ts";
+import { CHANNEL, connectAs, handleIrcLine, privmsgTextStart } from "./_irc.ts";
 import { connectAndJoin, joinAs, type TcpClient, type TextSink } from "./_tcp_client.ts";
 
 /** Messages tracked per sender for completion; a power of two above any window. */
 const RING = 1024;
 /** An open-loop send this much later than scheduled counts as late. */
 const LATE_MS = 10;
-/** Connections set up at once. */
-const CONNECT_CONCURRENCY = 32;
 /** The drain gives up when nothing arrived for this long. */
 const DRAIN_QUIET_MS = 3000;
 const MAX_ERROR_SAMPLES = 5;
 
 const CH_A = 65, CH_F = 70, CH_L = 76, CH_COLON = 58, CH_DOT = 46, CH_0 = 48, CH_9 = 57;
+const CH_CR = 13;
+
+/**
+ * The first letter of the names in each round (0 cold, 1 warm): sender, receiver, room user.
+ * A name is that letter and the user's global index; IRC compares nicks case-insensitively,
+ * so the rounds differ in letters, not in case.
+ */
+const ROUND_LETTERS = [
+  { sender: "s", receiver: "r", user: "u" },
+  { sender: "t", receiver: "q", user: "v" },
+] as const;
+
+/** The letters of the names in `round`. */
+export function roundLetters(round: number): (typeof ROUND_LETTERS)[number] {
+  const letters = ROUND_LETTERS[round];
+  if (letters === undefined) throw new RangeError(`No names for round ${round}: use 0 or 1`);
+  return letters;
+}
 
 /** Wall-clock time in ms with a fraction, comparable between processes on one machine. */
 export function wallMs(): number {
@@ -43,7 +60,12 @@ export class Traffic implements TextSink {
   /** Local senders. */
   readonly #senderClient: TcpClient[] = [];
   readonly #senderName: string[] = [];
-  readonly #senderTarget: string[] = [];
+  /** What each line a sender sends starts with, up to the sequence number. */
+  readonly #senderPrefix: string[] = [];
+  /** What each line ends with: LF, or CR LF for IRC. */
+  readonly #eol: string;
+  readonly #irc: boolean;
+  readonly #letters: (typeof ROUND_LETTERS)[number];
   #seq = new Float64Array(0);
   #inflight = new Int32Array(0);
   #needed = new Int32Array(0);
@@ -88,6 +110,9 @@ export class Traffic implements TextSink {
     }
     this.#w = workload;
     this.#localSender = new Int32Array(senders).fill(-1);
+    this.#irc = workload.protocol === "irc";
+    this.#eol = this.#irc ? "\r\n" : "\n";
+    this.#letters = roundLetters(workload.round);
   }
 
   get #senders(): number {
@@ -123,9 +148,22 @@ export class Traffic implements TextSink {
 
   /** Pairs connections so that each receiver is placed apart from its sender. */
   async #setupDirect(): Promise<number> {
-    const { users: pairs, loadgen, loadgens, placement } = this.#w;
+    const { users: pairs, loadgen, loadgens, placement, protocol } = this.#w;
+    const { sender: s, receiver: r } = this.#letters;
     const mine: number[] = [];
     for (let g = loadgen; g < pairs; g += loadgens) mine.push(g);
+    if (placement === "any") {
+      // Any two clients will do: connect each under its name at once (IRC needs that).
+      for (const g of mine) {
+        const sender = await connectAs(this.#options(-1), protocol, `${s}${g}`, false);
+        const receiver = await connectAs(this.#options(-1), protocol, `${r}${g}`, false);
+        this.#addJoined(sender, g);
+        this.#addJoined(receiver, g);
+        this.#addSender(g, sender, `${s}${g}`, `${r}${g}`);
+      }
+      return 2 * mine.length;
+    }
+    if (protocol !== "chatd") throw new RangeError(`Placement by ${placement} needs chatd`);
     const pool: TcpClient[] = [];
     let connects = 0;
     for (const g of mine) {
@@ -141,9 +179,9 @@ export class Traffic implements TextSink {
           continue;
         }
         const sender = pool.splice(partner, 1)[0]!;
-        await this.#addUser(sender, g, `s${g}`);
-        await this.#addUser(client, g, `r${g}`);
-        this.#addSender(g, sender, `s${g}`, `r${g}`);
+        await this.#addUser(sender, g, `${s}${g}`);
+        await this.#addUser(client, g, `${r}${g}`);
+        this.#addSender(g, sender, `${s}${g}`, `${r}${g}`);
         break;
       }
     }
@@ -152,7 +190,8 @@ export class Traffic implements TextSink {
   }
 
   async #setupRoom(): Promise<number> {
-    const { users, loadgen, loadgens, senders } = this.#w;
+    const { users, loadgen, loadgens, senders, protocol } = this.#w;
+    const letter = this.#letters.user;
     const mine: number[] = [];
     for (let u = loadgen; u < users; u += loadgens) mine.push(u);
     const clients: TcpClient[] = new Array(mine.length);
@@ -160,30 +199,36 @@ export class Traffic implements TextSink {
     const worker = async () => {
       while (next < mine.length) {
         const i = next++;
-        clients[i] = await connectAndJoin(this.#options(i), `u${mine[i]}`);
+        clients[i] = await connectAs(this.#options(i), protocol, `${letter}${mine[i]}`, true);
       }
     };
-    await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, worker));
+    await Promise.all(Array.from({ length: this.#w.connectConcurrency }, worker));
     for (let i = 0; i < mine.length; i++) {
       this.#clients.push(clients[i]!);
       this.#globalUser.push(mine[i]!);
-      if (mine[i]! < senders) this.#addSender(mine[i]!, clients[i]!, `u${mine[i]}`, "*");
+      const target = this.#irc ? CHANNEL : "*";
+      const name = `${letter}${mine[i]}`;
+      if (mine[i]! < senders) this.#addSender(mine[i]!, clients[i]!, name, target);
     }
     return mine.length;
   }
 
   async #addUser(client: TcpClient, global: number, name: string): Promise<void> {
+    this.#addJoined(client, global);
+    await joinAs(client, name);
+  }
+
+  #addJoined(client: TcpClient, global: number): void {
     client.index = this.#clients.length;
     this.#clients.push(client);
     this.#globalUser.push(global);
-    await joinAs(client, name);
   }
 
   #addSender(global: number, client: TcpClient, name: string, target: string): void {
     this.#localSender[global] = this.#senderClient.length;
     this.#senderClient.push(client);
     this.#senderName.push(name);
-    this.#senderTarget.push(target);
+    this.#senderPrefix.push(this.#irc ? `PRIVMSG ${target} :${name}:` : `CHAT ${target} ${name}:`);
   }
 
   #intervalMs(): number {
@@ -264,11 +309,12 @@ export class Traffic implements TextSink {
   /** Deliveries expected per stream, given what every sender sent. */
   #expected(sent: Record<string, number>): Float64Array {
     const direct = this.#w.mode === "direct";
+    const { sender: s, user: u } = this.#letters;
     return Ledger.expectation(this.#clients.length, this.#senders, (receiver, sender) => {
       const user = this.#globalUser[receiver]!;
       // direct: local users alternate sender, receiver; a receiver expects its own sender.
-      if (direct) return receiver % 2 === 1 && sender === user ? sent[`s${sender}`] ?? 0 : 0;
-      return sender !== user ? sent[`u${sender}`] ?? 0 : 0;
+      if (direct) return receiver % 2 === 1 && sender === user ? sent[`${s}${sender}`] ?? 0 : 0;
+      return sender !== user ? sent[`${u}${sender}`] ?? 0 : 0;
     });
   }
 
@@ -290,9 +336,7 @@ export class Traffic implements TextSink {
       this.#ringLeft[slot] = this.#needed[k]!;
       this.#inflight[k]!++;
     }
-    this.#senderClient[k]!.send(
-      `CHAT ${this.#senderTarget[k]} ${this.#senderName[k]}:${seq}:${stamp.toFixed(3)}\n`,
-    );
+    this.#senderClient[k]!.send(`${this.#senderPrefix[k]}${seq}:${stamp.toFixed(3)}${this.#eol}`);
   }
 
   #refill(k: number): void {
@@ -333,22 +377,37 @@ export class Traffic implements TextSink {
     if (now >= this.#nextDue) this.#tick();
     let start = 0;
     for (;;) {
-      const end = text.indexOf("\n", start);
-      if (end === -1) break;
-      const first = text.charCodeAt(start);
-      if (first === CH_F || (first === CH_A && text.charCodeAt(start + 1) === CH_L)) {
-        this.#delivery(client.index, text, start, end, now);
-      } else {
-        this.#otherLine(client, text.slice(start, end));
+      const lf = text.indexOf("\n", start);
+      if (lf === -1) break;
+      const end = lf > start && text.charCodeAt(lf - 1) === CH_CR ? lf - 1 : lf;
+      let body = -1;
+      if (this.#irc) body = privmsgTextStart(text, start, end);
+      else {
+        const first = text.charCodeAt(start);
+        if (first === CH_F || (first === CH_A && text.charCodeAt(start + 1) === CH_L)) {
+          body = text.indexOf(" ", text.indexOf(" ", start) + 1) + 1;
+        }
       }
-      start = end + 1;
+      if (body > 0) this.#delivery(client.index, text, start, body, end, now);
+      else this.#otherLine(client, text.slice(start, end));
+      start = lf + 1;
     }
   }
 
-  /** `FROM <sender> <text>` or `ALL <sender> <text>`, text = `<sender>:<seq>:<sendTime>`. */
-  #delivery(receiver: number, text: string, start: number, end: number, now: number): void {
-    const space = text.indexOf(" ", text.indexOf(" ", start) + 1);
+  /**
+   * `FROM <sender> <text>`, `ALL <sender> <text>` or IRC's `:<sender>!... PRIVMSG <target>
+   * :<text>`, where text (from `body`) = `<sender>:<seq>:<sendTime>`.
+   */
+  #delivery(
+    receiver: number,
+    text: string,
+    start: number,
+    body: number,
+    end: number,
+    now: number,
+  ): void {
     // The sender's name is one letter and its global index.
+    const space = body - 1;
     let i = space + 2;
     let sender = 0, seq = 0, whole = 0, fraction = 0, scale = 1;
     let c = text.charCodeAt(i);
@@ -392,6 +451,13 @@ export class Traffic implements TextSink {
   }
 
   #otherLine(client: TcpClient, line: string): void {
+    if (this.#irc) {
+      const handled = handleIrcLine(client, line);
+      if (handled === "error") this.#errors++;
+      if (handled === "unexpected") this.#unexpected++;
+      if (handled !== "ok") this.#sample(line);
+      return;
+    }
     if (line.startsWith("JOINED ") || line.startsWith("LEFT ")) return;
     if (line.startsWith("HELLO ") || line.startsWith("OK ")) return client.answer(line);
     if (line.startsWith("ERR ")) {

@@ -5,6 +5,13 @@
  *   deno task bench                      every scenario (several minutes)
  *   deno task bench --quick              a small version of every scenario (under a minute)
  *   deno task bench --scenario direct    one scenario (repeat the flag, or use commas, for more)
+ *   deno task bench --peers              every scenario against chatd, the reference server
+ *                                        (bench/reference_server.ts) and ngircd, side by side
+ *
+ * Each traffic scenario runs twice on one server, cold (its first traffic) and warm. With
+ * `--peers` (or `--target NAME`, repeatable) the same scenarios run against the reference
+ * server and ngircd (when installed; skipped with the reason otherwise); `scaling` runs
+ * against chatd only.
  *
  * Other flags: `--loadgens N` (loadgen processes, default 1: on two cores more only compete
  * with the server), `--processes N --threads T` (server shape outside `scaling`, default 2×2),
@@ -17,13 +24,23 @@ import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { serverCommand } from "../tests/test_util.ts";
 import { machineInfo, waitForQuiet } from "./_proc.ts";
-import { formatTable, type RunFailure, type SuiteReport } from "./_report.ts";
+import {
+  formatComparison,
+  formatScaling,
+  formatTable,
+  type RunFailure,
+  type Skipped,
+  type SuiteReport,
+} from "./_report.ts";
 import { type RunOptions, type RunResult, runScenario } from "./_run.ts";
+import { findNgircd, TARGET_NAMES, type TargetName } from "./_targets.ts";
 import { type Scenario, SCENARIO_NAMES, scenarios } from "./scenarios.ts";
 
-const HELP = `deno task bench [--quick] [--scenario NAME]... [--loadgens N] [--retries N]
-                [--processes N --threads T] [--server-v8-flags FLAGS] [--out FILE]
-Scenarios: ${SCENARIO_NAMES.join(", ")} (default: all)`;
+const HELP = `deno task bench [--quick] [--peers] [--scenario NAME]... [--target NAME]...
+                [--loadgens N] [--retries N] [--processes N --threads T]
+                [--server-v8-flags FLAGS] [--out FILE]
+Scenarios: ${SCENARIO_NAMES.join(", ")} (default: all)
+Targets: ${TARGET_NAMES.join(", ")} (default: chatd; --peers: all)`;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -44,18 +61,60 @@ interface QuietRunOptions extends RunOptions {
  * {@linkcode DISTURBED_CORES} during the measured phase, runs it again, up to `retries`
  * times, and keeps the least disturbed run.
  */
-async function runQuietly(scenario: Scenario, options: QuietRunOptions): Promise<RunResult> {
-  const label = `${scenario.name} ${scenario.processes}x${scenario.threads}`;
-  let best: RunResult | undefined;
+async function runQuietly(scenario: Scenario, options: QuietRunOptions): Promise<RunResult[]> {
+  const label = `${scenario.name} ${options.target}` +
+    (options.target === "chatd" ? ` ${scenario.processes}x${scenario.threads}` : "");
+  let best: { results: RunResult[]; otherCores: number } | undefined;
   for (let attempt = 1; attempt <= options.retries + 1; attempt++) {
     const busy = await waitForQuiet(options.quick ? QUIET_WAIT_MS.quick : QUIET_WAIT_MS.full);
     if (busy !== undefined) await log(`machine still busy (${busy.toFixed(2)} cores)`);
     await log(`running ${label}${attempt > 1 ? ` again (attempt ${attempt})` : ""} ...`);
-    const result = { ...await runScenario(scenario, options), attempts: attempt };
-    if (best === undefined || result.otherCores < best.otherCores) best = result;
-    if (result.otherCores <= DISTURBED_CORES) break;
+    const results = (await runScenario(scenario, options)).map((result) => ({
+      ...result,
+      attempts: attempt,
+    }));
+    const otherCores = Math.max(...results.map((result) => result.otherCores));
+    if (best === undefined || otherCores < best.otherCores) best = { results, otherCores };
+    if (otherCores <= DISTURBED_CORES) break;
   }
-  return best!;
+  return best!.results;
+}
+
+/**
+ * The targets to run: `--target` as given, else all with `--peers`, else chatd; ngircd only
+ * when installed.
+ *
+ * @throws {RangeError} for an unknown target.
+ */
+function chooseTargets(
+  named: string[] | undefined,
+  peers: boolean,
+): { targets: TargetName[]; skipped: Skipped[] } {
+  const wanted = named?.flatMap((name) => name.split(",")) ??
+    (peers ? [...TARGET_NAMES] : ["chatd"]);
+  const targets: TargetName[] = [];
+  const skipped: Skipped[] = [];
+  for (const name of wanted) {
+    if (!(TARGET_NAMES as readonly string[]).includes(name)) {
+      throw new RangeError(`Unknown target ${name}: use ${TARGET_NAMES.join(", ")}`);
+    }
+    if (name === "ngircd" && findNgircd() === undefined) {
+      skipped.push({
+        target: name,
+        reason: "ngircd is not on the PATH nor in /usr/sbin (apt-get install ngircd)",
+      });
+    } else targets.push(name as TargetName);
+  }
+  return { targets, skipped };
+}
+
+/** An error's message, and its causes' (the server's start-up failure names only its log). */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const first = error.message.split("\n")[0]!;
+  const rest = error.message.split("\n").slice(1).join("\n");
+  const cause = error.cause === undefined ? "" : ` (${describe(error.cause)})`;
+  return `${first}${cause}${rest === "" ? "" : "\n" + rest}`;
 }
 
 function log(line: string): Promise<number> {
@@ -87,7 +146,9 @@ async function main(args: string[]): Promise<number> {
     args,
     options: {
       quick: { type: "boolean", default: false },
+      peers: { type: "boolean", default: false },
       scenario: { type: "string", multiple: true },
+      target: { type: "string", multiple: true },
       loadgens: { type: "string" },
       retries: { type: "string" },
       processes: { type: "string" },
@@ -103,10 +164,12 @@ async function main(args: string[]): Promise<number> {
   }
   const quick = values.quick!;
   const names = values.scenario?.flatMap((name) => name.split(",")) ?? SCENARIO_NAMES;
+  const { targets, skipped } = chooseTargets(values.target, values.peers!);
   const runs = scenarios(names, {
     quick,
     processes: positive("processes", values.processes, 2),
     threads: positive("threads", values.threads, 2),
+    peers: targets.length > 1,
   });
   const loadgens = positive("loadgens", values.loadgens, 1);
   const retries = values.retries === undefined ? (quick ? 0 : 1) : Number(values.retries);
@@ -129,33 +192,56 @@ async function main(args: string[]): Promise<number> {
       `--log-level warning${serverArgs.length > 0 ? " " + serverArgs.join(" ") : ""}` +
       (serverV8Flags ? `, DENO_V8_FLAGS=${serverV8Flags}` : ""),
   );
+  for (const skip of skipped) console.log(`SKIPPED ${skip.target}: ${skip.reason}`);
 
   const started = performance.now();
   const results: RunResult[] = [];
   const failures: RunFailure[] = [];
   for (const scenario of runs) {
-    const config = `${scenario.processes}x${scenario.threads}`;
-    try {
-      results.push(
-        await runQuietly(scenario, { loadgens, serverArgs, serverV8Flags, retries, quick }),
-      );
-    } catch (error: unknown) {
-      // One broken run should not cost the others: report it and go on.
-      const message = error instanceof Error ? error.message : String(error);
-      failures.push({ scenario: scenario.name, config, error: message });
-      await log(`${scenario.name} ${config} failed: ${message}`);
+    // The scaling table is chatd's own shapes; the peers have one.
+    const on = scenario.name.startsWith("scaling/")
+      ? targets.filter((target) => target === "chatd")
+      : targets;
+    for (const target of on) {
+      const config = target === "chatd" ? `${scenario.processes}x${scenario.threads}` : "1x1";
+      try {
+        results.push(
+          ...await runQuietly(scenario, {
+            target,
+            loadgens,
+            serverArgs,
+            serverV8Flags,
+            retries,
+            quick,
+          }),
+        );
+      } catch (error: unknown) {
+        // One broken run should not cost the others: report it and go on.
+        const message = describe(error);
+        failures.push({ scenario: scenario.name, target, config, error: message });
+        await log(`${scenario.name} ${target} ${config} failed: ${message}`);
+      }
     }
   }
   const durationMs = performance.now() - started;
 
   console.log(formatTable(results));
+  const comparison = formatComparison(results);
+  if (comparison !== "") console.log("\n" + comparison);
+  const scaling = formatScaling(results);
+  if (scaling !== "") console.log("\n" + scaling);
   for (const failure of failures) {
-    console.log(`FAILED ${failure.scenario} ${failure.config}: ${failure.error.split("\n")[0]}`);
+    console.log(
+      `FAILED ${failure.scenario} ${failure.target} ${failure.config}: ` +
+        failure.error.split("\n")[0],
+    );
   }
   const suffix = values.out !== undefined
     ? ""
     : quick
     ? "-quick"
+    : values.peers
+    ? "-peers"
     : values.scenario
     ? `-${names.join("-")}`
     : "";
@@ -168,13 +254,15 @@ async function main(args: string[]): Promise<number> {
     quick,
     machine,
     loadgens,
+    targets,
+    skipped,
     durationMs,
     results,
     failures,
   };
   await Deno.mkdir(dirname(out), { recursive: true });
   await Deno.writeTextFile(out, JSON.stringify(report, null, 2) + "\n");
-  console.log(`\n${runs.length} runs in ${(durationMs / 1000).toFixed(0)} s; results in ${out}`);
+  console.log(`\n${results.length} runs in ${(durationMs / 1000).toFixed(0)} s; results in ${out}`);
   return failures.length > 0 ? 1 : 0;
 }
 

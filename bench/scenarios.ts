@@ -22,6 +22,8 @@ export interface TrafficScenario {
   measureMs: number;
   /** The longest the loadgens wait for the last deliveries after sending stops. */
   drainMs: number;
+  /** 2: a cold run on a fresh server, then a warm one on the same server; 1: cold only. */
+  rounds: 1 | 2;
 }
 
 /** Many clients connect and JOIN, then stay idle. */
@@ -34,7 +36,10 @@ export interface ConnsScenario {
   warmupClients: number;
   /** Connections being set up at once per loadgen. */
   concurrency: number;
-  /** Pause before each RSS reading, so start-up or join garbage can settle. */
+  /**
+   * Pause before each RSS reading: after start-up, and after the storm (3 s in the full run,
+   * as an operator reads it, not after minutes of idling).
+   */
   settleMs: number;
   /**
    * How long after the storm RSS is watched for its idle (lowest) value: V8 gives back the
@@ -52,6 +57,12 @@ export type Scenario = TrafficScenario | ConnsScenario;
  */
 export const WINDOW = 16;
 
+/**
+ * The smaller windows the rooms also run with (`fanout100/w8`, `fanout1000/w4`): a message
+ * leaves the window once every receiver has it, so a small window exposes latency.
+ */
+export const SMALL_WINDOWS = { fanout100: 8, fanout1000: 4 } as const;
+
 /** The groups `--scenario` can name. */
 export const SCENARIO_NAMES = ["direct", "fanout100", "fanout1000", "rate", "conns", "scaling"];
 
@@ -62,6 +73,11 @@ export interface ScenarioOptions {
   /** Server shape for all but `scaling`. Default 2×2, the server's default. */
   processes?: number;
   threads?: number;
+  /**
+   * Side by side with the peers: `conns` reads RSS once, 3 s after the storm, instead of
+   * watching it for 45 s more.
+   */
+  peers?: boolean;
 }
 
 /**
@@ -70,7 +86,7 @@ export interface ScenarioOptions {
  * @throws {RangeError} for an unknown name.
  */
 export function scenarios(names: readonly string[], options: ScenarioOptions): Scenario[] {
-  const { quick, processes = 2, threads = 2 } = options;
+  const { quick, processes = 2, threads = 2, peers = false } = options;
   const timing = quick
     ? { warmupMs: 500, measureMs: 1500, drainMs: 5000 }
     : { warmupMs: 2000, measureMs: 5000, drainMs: 15_000 };
@@ -78,10 +94,15 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     ? { warmupMs: 300, measureMs: 1000, drainMs: 5000 }
     : { warmupMs: 1000, measureMs: 3000, drainMs: 15_000 };
   const shape = { processes, threads };
-  const closedLoop = (run: Omit<TrafficScenario, "kind" | "window" | "ratePerSender">) => ({
+  // --quick (CI) runs a warm round only for `direct`, so that the path is kept working.
+  const rounds = quick ? 1 : 2;
+  const closedLoop = (
+    run: Omit<TrafficScenario, "kind" | "window" | "ratePerSender" | "rounds">,
+  ): TrafficScenario => ({
     kind: "traffic" as const,
     window: WINDOW,
     ratePerSender: 0,
+    rounds,
     ...run,
   });
   const pairs = quick ? 20 : 50;
@@ -98,6 +119,7 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     senders: rateSenders,
     window: 0,
     ratePerSender: (quick ? 500 : 2000) / rateSenders,
+    rounds,
     ...timing,
     measureMs: quick ? 2000 : 10_000,
   };
@@ -108,8 +130,8 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     clients: quick ? 500 : 5000,
     warmupClients: quick ? 100 : 500,
     concurrency: 256,
-    settleMs: quick ? 300 : 1000,
-    idleWaitMs: quick ? 0 : 45_000,
+    settleMs: quick ? 300 : 3000,
+    idleWaitMs: quick || peers ? 0 : 45_000,
   };
   const shapes = quick ? [[1, 1], [2, 2]] : [[1, 1], [1, 2], [2, 1], [2, 2], [4, 1]];
   const scaling = shapes.flatMap(([p, t]) => {
@@ -120,9 +142,21 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     ];
   });
   const groups: Record<string, Scenario[]> = {
-    direct: [closedLoop({ name: "direct", ...direct, ...shape, ...timing })],
-    fanout100: [closedLoop({ name: "fanout100", ...fanout100, ...shape, ...timing })],
-    fanout1000: [closedLoop({ name: "fanout1000", ...fanout1000, ...shape, ...timing })],
+    direct: [{ ...closedLoop({ name: "direct", ...direct, ...shape, ...timing }), rounds: 2 }],
+    fanout100: [
+      closedLoop({ name: "fanout100", ...fanout100, ...shape, ...timing }),
+      {
+        ...closedLoop({ name: "fanout100/w8", ...fanout100, ...shape, ...timing }),
+        window: SMALL_WINDOWS.fanout100,
+      },
+    ],
+    fanout1000: [
+      closedLoop({ name: "fanout1000", ...fanout1000, ...shape, ...timing }),
+      {
+        ...closedLoop({ name: "fanout1000/w4", ...fanout1000, ...shape, ...timing }),
+        window: SMALL_WINDOWS.fanout1000,
+      },
+    ],
     rate: [rate],
     conns: [conns],
     scaling,

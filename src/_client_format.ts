@@ -13,6 +13,10 @@ export const CLIENT_HELP: readonly string[] = [
   "  <text>               send <text> to everyone in the room",
   "  /msg <name> <text>   send <text> to <name> only",
   "  /who                 list the users",
+  "  /join #room          enter a room; typed lines go there",
+  "  /part [#room]        leave a room (the current one); typed lines go to the lobby",
+  "  /rooms               list the rooms",
+  "  /who #room           list the users in a room",
   "  /help                this list",
   "  /quit or exit        leave (Ctrl-D and Ctrl-C too)",
   "  //text               send /text to the room",
@@ -60,6 +64,11 @@ const ERROR_MESSAGES: Readonly<Record<ErrorCode, (detail: string) => string>> = 
   BAD_TEXT: (detail) => `message refused: ${detail || "invalid text"}`,
   TIMEOUT: (detail) => `timed out: ${detail || "too slow"}`,
   SLOW_CONSUMER: () => "dropped by the server for not reading fast enough",
+  BAD_ROOM: (detail) => `that room name cannot be used: ${detail || "invalid"}`,
+  NOT_IN_ROOM: (detail) => `you are not in ${detail || "that room"}`,
+  ALREADY_IN_ROOM: (detail) => `you are already in ${detail}`,
+  TOO_MANY_ROOMS: (detail) =>
+    detail === "server" ? "the server has too many rooms" : `you are in too many rooms (${detail})`,
 };
 
 function isErrorCode(code: string): code is ErrorCode {
@@ -75,8 +84,34 @@ function formatError(rest: string): string {
 }
 
 function formatUsers(rest: string): string {
-  const [count, names] = splitFirst(rest);
-  return `* users (${count}): ${names === "" ? "nobody" : names.split(" ").join(", ")}`;
+  const [first, after] = splitFirst(rest);
+  const room = first.startsWith("#") ? ` in ${first}` : "";
+  const [count, names] = room === "" ? [first, after] : splitFirst(after);
+  return `* users${room} (${count}): ${names === "" ? "nobody" : names.split(" ").join(", ")}`;
+}
+
+function formatRooms(rest: string): string {
+  const [count, rooms] = splitFirst(rest);
+  if (rooms === "") return `* rooms (${count}): none`;
+  return `* rooms (${count}): ${
+    rooms.split(" ").map((room) => room.replace("=", " (") + ")").join(", ")
+  }`;
+}
+
+/** Dim, and back to normal intensity: history is shown dimmed. */
+const DIM = "\x1b[2m";
+const UNDIM = "\x1b[22m";
+
+/** `HISTORY <room> <time> <sender> <text>`, shown dimmed with its time (UTC, to the minute). */
+function formatHistory(rest: string): string | undefined {
+  const [room, after] = splitFirst(rest);
+  if (after === "END") return undefined;
+  const [time, said] = splitFirst(after);
+  const [sender, text] = splitFirst(said);
+  const minute = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)/.exec(time);
+  const when = minute ? `${minute[1]} ${minute[2]}` : time;
+  const where = room === "*" ? "" : `[${room}] `;
+  return DIM + showable(`${where}[${when}] ${sender}: ${text}`) + UNDIM;
 }
 
 /**
@@ -100,7 +135,23 @@ export function formatServerLine(line: string): string | undefined {
       shown = `* connected to ${first} ${splitFirst(second)[0]}`.trimEnd();
       break;
     case "OK":
-      shown = first === "JOIN" ? `* you joined as ${second}; /help lists the commands` : `* ok`;
+      shown = first === "JOIN" && second.startsWith("#")
+        ? `* you are in ${second}; typed lines go there`
+        : first === "JOIN"
+        ? `* you joined as ${second}; /help lists the commands`
+        : first === "PART"
+        ? `* you left ${second}`
+        : `* ok`;
+      break;
+    case "ROOM": {
+      const [sender, text] = splitFirst(second);
+      shown = `[${first}] ${sender}: ${text}`;
+      break;
+    }
+    case "HISTORY":
+      return formatHistory(rest);
+    case "ROOMS":
+      shown = formatRooms(rest);
       break;
     case "ALL":
       shown = `${first}: ${second}`;
@@ -109,10 +160,10 @@ export function formatServerLine(line: string): string | undefined {
       shown = `[${first} → you] ${second}`;
       break;
     case "JOINED":
-      shown = `* ${rest} joined`;
+      shown = first.startsWith("#") ? `* ${second} joined ${first}` : `* ${rest} joined`;
       break;
     case "LEFT":
-      shown = `* ${rest} left`;
+      shown = first.startsWith("#") ? `* ${second} left ${first}` : `* ${rest} left`;
       break;
     case "USERS":
       shown = formatUsers(rest);
@@ -139,7 +190,10 @@ export function formatServerLine(line: string): string | undefined {
 export type UserCommand =
   | { kind: "room"; text: string }
   | { kind: "direct"; to: string; text: string }
-  | { kind: "who" }
+  | { kind: "who"; room?: string }
+  | { kind: "join"; room: string }
+  | { kind: "part"; room?: string }
+  | { kind: "rooms" }
   | { kind: "help" }
   | { kind: "quit" }
   | { kind: "nothing" }
@@ -169,7 +223,24 @@ export function parseUserLine(line: string): UserCommand {
       return { kind: "direct", to, text };
     }
     case "/who":
-      return { kind: "who" };
+      return rest.trim() === "" ? { kind: "who" } : { kind: "who", room: rest.trim() };
+    case "/join": {
+      const room = rest.trim();
+      if (!room.startsWith("#") || room.includes(" ")) {
+        return { kind: "mistake", message: "usage: /join #room" };
+      }
+      return { kind: "join", room };
+    }
+    case "/part": {
+      const room = rest.trim();
+      if (room === "") return { kind: "part" };
+      if (!room.startsWith("#") || room.includes(" ")) {
+        return { kind: "mistake", message: "usage: /part [#room]" };
+      }
+      return { kind: "part", room };
+    }
+    case "/rooms":
+      return { kind: "rooms" };
     case "/help":
       return { kind: "help" };
     case "/quit":

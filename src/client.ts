@@ -12,7 +12,7 @@ import { LineSplitter } from "./_line_reader.ts";
 import { CLIENT_HELP, formatServerLine, parseUserLine, showable } from "./_client_format.ts";
 import { Terminal, type TerminalEvent } from "./_terminal.ts";
 import { MAX_LINE_BYTES_LIMIT } from "./config.ts";
-import { ROOM, splitCommand } from "./protocol.ts";
+import { ROOM, splitCommand, splitFirst } from "./protocol.ts";
 
 /** Options of {@linkcode runClient}. */
 export interface ClientOptions {
@@ -97,6 +97,8 @@ class ChatSession {
   #phase: Phase = "greeting";
   #exitCode: number | undefined;
   #leaveTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Where typed lines go: the lobby (`*`) or the room last entered. */
+  #current = ROOM;
 
   constructor(conn: Deno.Conn, terminal: Terminal, events: EventQueue, options: ClientOptions) {
     this.#conn = conn;
@@ -152,6 +154,7 @@ class ChatSession {
     const shown = formatServerLine(line);
     if (shown !== undefined) this.#terminal.show(shown);
     if (this.#phase === "greeting" && verb === "HELLO") return await this.#startJoining();
+    if (this.#phase === "chatting") return this.#roomChanged(verb, rest);
     if (this.#phase !== "joining") return;
     if (verb === "OK" && rest.startsWith("JOIN ")) {
       this.#phase = "chatting";
@@ -159,6 +162,21 @@ class ChatSession {
     } else if (verb === "ERR") {
       this.#askName();
     }
+  }
+
+  /** `OK JOIN #room` makes it the current room; `OK PART` of the current room, the lobby. */
+  #roomChanged(verb: string, rest: string): void {
+    if (verb !== "OK") return;
+    const [what, room] = splitFirst(rest);
+    if (what === "JOIN" && room.startsWith("#")) this.#current = room;
+    else if (what === "PART" && room.toLowerCase() === this.#current.toLowerCase()) {
+      this.#current = ROOM;
+    } else return;
+    this.#terminal.prompt(this.#prompt());
+  }
+
+  #prompt(): string {
+    return this.#current === ROOM ? CHAT_PROMPT : `${this.#current}${CHAT_PROMPT}`;
   }
 
   async #startJoining(): Promise<void> {
@@ -187,11 +205,20 @@ class ChatSession {
     const command = parseUserLine(line);
     switch (command.kind) {
       case "room":
-        return await this.#send(`CHAT ${ROOM} ${command.text}`);
+        return await this.#send(`CHAT ${this.#current} ${command.text}`);
       case "direct":
         return await this.#send(`CHAT ${command.to} ${command.text}`);
       case "who":
-        return await this.#send("WHO");
+        return await this.#send(command.room === undefined ? "WHO" : `WHO ${command.room}`);
+      case "join":
+        return await this.#send(`JOIN ${command.room}`);
+      case "part":
+        if (command.room === undefined && this.#current === ROOM) {
+          return this.#terminal.show("! you are in the lobby; /part #room leaves a room");
+        }
+        return await this.#send(`PART ${command.room ?? this.#current}`);
+      case "rooms":
+        return await this.#send("ROOMS");
       case "help":
         return this.#terminal.show(CLIENT_HELP.join("\n"));
       case "quit":

@@ -9,9 +9,11 @@ import {
   ErrorCode,
   hasControlCharacter,
   HELP_LINES,
+  isRoomName,
   nameProblem,
   Reply,
   ROOM,
+  roomProblem,
   splitCommand,
   splitFirst,
 } from "./protocol.ts";
@@ -32,6 +34,16 @@ export interface Session {
   users(): readonly string[];
   /** Says `BYE`, closes the connection and frees the name. */
   leave(): void;
+  /** `JOIN #room` (a valid room name); resolves once its reply or error was sent. */
+  enterRoom(room: string): void | Promise<void>;
+  /** `PART #room`; a promise holds back the next line until the directory is told. */
+  partRoom(room: string): void | Promise<void>;
+  /** `CHAT #room text`. */
+  roomChat(room: string, text: string): void;
+  /** `WHO #room`. */
+  roomWho(room: string): void;
+  /** `ROOMS`. */
+  roomList(): void;
   /** Injects a fault (tests only); false when fault injection is off. */
   fault(what: string): boolean;
 }
@@ -54,7 +66,26 @@ export { hasControlCharacter };
 
 const CONTROL_CHARACTERS_REFUSED = "control characters are not allowed";
 
+/** Replies `ERR BAD_ROOM` and returns false unless `room` is a valid room name. */
+function validRoom(session: Session, room: string): boolean {
+  const problem = roomProblem(room);
+  if (problem === undefined) return true;
+  session.reply(Reply.error(ErrorCode.BAD_ROOM, problem));
+  return false;
+}
+
+/** Replies `ERR NOT_JOINED` and returns false before `JOIN <name>`. */
+function joined(session: Session): boolean {
+  if (session.name !== undefined) return true;
+  session.reply(Reply.error(ErrorCode.NOT_JOINED));
+  return false;
+}
+
 function join(session: Session, rest: string): void | Promise<void> {
+  if (isRoomName(rest)) {
+    if (!joined(session) || !validRoom(session, rest)) return;
+    return session.enterRoom(rest);
+  }
   if (session.name !== undefined) {
     return session.reply(Reply.error(ErrorCode.ALREADY_JOINED, session.name));
   }
@@ -72,6 +103,10 @@ function chat(session: Session, rest: string): void {
     return session.reply(Reply.error(ErrorCode.BAD_TEXT, CONTROL_CHARACTERS_REFUSED));
   }
   if (to === ROOM) return session.room(text);
+  if (isRoomName(to)) {
+    if (validRoom(session, to)) session.roomChat(to, text);
+    return;
+  }
   if (!session.direct(to, text)) session.reply(Reply.error(ErrorCode.NO_SUCH_USER, to));
 }
 
@@ -83,7 +118,18 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     handler: (session) => session.reply(HELP_LINES.map((line) => line + "\n").join("")),
   },
   JOIN: { needsJoin: false, checksOwnArgument: true, handler: join },
-  WHO: { needsJoin: false, handler: (session) => session.reply(Reply.users(session.users())) },
+  WHO: {
+    needsJoin: false,
+    handler: (session, rest) => {
+      if (rest === "") return session.reply(Reply.users(session.users()));
+      if (joined(session) && validRoom(session, rest)) session.roomWho(rest);
+    },
+  },
+  PART: {
+    needsJoin: true,
+    handler: (session, rest) => validRoom(session, rest) ? session.partRoom(rest) : undefined,
+  },
+  ROOMS: { needsJoin: true, handler: (session) => session.roomList() },
   LEAV: { needsJoin: false, handler: (session) => session.leave() },
   CHAT: { needsJoin: true, handler: chat },
   // Hidden, and answered as an unknown verb unless CHATD_FAULTS=1 (see README).

@@ -40,6 +40,14 @@ export interface Config {
   logLevel: LogLevel;
   /** `text` (logfmt) or `json` (JSON lines). */
   logFormat: LogFormat;
+  /** Lines of history kept per room and for the lobby; 0 = none. */
+  history: number;
+  /** Where history is stored (SQLite); empty = in memory only. */
+  dataDir: string;
+  /** Named rooms one user may be in at once. */
+  maxRoomsPerUser: number;
+  /** Named rooms the server holds at once; a new one beyond is refused. */
+  maxRooms: number;
   /**
    * Where the Unix sockets live: the supervisor makes its own fresh directory inside it (see
    * runtime_dir.ts); empty = inside the temp dir. A child gets the directory made.
@@ -83,6 +91,10 @@ export const DEFAULTS: Readonly<Config> = {
   watchdog: 10,
   logLevel: "info",
   logFormat: "text",
+  history: 100,
+  dataDir: "",
+  maxRoomsPerUser: 20,
+  maxRooms: 10_000,
   runtimeDir: "",
   web: true,
   webPort: 8080,
@@ -134,6 +146,9 @@ export const LIMITS = {
   burst: [1, 1_000_000],
   "max-send-queue": [4096, 2 ** 31 - 1],
   watchdog: [0.1, 3600],
+  history: [0, 10_000],
+  "max-rooms-per-user": [0, 10_000],
+  "max-rooms": [0, 1_000_000],
   "web-port": [0, 65535],
   "tls-port": [0, 65535],
 } as const satisfies Record<string, readonly [number, number]>;
@@ -175,6 +190,14 @@ Options:
                              a slow consumer ${range("max-send-queue", D.maxSendQueue)}
   --watchdog SECONDS         kill a child that misses heartbeats this long
                              ${range("watchdog", D.watchdog)}
+  --history N                lines of history kept per room and the lobby,
+                             0 = none ${range("history", D.history)}
+  --data-dir DIR             keep history in DIR/history.db (SQLite)
+                             (default: in memory only)
+  --max-rooms-per-user N     named rooms one user may be in at once
+                             ${range("max-rooms-per-user", D.maxRoomsPerUser)}
+  --max-rooms N              named rooms the server holds at once
+                             ${range("max-rooms", D.maxRooms)}
   --log-level LEVEL          trace, debug, info, warn (= warning), error or
                              fatal (default ${D.logLevel})
   --log-format FORMAT        text (logfmt) or json (JSON lines) (default ${D.logFormat})
@@ -227,6 +250,10 @@ const SERVER_OPTIONS = {
   burst: { type: "string" },
   "max-send-queue": { type: "string" },
   watchdog: { type: "string" },
+  history: { type: "string" },
+  "data-dir": { type: "string" },
+  "max-rooms-per-user": { type: "string" },
+  "max-rooms": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   "runtime-dir": { type: "string" },
@@ -367,6 +394,10 @@ function parseConfig(
     burst: whole("burst", DEFAULTS.burst),
     maxSendQueue: whole("max-send-queue", DEFAULTS.maxSendQueue),
     watchdog: decimal("watchdog", DEFAULTS.watchdog),
+    history: whole("history", DEFAULTS.history),
+    dataDir: str(values["data-dir"]) ?? DEFAULTS.dataDir,
+    maxRoomsPerUser: whole("max-rooms-per-user", DEFAULTS.maxRoomsPerUser),
+    maxRooms: whole("max-rooms", DEFAULTS.maxRooms),
     logLevel,
     logFormat,
     runtimeDir: str(values["runtime-dir"]) ?? DEFAULTS.runtimeDir,
@@ -550,6 +581,10 @@ export function configToArgs(config: Config): string[] {
     burst: config.burst,
     "max-send-queue": config.maxSendQueue,
     watchdog: config.watchdog,
+    history: config.history,
+    "data-dir": config.dataDir,
+    "max-rooms-per-user": config.maxRoomsPerUser,
+    "max-rooms": config.maxRooms,
     "log-level": config.logLevel,
     "log-format": config.logFormat,
     "runtime-dir": config.runtimeDir,

@@ -5,6 +5,10 @@
  * @module
  */
 
+import { nameProblem, ROOM, roomProblem } from "./protocol.ts";
+import type { HistoryLine } from "./history.ts";
+import type { RoomSnapshot } from "./room_table.ts";
+
 /** The supervisor's endpoint id; threads' ids come from {@linkcode endpointId}. */
 export const SUPERVISOR_EP = "supervisor";
 
@@ -24,8 +28,26 @@ export type ControlMessage =
   | { kind: "claim"; entry: Entry }
   /** thread → supervisor: connection `conn` gave up `name`. */
   | { kind: "release"; entry: Entry }
+  /** thread → supervisor: the user `entry` asks to enter `room`. */
+  | { kind: "enter"; room: string; entry: Entry }
+  /** thread → supervisor: the user `entry` left `room`. */
+  | { kind: "part"; room: string; entry: Entry }
   /** supervisor → thread: the whole directory, answering hello. */
-  | { kind: "snapshot"; entries: Entry[]; endpoints: string[] }
+  | { kind: "snapshot"; entries: Entry[]; endpoints: string[]; rooms: RoomSnapshot[] }
+  /**
+   * supervisor → threads: `entry` entered `room` (spelled as the room is shown), change
+   * `seq`. As with `add`, the owner's thread gets it last, as the confirmation.
+   */
+  | { kind: "entered"; room: string; entry: Entry; seq: number }
+  /** supervisor → threads: `entry` left `room`, change `seq`. */
+  | { kind: "parted"; room: string; entry: Entry; seq: number }
+  /**
+   * supervisor → owner: (some of) the history of `room` (`*` for the lobby), oldest first,
+   * sent ahead of the confirmation of `entry`'s claim or entry.
+   */
+  | { kind: "history"; room: string; entry: Entry; lines: HistoryLine[] }
+  /** supervisor → owner: `room` would be one room more than `--max-rooms`. */
+  | { kind: "roomsFull"; room: string; entry: Entry }
   /**
    * supervisor → threads: a name was claimed. To its owner this is the confirmation. `seq`
    * numbers the directory's changes in the order the supervisor made them.
@@ -72,20 +94,13 @@ export function parseEndpointId(ep: string): EndpointId | undefined {
   return { pId, tId, instance, restart };
 }
 
-/**
- * The longest name an entry may carry. Not yet the protocol's MAX_NAME_LENGTH (32), which
- * every name in the directory keeps: tests/datagram_test.ts asserts that 64 passes, and
- * lowering this waits for that test to change.
- */
-const MAX_ENTRY_NAME = 64;
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function parseEntry(value: unknown): Entry {
   if (
-    isRecord(value) && typeof value.name === "string" && value.name.length <= MAX_ENTRY_NAME &&
+    isRecord(value) && typeof value.name === "string" && nameProblem(value.name) === undefined &&
     typeof value.ep === "string" && parseEndpointId(value.ep) !== undefined &&
     typeof value.conn === "number" && Number.isInteger(value.conn) && value.conn >= 0 &&
     value.conn <= 0xffffffff
@@ -93,6 +108,33 @@ function parseEntry(value: unknown): Entry {
     return { name: value.name, ep: value.ep, conn: value.conn };
   }
   throw new DirectoryMessageError("malformed entry");
+}
+
+function parseRoom(value: unknown): string {
+  if (typeof value === "string" && roomProblem(value) === undefined) return value;
+  throw new DirectoryMessageError("room");
+}
+
+function parseRooms(value: unknown): RoomSnapshot[] {
+  if (!Array.isArray(value)) throw new DirectoryMessageError("rooms");
+  return value.map((room) => {
+    if (!isRecord(room)) throw new DirectoryMessageError("room");
+    return { name: parseRoom(room.name), members: parseEntries(room.members) };
+  });
+}
+
+function parseHistoryLines(value: unknown): HistoryLine[] {
+  if (!Array.isArray(value)) throw new DirectoryMessageError("history lines");
+  return value.map((line) => {
+    if (
+      isRecord(line) && typeof line.time === "number" && Number.isFinite(line.time) &&
+      typeof line.sender === "string" && nameProblem(line.sender) === undefined &&
+      typeof line.text === "string" && !line.text.includes("\n")
+    ) {
+      return { time: line.time, sender: line.sender, text: line.text };
+    }
+    throw new DirectoryMessageError("history line");
+  });
 }
 
 function parseEndpoints(value: unknown): string[] {
@@ -142,6 +184,26 @@ export function parseControlMessage(value: unknown): ControlMessage {
         kind: "snapshot",
         entries: parseEntries(value.entries),
         endpoints: parseEndpoints(value.endpoints),
+        rooms: parseRooms(value.rooms),
+      };
+    case "enter":
+    case "part":
+    case "roomsFull":
+      return { kind: value.kind, room: parseRoom(value.room), entry: parseEntry(value.entry) };
+    case "history":
+      return {
+        kind: "history",
+        room: value.room === ROOM ? ROOM : parseRoom(value.room),
+        entry: parseEntry(value.entry),
+        lines: parseHistoryLines(value.lines),
+      };
+    case "entered":
+    case "parted":
+      return {
+        kind: value.kind,
+        room: parseRoom(value.room),
+        entry: parseEntry(value.entry),
+        seq: parseSeq(value.seq),
       };
     case "endpoints":
       return { kind: "endpoints", endpoints: parseEndpoints(value.endpoints) };

@@ -8,6 +8,9 @@
  *   already knows it joined, and sees `JOINED` before anything it says.
  * - A released name can be claimed again only after its `remove` has been handed to every
  *   thread, so no thread sees the new holder's `add` before the old holder's `remove`.
+ * - Named rooms follow the same rules: an `entered` reaches the owner's thread only after
+ *   every other thread has it, and a user whose name is removed leaves every room with it
+ *   (each replica takes it out of its rooms when it applies the `remove`).
  *
  * @module
  */
@@ -17,7 +20,16 @@ import { type DatagramRecord, encodeControl } from "./wire.ts";
 import { Directory } from "./directory.ts";
 import { UnixBus } from "./unix_bus.ts";
 import { type Logger, logger } from "./log.ts";
-import { nameKey } from "./protocol.ts";
+import { nameKey, ROOM } from "./protocol.ts";
+import { RoomTable } from "./room_table.ts";
+import {
+  History,
+  historyBatches,
+  type HistoryLine,
+  newestWithin,
+  parseRoomLine,
+} from "./history.ts";
+import type { HistoryStore } from "./history_store.ts";
 
 /** Options of {@linkcode DirectoryService}. */
 export interface DirectoryServiceOptions {
@@ -25,11 +37,33 @@ export interface DirectoryServiceOptions {
   runtimeDir: string;
   /** True when `ep` belongs to a child process that is alive now. */
   isLive: (ep: string) => boolean;
+  /** Rooms the server holds at most (`--max-rooms`); default 10,000. */
+  maxRooms?: number;
+  /** Lines of history kept per room (`--history`); default 0, none. */
+  history?: number;
+  /**
+   * The most history bytes (as {@linkcode lineBytes} counts) replayed to one user at once,
+   * oldest lines left out beyond: replay counts against the user's send queue. Default
+   * 512 KiB.
+   */
+  maxReplayBytes?: number;
+  /** The time of a history line; default `Date.now`. */
+  now?: () => number;
+  /** Where history is kept on disk (`--data-dir`); loaded now, written as lines come, closed with the service. */
+  store?: HistoryStore;
 }
+
+const decoder = new TextDecoder();
 
 /** The directory, served to the threads. */
 export class DirectoryService {
   readonly #directory = new Directory();
+  readonly #rooms = new RoomTable();
+  readonly #maxRooms: number;
+  readonly #history: History;
+  readonly #now: () => number;
+  readonly #store: HistoryStore | undefined;
+  readonly #maxReplayBytes: number;
   readonly #bus: Bus;
   readonly #isLive: (ep: string) => boolean;
   /** Live thread endpoints, in the order they said hello. */
@@ -42,6 +76,13 @@ export class DirectoryService {
 
   constructor(options: DirectoryServiceOptions) {
     this.#isLive = options.isLive;
+    this.#maxRooms = options.maxRooms ?? 10_000;
+    // The lobby and every room that may exist at once, and as many that emptied meanwhile.
+    this.#history = new History({ lines: options.history ?? 0, maxRooms: 2 * this.#maxRooms + 1 });
+    this.#now = options.now ?? Date.now;
+    this.#store = options.store;
+    this.#maxReplayBytes = options.maxReplayBytes ?? 512 * 1024;
+    for (const { room, lines } of this.#store?.load() ?? []) this.#history.load(room, lines);
     this.#bus = new UnixBus(options.runtimeDir, SUPERVISOR_EP, {
       onRecord: (record) => this.#onRecord(record),
       onGone: (ep) => this.removeEndpoints([ep]),
@@ -53,7 +94,15 @@ export class DirectoryService {
     return this.#directory.size;
   }
 
+  /** The history kept so far (for tests and the store). */
+  get history(): History {
+    return this.#history;
+  }
+
   #onRecord(record: DatagramRecord): void {
+    if (record.kind === "room" || record.kind === "named") {
+      return this.#remember(record.kind === "room" ? ROOM : record.room, record.line);
+    }
     if (record.kind !== "control") {
       this.#log.warning("message record sent to the supervisor dropped", { kind: record.kind });
       return;
@@ -67,10 +116,36 @@ export class DirectoryService {
         return;
       case "release":
         return this.#release(message.entry);
+      case "enter":
+        this.#enter(message.room, message.entry);
+        return;
+      case "part":
+        return this.#part(message.room, message.entry);
       default:
         this.#log.warning("control message not meant for the supervisor dropped", {
           kind: message.kind,
         });
+    }
+  }
+
+  /** A copy of a room message, for history. */
+  #remember(room: string, line: Uint8Array): void {
+    if (!this.#history.enabled) return;
+    const parsed = parseRoomLine(decoder.decode(line));
+    if (parsed === undefined) {
+      this.#log.warning("room message of an unknown shape not kept", { room });
+      return;
+    }
+    const kept = { time: this.#now(), sender: parsed.sender, text: parsed.text };
+    this.#history.add(room, kept);
+    this.#store?.add(room === ROOM ? ROOM : nameKey(room), kept);
+  }
+
+  /** Sends `room`'s history, as it was when `entry`'s change was made, to `entry`'s thread. */
+  #sendHistory(room: string, entry: Entry, lines: HistoryLine[] | undefined): void {
+    if (lines === undefined) return;
+    for (const batch of historyBatches(newestWithin(lines, this.#maxReplayBytes))) {
+      this.#send(entry.ep, { kind: "history", room, entry, lines: batch });
     }
   }
 
@@ -95,7 +170,12 @@ export class DirectoryService {
     }
     this.#endpoints.add(ep);
     const endpoints = [...this.#endpoints];
-    this.#send(ep, { kind: "snapshot", entries: this.#directory.entries(), endpoints });
+    this.#send(ep, {
+      kind: "snapshot",
+      entries: this.#directory.entries(),
+      endpoints,
+      rooms: this.#rooms.snapshot(),
+    });
     this.#broadcast({ kind: "endpoints", endpoints }, ep);
     this.#log.debug("endpoint joined", { ep });
   }
@@ -119,13 +199,48 @@ export class DirectoryService {
       return;
     }
     const seq = ++this.#seq;
+    // What was said before this change; what is said later reaches the user live.
+    const past = this.#history.enabled ? this.#history.lines(ROOM) : undefined;
     this.#broadcast({ kind: "add", entry, seq }, entry.ep);
     const others = [...this.#endpoints].filter((ep) => ep !== entry.ep);
     await this.#flushed(others);
     // The owner's confirmation, unless the name was released or its thread died meanwhile.
     if (this.#directory.holds(entry) && this.#endpoints.has(entry.ep)) {
+      this.#sendHistory(ROOM, entry, past);
       this.#send(entry.ep, { kind: "add", entry, seq });
     }
+  }
+
+  async #enter(room: string, entry: Entry): Promise<void> {
+    // Only a current holder of its name enters; a claim released meanwhile is ignored.
+    if (!this.#directory.holds(entry) || this.#rooms.has(room, entry)) {
+      this.#log.debug("enter of a name not held, or already in, ignored", { room, ep: entry.ep });
+      return;
+    }
+    if (this.#rooms.get(room) === undefined && this.#rooms.size >= this.#maxRooms) {
+      this.#send(entry.ep, { kind: "roomsFull", room, entry });
+      return;
+    }
+    const seq = ++this.#seq;
+    const past = this.#history.enabled ? this.#history.lines(room) : undefined;
+    const shown = this.#rooms.add(room, entry, seq)!;
+    const message: ControlMessage = { kind: "entered", room: shown, entry, seq };
+    this.#broadcast(message, entry.ep);
+    await this.#flushed([...this.#endpoints].filter((ep) => ep !== entry.ep));
+    // The owner's confirmation, unless it left the room or its thread died meanwhile.
+    if (this.#rooms.has(room, entry) && this.#endpoints.has(entry.ep)) {
+      this.#sendHistory(room, entry, past);
+      this.#send(entry.ep, message);
+    }
+  }
+
+  #part(room: string, entry: Entry): void {
+    const shown = this.#rooms.remove(room, entry);
+    if (shown === undefined) {
+      this.#log.debug("part of a room not in ignored", { room, ep: entry.ep });
+      return;
+    }
+    this.#broadcast({ kind: "parted", room: shown, entry, seq: ++this.#seq });
   }
 
   #release(entry: Entry): void {
@@ -139,6 +254,7 @@ export class DirectoryService {
   /** Tells every thread that `entries` are gone; their names are free once all know. */
   #removed(entries: Entry[]): void {
     if (entries.length === 0) return;
+    for (const entry of entries) this.#rooms.removeUser(entry);
     this.#broadcast({ kind: "remove", entries, seq: ++this.#seq });
     const done = this.#flushed(this.#endpoints);
     for (const entry of entries) {
@@ -166,8 +282,9 @@ export class DirectoryService {
     this.removeEndpoints([...this.#endpoints].filter(matches));
   }
 
-  /** Closes the supervisor's endpoint. */
+  /** Closes the supervisor's endpoint, and writes and closes the history store. */
   close(): void {
     this.#bus.close();
+    this.#store?.close();
   }
 }

@@ -20,6 +20,10 @@ export const ErrorCode = {
   BAD_TEXT: "BAD_TEXT",
   TIMEOUT: "TIMEOUT",
   SLOW_CONSUMER: "SLOW_CONSUMER",
+  BAD_ROOM: "BAD_ROOM",
+  NOT_IN_ROOM: "NOT_IN_ROOM",
+  ALREADY_IN_ROOM: "ALREADY_IN_ROOM",
+  TOO_MANY_ROOMS: "TOO_MANY_ROOMS",
 } as const;
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 
@@ -75,6 +79,19 @@ export const Reply = {
   joinedNotice: (name: string) => `JOINED ${name}\n`,
   leftNotice: (name: string) => `LEFT ${name}\n`,
   bye: () => "BYE\n",
+  roomJoined: (room: string) => `OK JOIN ${room}\n`,
+  roomParted: (room: string) => `OK PART ${room}\n`,
+  roomUsers: (room: string, names: readonly string[]) =>
+    names.length === 0 ? `USERS ${room} 0\n` : `USERS ${room} ${names.length} ${names.join(" ")}\n`,
+  roomMessage: (room: string, sender: string, text: string) => `ROOM ${room} ${sender} ${text}\n`,
+  roomJoinedNotice: (room: string, name: string) => `JOINED ${room} ${name}\n`,
+  roomLeftNotice: (room: string, name: string) => `LEFT ${room} ${name}\n`,
+  history: (room: string, time: number, sender: string, text: string) =>
+    `HISTORY ${room} ${new Date(time).toISOString()} ${sender} ${text}\n`,
+  historyEnd: (room: string) => `HISTORY ${room} END\n`,
+  /** `counts`: every room with members, sorted, as `#name=count`. */
+  rooms: (counts: readonly string[]) =>
+    counts.length === 0 ? "ROOMS 0\n" : `ROOMS ${counts.length} ${counts.join(" ")}\n`,
   shuttingDown: () => "BYE shutting down\n",
   /** `detail` may echo what the client sent: it is cut and cleaned ({@linkcode echoed}). */
   error: (code: ErrorCode, detail = "") =>
@@ -87,6 +104,11 @@ export const HELP_LINES: readonly string[] = [
   "HELP CHAT <name> <text>   send <text> to <name>",
   "HELP CHAT * <text>        send <text> to everyone in the room",
   "HELP WHO                  list the users",
+  "HELP JOIN #room           enter a room (created if new)",
+  "HELP PART #room           leave a room",
+  "HELP CHAT #room <text>    send <text> to everyone in #room",
+  "HELP WHO #room            list the users in #room",
+  "HELP ROOMS                list the rooms with their member counts",
   "HELP PING [token]         check the connection",
   "HELP LEAV                 leave and close the connection",
   "HELP HELP                 this list",
@@ -111,6 +133,27 @@ export function nameProblem(name: string): string | undefined {
     return `must be 1 to ${MAX_NAME_LENGTH} characters`;
   }
   if (!NAME_PATTERN.test(name)) return "may contain only A-Z a-z 0-9 _ -";
+  return undefined;
+}
+
+/** Longest room name after its `#`, in characters. */
+export const MAX_ROOM_LENGTH = 32;
+
+/** True when `word` names a room (starts with `#`), valid or not. */
+export function isRoomName(word: string): boolean {
+  return word.charCodeAt(0) === 35;
+}
+
+/**
+ * Why `room` is not a valid room name, or `undefined` when it is: `#` and 1–32 of
+ * `A-Z a-z 0-9 _ -`.
+ */
+export function roomProblem(room: string): string | undefined {
+  if (!isRoomName(room)) return "must start with #";
+  if (room.length < 2 || room.length > MAX_ROOM_LENGTH + 1) {
+    return `must be # and 1 to ${MAX_ROOM_LENGTH} characters`;
+  }
+  if (!NAME_PATTERN.test(room.slice(1))) return "may contain only A-Z a-z 0-9 _ - after #";
   return undefined;
 }
 

@@ -1,15 +1,13 @@
 /**
  * A room: its members on this thread, and fan-out. A line for many members is copied once
  * into the thread's shared chunks (`_output_chunks.ts`) and each member queues a span of
- * it; a member's message also goes to every other thread through the bus, once per thread.
- * The room that `CHAT *` talks to is one `Room`; named rooms would be more of them (with
- * their name in the wire record).
+ * it; a member's message is also forwarded to the other threads, once per thread. The room
+ * that `CHAT *` talks to is one `Room` that forwards to every thread; each named room is
+ * one more (`named_rooms.ts`) that forwards only to the threads hosting its members.
  *
  * @module
  */
 import { OutputChunks } from "./_output_chunks.ts";
-import type { Bus } from "./bus.ts";
-import { encodeRoom } from "./wire.ts";
 import { Reply } from "./protocol.ts";
 
 /** What a room needs from a member. `Session` is one. */
@@ -28,14 +26,15 @@ export class Room<M extends RoomMember> {
   /** Joined or joining members: joining ones hold what they get until `OK JOIN`. */
   readonly #members = new Set<M>();
   readonly #chunks: OutputChunks;
-  readonly #bus: Pick<Bus, "sendAll">;
+  readonly #forward: (line: Uint8Array) => void;
 
   /**
-   * @param bus reaches the other threads' copies of this room.
+   * @param forward sends a member's message line to the other threads' copies of this room
+   *   (the lobby: `(line) => bus.sendAll(encodeRoom(line))`).
    * @param chunks the thread's shared broadcast chunks.
    */
-  constructor(bus: Pick<Bus, "sendAll">, chunks: OutputChunks = new OutputChunks()) {
-    this.#bus = bus;
+  constructor(forward: (line: Uint8Array) => void, chunks: OutputChunks = new OutputChunks()) {
+    this.#forward = forward;
     this.#chunks = chunks;
   }
 
@@ -59,7 +58,7 @@ export class Room<M extends RoomMember> {
   /** `from`'s message line: to every other member here, and to every other thread. */
   post(from: M, line: Uint8Array): void {
     this.#fanOut(line, Infinity, from);
-    this.#bus.sendAll(encodeRoom(line));
+    this.#forward(line);
   }
 
   /** A message line from another thread: to every member here. */
@@ -75,6 +74,11 @@ export class Room<M extends RoomMember> {
   /** `LEFT name`, directory change `seq`, to every member. */
   left(name: string, seq: number): void {
     this.#fanOut(encoder.encode(Reply.leftNotice(name)), seq, undefined);
+  }
+
+  /** A notice line of directory change `seq`, to every member but `except`. */
+  notice(line: Uint8Array, seq: number, except: M | undefined): void {
+    this.#fanOut(line, seq, except);
   }
 
   #fanOut(line: Uint8Array, seq: number, except: M | undefined): void {

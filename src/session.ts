@@ -8,6 +8,7 @@
  */
 import { type Clock, SYSTEM_CLOCK } from "./_clock.ts";
 import type { OutputChunks } from "./_output_chunks.ts";
+import type { NamedRooms, RoomUser } from "./named_rooms.ts";
 import { OutputQueue, type OutputQueueOptions } from "./_output_queue.ts";
 import { dispatch, type Session as CommandSession } from "./commands.ts";
 import { ErrorCode, Reply } from "./protocol.ts";
@@ -38,6 +39,8 @@ export interface SessionHost {
   room(from: Session, text: string): void;
   /** Every joined name, sorted. */
   users(): readonly string[];
+  /** The thread's named rooms. */
+  readonly namedRooms: Pick<NamedRooms, "enter" | "part" | "say" | "who" | "list">;
   /** Called once when the session has closed, with the state it was in. */
   closed(session: Session, previous: SessionState): void;
   /** A handler threw while serving `session`; the session is closed. */
@@ -73,7 +76,7 @@ const encoder = new TextEncoder();
 type Item = string | { error: InvalidLine };
 
 /** One client's conversation. */
-export class Session implements CommandSession, LineReceiver {
+export class Session implements CommandSession, LineReceiver, RoomUser {
   readonly id: number;
   readonly #transport: Transport;
   readonly #host: SessionHost;
@@ -253,15 +256,36 @@ export class Session implements CommandSession, LineReceiver {
     return this.#host.fault(this, what);
   }
 
+  enterRoom(room: string): void | Promise<void> {
+    return this.#host.namedRooms.enter(this, room);
+  }
+
+  partRoom(room: string): void | Promise<void> {
+    return this.#host.namedRooms.part(this, room);
+  }
+
+  roomChat(room: string, text: string): void {
+    this.#host.namedRooms.say(this, room, text);
+  }
+
+  roomWho(room: string): void {
+    this.#host.namedRooms.who(this, room);
+  }
+
+  roomList(): void {
+    this.#host.namedRooms.list(this);
+  }
+
   // Called by the thread ------------------------------------------------------------------
 
   /**
    * The directory confirmed the claim as its change `seq`. Held notices of earlier changes
    * are dropped: they happened before this client joined, and its `WHO` already shows them.
-   * Later ones, and every held message, follow `OK JOIN`. So of two users who join at once,
+   * Later ones, and every held message, follow `OK JOIN` and `history` (the lobby's
+   * `HISTORY *` lines, when history is kept). So of two users who join at once,
    * the earlier hears `JOINED` of the later, and the later finds the earlier in `WHO`.
    */
-  joined(seq: number): void {
+  joined(seq: number, history?: string): void {
     if (this.#state !== "joining") return;
     this.#state = "joined";
     this.#clock.clearTimeout(this.#joinTimer);
@@ -271,6 +295,7 @@ export class Session implements CommandSession, LineReceiver {
     this.#out.discharge(this.#heldBytes);
     this.#heldBytes = 0;
     this.reply(Reply.joined(this.#name!));
+    if (history !== undefined) this.reply(history);
     for (const held of this.#held) if (held.seq > seq) this.#out.write(held.line);
     this.#held = [];
     this.#settleJoin();
@@ -337,6 +362,16 @@ export class Session implements CommandSession, LineReceiver {
     if (!this.#out.charge(line.length)) return;
     this.#heldBytes += line.length;
     this.#held.push({ line, seq });
+  }
+
+  /** Counts bytes held for this client elsewhere (a room it enters); false when that overflowed it. */
+  charge(bytes: number): boolean {
+    return this.#out.charge(bytes);
+  }
+
+  /** Takes back a {@linkcode charge}. */
+  discharge(bytes: number): void {
+    this.#out.discharge(bytes);
   }
 
   /** Queues bytes (whole lines) for the client, written at the end of this turn. */

@@ -14,6 +14,7 @@ import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } f
 import { parseEndpointId } from "./directory_messages.ts";
 import { DirectoryService } from "./directory_service.ts";
 import { inspectorSignalProblem } from "./inspector_guard.ts";
+import { HistoryStore, HistoryStoreError } from "./history_store.ts";
 import { removeEndpointFiles } from "./endpoint.ts";
 import { type Logger, logger, RateLimitedWarnings, setLogLevel, setupLogging } from "./log.ts";
 import { makeRuntimeDir, removeRuntimeDir, RuntimeDirError } from "./runtime_dir.ts";
@@ -87,8 +88,36 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
     console.error(`chatd: ${error.message}`);
     return error instanceof RuntimeDirError ? 2 : 1;
   }
-  const supervisor = new Supervisor(resolved, log, { args, parsed: config });
+  let store: HistoryStore | undefined;
+  if (config.dataDir !== "" && config.history > 0) {
+    try {
+      store = HistoryStore.open(config.dataDir, {
+        lines: config.history,
+        onWritten: (total) => log.debug("history written", { total }),
+        onError: (error) => log.error("history batch not written", { error: String(error) }),
+      });
+    } catch (error: unknown) {
+      if (!(error instanceof HistoryStoreError)) throw error;
+      console.error(`chatd: ${error.message}`);
+      return 2;
+    }
+  }
+  const supervisor = new Supervisor(resolved, log, { args, parsed: config }, store);
   return await supervisor.run();
+}
+
+/**
+ * How long to wait before respawning a child that has died `failures` times in a row within
+ * its first second: 100 ms, doubling each time, at most 10 s; 0 when it lived longer.
+ *
+ * @example
+ * ```ts
+ * respawnDelay(3); // 400
+ * ```
+ */
+export function respawnDelay(failures: number): number {
+  if (failures <= 0) return 0;
+  return Math.min(BACKOFF_FIRST_MS * 2 ** (failures - 1), BACKOFF_MAX_MS);
 }
 
 /**
@@ -178,13 +207,23 @@ class Supervisor {
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #stopped = Promise.withResolvers<void>();
 
-  constructor(config: Config, log: Logger, reloadSource: ReloadSource) {
+  constructor(
+    config: Config,
+    log: Logger,
+    reloadSource: ReloadSource,
+    store: HistoryStore | undefined,
+  ) {
     this.#config = config;
     this.#log = log;
     this.#warnings = new RateLimitedWarnings(log);
     this.#reloadSource = reloadSource;
     this.#directory = new DirectoryService({
       runtimeDir: config.runtimeDir,
+      maxRooms: config.maxRooms,
+      history: config.history,
+      // Replay counts against the send queue: half of it, at most, so the user stays.
+      maxReplayBytes: Math.floor(config.maxSendQueue / 2),
+      store,
       isLive: (ep) => {
         const id = parseEndpointId(ep);
         return id !== undefined && this.#children.get(id.instance)?.pId === id.pId;
@@ -441,7 +480,7 @@ class Supervisor {
     const failures = uptime < CRASH_LOOP_UPTIME_MS ? (this.#failures[child.pId] ?? 0) + 1 : 0;
     this.#failures[child.pId] = failures;
     if (failures === 0) return this.#spawn(child.pId);
-    const delay = Math.min(BACKOFF_FIRST_MS * 2 ** (failures - 1), BACKOFF_MAX_MS);
+    const delay = respawnDelay(failures);
     this.#log.warning("child is crash-looping, respawn delayed", {
       p_id: child.pId,
       failures,

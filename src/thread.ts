@@ -18,17 +18,21 @@
 import type { Config } from "./config.ts";
 import type { FromThread, ToThread } from "./control.ts";
 import { FlushRounds } from "./_flush_rounds.ts";
+import { OutputChunks } from "./_output_chunks.ts";
 import type { OutputQueue } from "./_output_queue.ts";
 import type { Bus, BusHandlers } from "./bus.ts";
 import type { Clock } from "./_clock.ts";
 import { Counters } from "./counters.ts";
 import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
-import { type DatagramRecord, encodeControl, encodeDirect } from "./wire.ts";
+import { type DatagramRecord, encodeControl, encodeDirect, encodeRoom } from "./wire.ts";
 import { Replica } from "./directory.ts";
 import { Listener } from "./listener.ts";
 import { type Logger, logger, setupLogging } from "./log.ts";
-import { ErrorCode, Reply } from "./protocol.ts";
+import { ErrorCode, Reply, ROOM } from "./protocol.ts";
+import type { HistoryLine } from "./history.ts";
+import { NamedRooms } from "./named_rooms.ts";
 import { Room } from "./room.ts";
+import { RoomTable } from "./room_table.ts";
 import { Session, type SessionHost, type SessionOptions, type SessionState } from "./session.ts";
 import { listenTcp, readKeyPair, type TlsKeyPair } from "./tcp_transport.ts";
 import type { Acceptor, Transport } from "./transport.ts";
@@ -72,12 +76,16 @@ export class Thread implements SessionHost {
   readonly #clock: Clock | undefined;
   readonly #log: Logger;
   readonly #replica = new Replica();
+  readonly #roomTable = new RoomTable();
+  /** Lobby history lines for joining sessions, by session id, until their confirmation. */
+  readonly #lobbyHistory = new Map<number, string>();
   readonly #sessions = new Map<number, Session>();
   readonly #rounds = new FlushRounds<OutputQueue>();
   /** One settings object for every session: each holds a reference, not a copy. */
   readonly #sessionOptions: SessionOptions;
   #bus: Bus | undefined;
   #room: Room<Session> | undefined;
+  #namedRooms: NamedRooms | undefined;
   #listeners: Listener[] = [];
   /** The listeners that speak TLS (some of {@linkcode #listeners}): a reload replaces them. */
   #tlsListeners = new Set<Listener>();
@@ -114,7 +122,24 @@ export class Thread implements SessionHost {
   start(): void {
     const bus = this.#makeBus({ onRecord: (record) => this.#onRecord(record) });
     this.#bus = bus;
-    this.#room = new Room(bus);
+    const chunks = new OutputChunks();
+    // With history on, the supervisor keeps a copy of every room message (history.ts).
+    this.#room = this.#config.history > 0
+      ? new Room((line) => {
+        const record = encodeRoom(line);
+        bus.sendAll(record);
+        bus.send(SUPERVISOR_EP, record);
+      }, chunks)
+      : new Room((line) => bus.sendAll(encodeRoom(line)), chunks);
+    this.#namedRooms = new NamedRooms({
+      ep: this.#ep,
+      bus,
+      table: this.#roomTable,
+      toSupervisor: (message) => this.#toSupervisor(message),
+      maxRoomsPerUser: this.#config.maxRoomsPerUser,
+      history: this.#config.history > 0,
+      chunks,
+    });
     this.#toSupervisor({ kind: "hello", ep: this.#ep });
   }
 
@@ -137,6 +162,11 @@ export class Thread implements SessionHost {
       case "room":
         this.#room!.deliver(record.line);
         return;
+      case "named":
+        // Lets a test count which threads a room's traffic reaches (tests/rooms_test.ts).
+        this.#log.trace("named room record received");
+        this.#namedRooms!.deliver(record.room, record.line);
+        return;
       case "control":
         this.#onControl(record.message);
         return;
@@ -147,6 +177,7 @@ export class Thread implements SessionHost {
     switch (message.kind) {
       case "snapshot":
         this.#replica.load(message.entries, message.endpoints);
+        this.#roomTable.load(message.rooms);
         this.#bus!.setPeers(message.endpoints);
         if (this.#phase === "starting") this.#listen();
         return;
@@ -158,10 +189,24 @@ export class Thread implements SessionHost {
       case "taken": {
         const session = this.#owner(message.entry);
         if (session?.state !== "joining") return;
+        this.#lobbyHistory.delete(session.id);
         this.#room!.delete(session);
         session.refused(Reply.error(ErrorCode.NAME_TAKEN, message.entry.name));
         return;
       }
+      case "entered":
+        return this.#namedRooms!.entered(
+          message.room,
+          message.entry,
+          message.seq,
+          this.#owner(message.entry),
+        );
+      case "parted":
+        return this.#namedRooms!.parted(message.room, message.entry, message.seq);
+      case "history":
+        return this.#history(message.room, message.entry, message.lines);
+      case "roomsFull":
+        return this.#namedRooms!.roomsFull(message.room, this.#owner(message.entry));
       case "endpoints":
         this.#replica.setEndpoints(message.endpoints);
         this.#bus!.setPeers(message.endpoints);
@@ -180,17 +225,35 @@ export class Thread implements SessionHost {
     return session?.claimedName === entry.name ? session : undefined;
   }
 
+  /** History for a local user, ahead of its confirmation. */
+  #history(room: string, entry: Entry, lines: HistoryLine[]): void {
+    const owner = this.#owner(entry);
+    if (owner === undefined) return;
+    if (room !== ROOM) return this.#namedRooms!.history(room, owner, lines);
+    if (owner.state !== "joining") return;
+    let text = this.#lobbyHistory.get(owner.id) ?? "";
+    for (const line of lines) text += Reply.history(ROOM, line.time, line.sender, line.text);
+    this.#lobbyHistory.set(owner.id, text);
+  }
+
   #added(entry: Entry, seq: number): void {
     this.#replica.add(entry);
     const owner = this.#owner(entry);
     this.#room!.joined(entry.name, seq, owner);
     if (entry.ep !== this.#ep) return;
-    if (owner?.state === "joining") owner.joined(seq);
-    // The claimant is gone: hand the name straight back.
+    if (owner?.state === "joining") {
+      const history = this.#config.history > 0
+        ? (this.#lobbyHistory.get(owner.id) ?? "") + Reply.historyEnd(ROOM)
+        : undefined;
+      this.#lobbyHistory.delete(owner.id);
+      owner.joined(seq, history);
+    } // The claimant is gone: hand the name straight back.
     else if (owner === undefined) this.#toSupervisor({ kind: "release", entry });
   }
 
   #removed(entry: Entry, seq: number): void {
+    // `LEFT #room name` in each of its rooms comes before the lobby's `LEFT name`.
+    this.#namedRooms!.removed(entry, seq);
     if (this.#replica.remove(entry)) this.#room!.left(entry.name, seq);
     const owner = this.#owner(entry);
     if (owner?.state === "leaving") owner.left();
@@ -271,6 +334,7 @@ export class Thread implements SessionHost {
 
   release(session: Session): void {
     this.#room!.delete(session);
+    this.#namedRooms!.drop(session);
     const entry = { name: session.claimedName!, ep: this.#ep, conn: session.id };
     // Release only after everything this client sent is on its way, so that everyone sees
     // its last messages before its LEFT.
@@ -297,6 +361,10 @@ export class Thread implements SessionHost {
 
   users(): readonly string[] {
     return this.#replica.names();
+  }
+
+  get namedRooms(): NamedRooms {
+    return this.#namedRooms!;
   }
 
   failed(session: Session, error: unknown): void {
@@ -341,6 +409,7 @@ export class Thread implements SessionHost {
 
   closed(session: Session, previous: SessionState): void {
     this.#sessions.delete(session.id);
+    this.#lobbyHistory.delete(session.id);
     this.#counters.closed();
     if (previous === "joined" || previous === "joining") this.release(session);
     this.#maybeDone();

@@ -11,6 +11,7 @@
  * DIRECT   body := conn:u32le nameLength:u8 name line      (deliver line to one client)
  * ROOM     body := line                                    (deliver line to every joined client)
  * CONTROL  body := JSON of a ControlMessage                (directory traffic)
+ * NAMED    body := roomLength:u8 room line                 (deliver line to a named room's members)
  * ```
  *
  * `line` is the exact line the receiving client gets, LF included, so a receiver writes it
@@ -24,6 +25,7 @@ import {
   DirectoryMessageError,
   parseControlMessage,
 } from "./directory_messages.ts";
+import { roomProblem } from "./protocol.ts";
 
 /** The largest datagram chatd sends. Every accepted line fits into one (see config.ts). */
 export const MAX_DATAGRAM_BYTES = 128 * 1024;
@@ -33,12 +35,13 @@ export const MAGIC = 0xc1;
 export const RECORD_HEADER_BYTES = 5;
 
 /** The kinds of record. */
-export const RecordKind = { DIRECT: 1, ROOM: 2, CONTROL: 3 } as const;
+export const RecordKind = { DIRECT: 1, ROOM: 2, CONTROL: 3, NAMED: 4 } as const;
 
 /** A decoded record. Views point into the received datagram and live only as long. */
 export type DatagramRecord =
   | { kind: "direct"; conn: number; name: string; line: Uint8Array }
   | { kind: "room"; line: Uint8Array }
+  | { kind: "named"; room: string; line: Uint8Array }
   | { kind: "control"; message: ControlMessage };
 
 /** A malformed datagram or record. */
@@ -87,6 +90,18 @@ export function encodeDirect(conn: number, name: string, line: Uint8Array): Uint
 export function encodeRoom(line: Uint8Array): Uint8Array {
   const bytes = record(RecordKind.ROOM, line.length);
   bytes.set(line, RECORD_HEADER_BYTES);
+  return bytes;
+}
+
+/**
+ * A record that delivers `line` to the members of the named room `room` (`#` included,
+ * ASCII, see roomProblem in protocol.ts) on the receiving thread.
+ */
+export function encodeNamedRoom(room: string, line: Uint8Array): Uint8Array {
+  const bytes = record(RecordKind.NAMED, 1 + room.length + line.length);
+  bytes[5] = room.length;
+  for (let i = 0; i < room.length; i++) bytes[6 + i] = room.charCodeAt(i) & 0x7f;
+  bytes.set(line, 6 + room.length);
   return bytes;
 }
 
@@ -142,6 +157,14 @@ function decodeRecord(
     }
     case RecordKind.ROOM:
       return { kind: "room", line: checkLine(body) };
+    case RecordKind.NAMED: {
+      if (body.length < 1) throw new DatagramError("Bad NAMED record: too short");
+      const roomLength = view.getUint8(start);
+      if (1 + roomLength > body.length) throw new DatagramError("Bad NAMED record: room");
+      const room = decodeText(body.subarray(1, 1 + roomLength));
+      if (roomProblem(room) !== undefined) throw new DatagramError("Bad NAMED record: room");
+      return { kind: "named", room, line: checkLine(body.subarray(1 + roomLength)) };
+    }
     case RecordKind.CONTROL: {
       let value: unknown;
       try {

@@ -108,6 +108,42 @@ Deno.test("parseUserLine reads room lines, /msg, /who, /help, /quit and exit", (
   });
 });
 
+Deno.test("formatServerLine shows rooms: messages, notices, users, the room list, and history dimmed with its time", () => {
+  assert.equal(formatServerLine("ROOM #tea alice hi  there"), "[#tea] alice: hi  there");
+  assert.equal(formatServerLine("JOINED #tea bob"), "* bob joined #tea");
+  assert.equal(formatServerLine("LEFT #tea bob"), "* bob left #tea");
+  assert.equal(formatServerLine("USERS #tea 2 alice bob"), "* users in #tea (2): alice, bob");
+  assert.equal(formatServerLine("USERS #tea 0"), "* users in #tea (0): nobody");
+  assert.equal(formatServerLine("ROOMS 2 #a=1 #tea=12"), "* rooms (2): #a (1), #tea (12)");
+  assert.equal(formatServerLine("ROOMS 0"), "* rooms (0): none");
+  assert.equal(formatServerLine("OK JOIN #tea"), "* you are in #tea; typed lines go there");
+  assert.equal(formatServerLine("OK PART #tea"), "* you left #tea");
+  assert.equal(
+    formatServerLine("HISTORY #tea 2026-11-30T19:05:09.007Z bob said  this"),
+    "\x1b[2m[#tea] [2026-11-30 19:05] bob: said  this\x1b[22m",
+  );
+  assert.equal(
+    formatServerLine("HISTORY * 2026-11-30T19:05:09.007Z bob \x1b[2Jhi"),
+    "\x1b[2m[2026-11-30 19:05] bob: \\x1b[2Jhi\x1b[22m",
+    "only the dimming is a control sequence",
+  );
+  assert.equal(formatServerLine("HISTORY #tea END"), undefined);
+  assert.equal(formatServerLine("HISTORY * END"), undefined);
+});
+
+Deno.test("parseUserLine reads /join, /part, /rooms and /who #room", () => {
+  assert.deepEqual(parseUserLine("/join #tea"), { kind: "join", room: "#tea" });
+  assert.deepEqual(parseUserLine("/join tea"), { kind: "mistake", message: "usage: /join #room" });
+  assert.deepEqual(parseUserLine("/part"), { kind: "part" });
+  assert.deepEqual(parseUserLine("/part #tea"), { kind: "part", room: "#tea" });
+  assert.deepEqual(parseUserLine("/part a b"), {
+    kind: "mistake",
+    message: "usage: /part [#room]",
+  });
+  assert.deepEqual(parseUserLine("/rooms"), { kind: "rooms" });
+  assert.deepEqual(parseUserLine("/who #tea"), { kind: "who", room: "#tea" });
+});
+
 /** Quotes `word` for `sh`. */
 function shellQuote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
@@ -291,6 +327,41 @@ Deno.test("in a terminal, the client joins, chats with bob and quits", async (t)
   } finally {
     bob?.close();
   }
+});
+
+Deno.test("in a terminal, the client enters a room, shows its history and messages, and parts", async () => {
+  await using server = await TestServer.start(["--history", "5"]);
+  await using bob = await server.connect();
+  await bob.hello();
+  await bob.send("JOIN bob\nJOIN #tea\nCHAT #tea earlier words");
+  assert.deepEqual(await bob.readLines(5), [
+    "OK JOIN bob",
+    "HISTORY * END",
+    "OK JOIN #tea",
+    "HISTORY #tea END",
+    "USERS #tea 1 bob",
+  ]);
+  await using tmux = await TmuxClient.start(["--port", String(server.port), "--name", "alice"]);
+  await tmux.waitFor(/^\* you joined as alice; .*\n>$/m);
+  assert.equal(await bob.readLine(), "JOINED alice");
+  await tmux.enter("/join #tea");
+  await tmux.waitFor(
+    /^\* you are in #tea; typed lines go there\n\[#tea\] \[\d{4}-\d\d-\d\d \d\d:\d\d\] bob: earlier words\n\* users in #tea \(2\): alice, bob\n#tea>$/m,
+  );
+  assert.equal(await bob.readLine(), "JOINED #tea alice");
+  await tmux.enter("hi tea");
+  assert.equal(await bob.readLine(), "ROOM #tea alice hi tea");
+  await bob.send("CHAT #tea back at you");
+  await tmux.waitFor(/^\[#tea\] bob: back at you\n#tea>$/m);
+  await tmux.enter("/rooms");
+  await tmux.waitFor(/^\* rooms \(1\): #tea \(2\)$/m);
+  await tmux.enter("/who #tea");
+  await tmux.waitFor(/^\* users in #tea \(2\): alice, bob$/m);
+  await tmux.enter("/part");
+  await tmux.waitFor(/^\* you left #tea\n>$/m);
+  assert.equal(await bob.readLine(), "LEFT #tea alice");
+  await tmux.enter("lobby again");
+  assert.equal(await bob.readLine(), "ALL alice lobby again");
 });
 
 Deno.test("with a bad --name the client asks again, and exits 1 when the server shuts down", async () => {

@@ -16,6 +16,11 @@ function recorder(name?: string): Session & { replies: string[] } {
     users: () => [],
     leave: () => assert.fail("leave() called"),
     fault: () => false,
+    enterRoom: () => assert.fail("enterRoom() called"),
+    partRoom: () => assert.fail("partRoom() called"),
+    roomChat: () => assert.fail("roomChat() called"),
+    roomWho: () => assert.fail("roomWho() called"),
+    roomList: () => assert.fail("roomList() called"),
   };
 }
 

@@ -9,6 +9,8 @@ class FakeSession implements Session {
   readonly directs: [string, string][] = [];
   readonly rooms: string[] = [];
   leaves = 0;
+  /** Room calls, as `VERB #room [text]`. */
+  readonly roomCalls: string[] = [];
   /** Users `direct` can deliver to, compared case-insensitively as the replica does. */
   readonly known: string[];
 
@@ -45,6 +47,26 @@ class FakeSession implements Session {
     this.leaves++;
   }
 
+  enterRoom(room: string): void {
+    this.roomCalls.push(`JOIN ${room}`);
+  }
+
+  partRoom(room: string): void {
+    this.roomCalls.push(`PART ${room}`);
+  }
+
+  roomChat(room: string, text: string): void {
+    this.roomCalls.push(`CHAT ${room} ${text}`);
+  }
+
+  roomWho(room: string): void {
+    this.roomCalls.push(`WHO ${room}`);
+  }
+
+  roomList(): void {
+    this.roomCalls.push("ROOMS");
+  }
+
   /** Fault injection is off, as it is unless a test server asks for it. */
   fault(_what: string): boolean {
     return false;
@@ -52,7 +74,13 @@ class FakeSession implements Session {
 
   /** Everything the session saw besides replies; empty when the handler only replied. */
   get effects(): unknown[] {
-    return [...this.joins, ...this.directs, ...this.rooms, ...(this.leaves ? ["leave"] : [])];
+    return [
+      ...this.joins,
+      ...this.directs,
+      ...this.rooms,
+      ...this.roomCalls,
+      ...(this.leaves ? ["leave"] : []),
+    ];
   }
 }
 
@@ -90,6 +118,11 @@ Deno.test("HELP lists the commands one a line, ending with HELP END", async () =
     "HELP CHAT <name> <text>   send <text> to <name>\n" +
     "HELP CHAT * <text>        send <text> to everyone in the room\n" +
     "HELP WHO                  list the users\n" +
+    "HELP JOIN #room           enter a room (created if new)\n" +
+    "HELP PART #room           leave a room\n" +
+    "HELP CHAT #room <text>    send <text> to everyone in #room\n" +
+    "HELP WHO #room            list the users in #room\n" +
+    "HELP ROOMS                list the rooms with their member counts\n" +
     "HELP PING [token]         check the connection\n" +
     "HELP LEAV                 leave and close the connection\n" +
     "HELP HELP                 this list\n" +

@@ -11,6 +11,7 @@ import {
   decodeDatagram,
   encodeControl,
   encodeDirect,
+  encodeNamedRoom,
   encodeRoom,
   MAGIC,
   RECORD_HEADER_BYTES,
@@ -64,7 +65,7 @@ const ENTRY = { name: "Alice", ep: "1-0-7-0", conn: 42 };
 Deno.test("the wire constants are those of format version 1", () => {
   assert.equal(MAGIC, 0xc1);
   assert.equal(RECORD_HEADER_BYTES, 5);
-  assert.deepEqual(RecordKind, { DIRECT: 1, ROOM: 2, CONTROL: 3 });
+  assert.deepEqual(RecordKind, { DIRECT: 1, ROOM: 2, CONTROL: 3, NAMED: 4 });
 });
 
 Deno.test("encodeDirect lays out kind, length, conn, name length, name and line", () => {
@@ -122,6 +123,25 @@ Deno.test("a ROOM record decodes to what was encoded", () => {
   }
 });
 
+Deno.test("a NAMED record decodes to what was encoded", () => {
+  const line = encoder.encode("ROOM #Tea al hi\n");
+  assert.deepEqual(decodeAll(pack(encodeNamedRoom("#Tea", line))), [
+    { kind: "named", room: "#Tea", line: "ROOM #Tea al hi\n" },
+  ]);
+});
+
+Deno.test("a malformed NAMED record throws DatagramError", async (t) => {
+  await t.step("a room name past the end", () => {
+    assertBad(pack(raw(4, [40, 35, 97])), "Bad NAMED record: room");
+  });
+  await t.step("not a room name", () => {
+    assertBad(pack(raw(4, [2, 97, 98, 10])), "Bad NAMED record: room");
+  });
+  await t.step("no line", () => {
+    assertBad(pack(raw(4, [2, 35, 97])), "Bad record: the line does not end in LF");
+  });
+});
+
 Deno.test("a CONTROL record decodes to what was encoded, for every kind", async (t) => {
   const messages: ControlMessage[] = [
     { kind: "hello", ep: "0-1-2-3" },
@@ -131,9 +151,27 @@ Deno.test("a CONTROL record decodes to what was encoded, for every kind", async 
     { kind: "taken", entry: ENTRY },
     { kind: "remove", entries: [ENTRY, { name: "bob", ep: "0-0-1-2", conn: 0 }], seq: 2 },
     { kind: "remove", entries: [], seq: 3 },
-    { kind: "snapshot", entries: [ENTRY], endpoints: ["1-0-7-0", "0-1-6-3"] },
-    { kind: "snapshot", entries: [], endpoints: [] },
+    { kind: "snapshot", entries: [ENTRY], endpoints: ["1-0-7-0", "0-1-6-3"], rooms: [] },
+    {
+      kind: "snapshot",
+      entries: [ENTRY],
+      endpoints: [],
+      rooms: [{ name: "#Tea", members: [ENTRY] }],
+    },
+    { kind: "snapshot", entries: [], endpoints: [], rooms: [] },
     { kind: "endpoints", endpoints: ["1-0-7-0", "999-999-9999999999-999999"] },
+    { kind: "enter", room: "#Tea", entry: ENTRY },
+    { kind: "part", room: "#tea", entry: ENTRY },
+    { kind: "roomsFull", room: "#x-1", entry: ENTRY },
+    { kind: "entered", room: "#Tea", entry: ENTRY, seq: 4 },
+    { kind: "parted", room: "#Tea", entry: ENTRY, seq: 5 },
+    { kind: "history", room: "*", entry: ENTRY, lines: [] },
+    {
+      kind: "history",
+      room: "#Tea",
+      entry: ENTRY,
+      lines: [{ time: 1764531444123, sender: "al", text: "hi  \there" }],
+    },
   ];
   for (const message of messages) {
     await t.step(JSON.stringify(message), () => {
@@ -239,7 +277,7 @@ Deno.test("a record that does not fit its datagram throws DatagramError", async 
 });
 
 Deno.test("a record of an unknown kind throws DatagramError", async (t) => {
-  for (const kind of [0, 4, 255]) {
+  for (const kind of [0, 5, 255]) {
     await t.step(`kind ${kind}`, () => {
       assertBad(pack(raw(kind, encoder.encode("a\n"))), `Bad record: unknown kind ${kind}`);
     });
@@ -376,11 +414,19 @@ Deno.test("a CONTROL record with a malformed entry throws DatagramError", async 
       "Bad CONTROL record: malformed entry",
     );
   });
-  await t.step("a name of 64 characters and conn 2^32 - 1 are accepted", () => {
-    const entry = { name: "n".repeat(64), ep: "1-0-7-0", conn: 0xffffffff };
+  await t.step("a name of 32 characters and conn 2^32 - 1 are accepted", () => {
+    const entry = { name: "n".repeat(32), ep: "1-0-7-0", conn: 0xffffffff };
     assert.deepEqual(decodeAll(pack(encodeControl({ kind: "claim", entry }))), [
       { kind: "control", message: { kind: "claim", entry } },
     ]);
+  });
+  await t.step("a name the protocol refuses: 33 characters, a space, a control character", () => {
+    for (const name of ["n".repeat(33), "a b", "a\x1bb", ""]) {
+      assertBadControl(
+        JSON.stringify({ kind: "claim", entry: { ...ENTRY, name } }),
+        "Bad CONTROL record: malformed entry",
+      );
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { OutputChunks } from "../src/_output_chunks.ts";
-import { decodeDatagram, MAGIC } from "../src/wire.ts";
+import { decodeDatagram, encodeRoom, MAGIC } from "../src/wire.ts";
 import { Room, type RoomMember } from "../src/room.ts";
 import { FakeBus } from "./_fakes.ts";
 
@@ -20,7 +20,7 @@ class Member implements RoomMember {
 function setup() {
   const bus = new FakeBus();
   bus.setPeers([bus.id, "1-1-1-0", "2-0-2-0"]);
-  const room = new Room<Member>(bus);
+  const room = new Room<Member>((line) => bus.sendAll(encodeRoom(line)));
   const [a, b, c] = [new Member(), new Member(), new Member()];
   for (const member of [a, b, c]) room.add(member);
   return { bus, room, a, b, c };

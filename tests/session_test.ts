@@ -41,6 +41,13 @@ class FakeHost implements SessionHost {
   users(): readonly string[] {
     return [];
   }
+  readonly namedRooms = {
+    enter: () => {},
+    part: () => {},
+    say: () => {},
+    who: () => {},
+    list: () => {},
+  };
   closed(_session: Session, previous: SessionState): void {
     this.closes.push(previous);
   }

@@ -142,12 +142,15 @@ export class TestServer implements AsyncDisposable {
 
   /**
    * Starts `chatd --port 0 --web-port 0 ...args` and waits for `chatd listening on HOST:PORT`
-   * (and `chatd web on URL` unless `--no-web`).
+   * (and `chatd web on URL` unless `--no-web`). History is off (`--history 0`) unless `args`
+   * ask for it, so that `OK JOIN` is followed by no `HISTORY` lines in tests that are not
+   * about history.
    */
   static async start(args: string[] = [], options: StartOptions = {}): Promise<TestServer> {
     const web = !args.includes("--no-web");
+    const history = args.some((arg) => arg.startsWith("--history")) ? [] : ["--history", "0"];
     const process = serverCommand(
-      ["--port", "0", "--web-port", "0", ...args],
+      ["--port", "0", "--web-port", "0", ...history, ...args],
       options.env,
       options.binary,
       options.prefix,

@@ -44,10 +44,10 @@ function setup(config: Partial<Config> = {}) {
 }
 
 Deno.test("a thread says hello, listens once the directory is in, and joins a client through it", async () => {
-  const { acceptor, posted, control, sent } = setup();
+  const { acceptor, posted, control, sent } = setup({ history: 0 });
   assert.deepEqual(sent(), ["supervisor hello"]);
   assert.deepEqual(posted, []);
-  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
   assert.deepEqual(posted, ["listening"]);
   await settle();
   const client = new FakeTransport();
@@ -63,9 +63,35 @@ Deno.test("a thread says hello, listens once the directory is in, and joins a cl
   assert.deepEqual(client.written.slice(1), ["OK JOIN alice"]);
 });
 
+Deno.test("with history on, a joining client gets the lobby's history after OK JOIN, and the supervisor a copy of its room messages", async () => {
+  const { acceptor, control, sent } = setup({ history: 100 });
+  control({ kind: "snapshot", entries: [], endpoints: [EP, "1-0-2-0"], rooms: [] });
+  await settle();
+  const client = new FakeTransport();
+  assert.ok(acceptor.arrive(client));
+  await settle();
+  client.feed("JOIN alice");
+  await settle();
+  const entry: Entry = { name: "alice", ep: EP, conn: 1 };
+  const lines = [{ time: Date.UTC(2026, 10, 30, 19, 0, 0, 7), sender: "bob", text: "hi  there" }];
+  control({ kind: "history", room: "*", entry, lines });
+  control({ kind: "history", room: "*", entry, lines: [{ ...lines[0]!, text: "again" }] });
+  control({ kind: "add", entry, seq: 1 });
+  await settle();
+  assert.deepEqual(client.written.slice(1), [
+    "OK JOIN alice",
+    "HISTORY * 2026-11-30T19:00:00.007Z bob hi  there",
+    "HISTORY * 2026-11-30T19:00:00.007Z bob again",
+    "HISTORY * END",
+  ]);
+  client.feed("CHAT * hello");
+  await settle();
+  assert.deepEqual(sent().slice(-2), ["1-0-2-0 room", "supervisor room"]);
+});
+
 Deno.test("a draining thread whose last client leaves sends the release before it closes its bus (defect 3)", async () => {
   const { clock, bus, acceptor, posted, thread, control, sent } = setup();
-  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
   await settle();
   const client = new FakeTransport();
   acceptor.arrive(client);
@@ -94,7 +120,7 @@ Deno.test("a draining thread whose last client leaves sends the release before i
 
 Deno.test("a shut-down thread says BYE shutting down to every client, then is done", async () => {
   const { acceptor, posted, thread, control, bus } = setup();
-  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
   await settle();
   const client = new FakeTransport();
   acceptor.arrive(client);
@@ -110,7 +136,7 @@ Deno.test("a shut-down thread says BYE shutting down to every client, then is do
 
 Deno.test("a client past --max-clients-per-thread gets ERR SERVER_FULL and is closed", async () => {
   const { acceptor, control } = setup({ maxClientsPerThread: 1 });
-  control({ kind: "snapshot", entries: [], endpoints: [EP] });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
   await settle();
   const first = new FakeTransport();
   acceptor.arrive(first);
