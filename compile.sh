@@ -11,11 +11,13 @@ cd "$(dirname "$0")"
 
 # The permissions every role needs: SERVER_DENO_FLAGS of src/child_command.ts, the one list
 # (tests/permissions_test.ts checks this copy). And the
-# Web Worker module, which deno compile does not find by itself because it is loaded by URL.
+# Web Worker module, which deno compile does not find by itself because it is loaded by URL,
+# and the web page's files (src/web/), which src/_http.ts reads beside itself.
 exec deno compile \
   --unstable-net \
   --allow-net --allow-read --allow-write --allow-run --allow-env \
   --include src/thread.ts \
+  --include src/web \
   --output "${OUTPUT:-chatd}" \
   "$@" \
   main.ts

@@ -22,6 +22,8 @@ export interface ClientOptions {
   port: number;
   /** The name to join with; when undefined, or when the server refuses it, the user is asked. */
   name: string | undefined;
+  /** Connect with TLS, trusting the CA certificate in `caFile` (PEM) besides the system's. */
+  tls?: { caFile: string | undefined };
   /** How long `/quit` waits for the server's `BYE`, in milliseconds. Default 2000. */
   leaveTimeoutMs?: number;
 }
@@ -273,9 +275,23 @@ class ChatSession {
   }
 }
 
-async function connect(host: string, port: number): Promise<Deno.Conn | undefined> {
+async function connect(
+  host: string,
+  port: number,
+  tls: ClientOptions["tls"],
+): Promise<Deno.Conn | undefined> {
   try {
-    return await Deno.connect({ hostname: host, port });
+    if (tls === undefined) return await Deno.connect({ hostname: host, port });
+    const caCerts = tls.caFile === undefined ? undefined : [await Deno.readTextFile(tls.caFile)];
+    const conn = await Deno.connectTls({ hostname: host, port, caCerts });
+    try {
+      // Now, so that a certificate the client does not trust is reported as such.
+      await conn.handshake();
+    } catch (error: unknown) {
+      conn.close();
+      throw error;
+    }
+    return conn;
   } catch (error: unknown) {
     const why = error instanceof Deno.errors.ConnectionRefused
       ? "connection refused; is the server running?"
@@ -300,7 +316,7 @@ async function connect(host: string, port: number): Promise<Deno.Conn | undefine
  * ```
  */
 export async function runClient(options: ClientOptions): Promise<number> {
-  const conn = await connect(options.host, options.port);
+  const conn = await connect(options.host, options.port, options.tls);
   if (conn === undefined) return 1;
   const events = new EventQueue();
   readServer(conn, events);

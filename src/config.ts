@@ -61,6 +61,21 @@ export interface Config {
    * runtime_dir.ts); empty = inside the temp dir. A child gets the directory made.
    */
   runtimeDir: string;
+  /** Whether the web port serves the page and WebSockets (`--no-web` turns it off). */
+  web: boolean;
+  /** The web port; 0 until the supervisor has resolved `--web-port 0` to a free port. */
+  webPort: number;
+  /** Origins besides the page's own allowed to open a WebSocket (`--web-origin`). */
+  webOrigins: string[];
+  /** The TLS certificate chain (PEM file); empty = no TLS. Set together with `tlsKey`. */
+  tlsCert: string;
+  /** The TLS private key (PEM file); empty = no TLS. */
+  tlsKey: string;
+  /**
+   * A TLS line port beside the plain one; -1 = none, and then with a certificate the line
+   * port itself speaks TLS. 0 until the supervisor has resolved `--tls-port 0`.
+   */
+  tlsPort: number;
   /** The `--config` file (`key = value` lines) SIGHUP re-reads; empty = none. */
   configFile: string;
   /** Fault injection for tests (`FAULT` verb): on when the environment has CHATD_FAULTS=1. */
@@ -97,6 +112,12 @@ export const DEFAULTS: Readonly<Config> = {
   maxRoomsPerUser: 20,
   maxRooms: 10_000,
   runtimeDir: "",
+  web: true,
+  webPort: 8080,
+  webOrigins: [],
+  tlsCert: "",
+  tlsKey: "",
+  tlsPort: -1,
   configFile: "",
   faults: false,
 };
@@ -116,7 +137,14 @@ export class UsageError extends Error {
 export type Invocation =
   | { kind: "serve"; config: Config }
   | { kind: "child"; config: Config; pId: number; instance: number }
-  | { kind: "client"; host: string; port: number; name: string | undefined }
+  | {
+    kind: "client";
+    host: string;
+    port: number;
+    name: string | undefined;
+    /** Set by `--tls`: connect with TLS, trusting `caFile` (PEM) besides the system's CAs. */
+    tls?: { caFile: string | undefined };
+  }
   | { kind: "help"; text: string }
   | { kind: "version"; text: string };
 
@@ -139,6 +167,8 @@ export const LIMITS = {
   "max-rooms-per-user": [0, 10_000],
   "max-rooms": [0, 1_000_000],
   "metrics-port": [0, 65535],
+  "web-port": [0, 65535],
+  "tls-port": [0, 65535],
 } as const satisfies Record<string, readonly [number, number]>;
 
 function range(flag: keyof typeof LIMITS, fallback: number): string {
@@ -198,6 +228,16 @@ Options:
   --runtime-dir DIR          make the private socket directory inside DIR,
                              which must be yours with mode 0700 (default: in
                              the temp dir)
+  --web-port PORT            port of the web page and its WebSocket, 0 = a free
+                             one ${range("web-port", D.webPort)}
+  --no-web                   do not serve the web port
+  --web-origin ORIGIN        also accept WebSockets from this origin (repeat
+                             the flag, or a comma list)
+  --tls-cert FILE            TLS certificate chain (PEM): the line port speaks
+                             TLS, the web port https and wss
+  --tls-key FILE             TLS private key (PEM), with --tls-cert
+  --tls-port PORT            keep the line port plain and add a TLS line port,
+                             0 = a free one (0-65535, default none)
   --config FILE              read options from FILE, "key = value" lines; the
                              command line wins; SIGHUP re-reads it (default:
                              none)
@@ -209,12 +249,14 @@ Options:
 export const CLIENT_HELP_TEXT = `chatd client: an interactive terminal client for a chatd server
 
 Usage:
-  chatd client [--host HOST] [--port PORT] [--name NAME]
+  chatd client [--host HOST] [--port PORT] [--name NAME] [--tls [--ca FILE]]
 
 Options:
   --host HOST                server address (default ${D.host})
   --port PORT                server port (1-65535, default ${D.port})
   --name NAME                join as NAME (default: ask for a name)
+  --tls                      connect with TLS (a server started with --tls-cert)
+  --ca FILE                  also trust this CA certificate (PEM), with --tls
   -h, --help                 show this help
 `;
 
@@ -241,6 +283,12 @@ const SERVER_OPTIONS = {
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   "runtime-dir": { type: "string" },
+  "web-port": { type: "string" },
+  "no-web": { type: "boolean" },
+  "web-origin": { type: "string", multiple: true },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-port": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
@@ -339,7 +387,7 @@ export function configFileArgs(path: string, readFile: ReadFile = Deno.readTextF
 }
 
 function parseConfig(
-  values: Record<string, string | boolean | undefined>,
+  values: Record<string, string | boolean | string[] | undefined>,
 ): Omit<Config, "faults" | "configFile"> {
   const levelName = str(values["log-level"]) ?? DEFAULTS.logLevel;
   const logLevel = parseLogLevel(levelName);
@@ -385,7 +433,47 @@ function parseConfig(
     logLevel,
     logFormat,
     runtimeDir: str(values["runtime-dir"]) ?? DEFAULTS.runtimeDir,
+    web: values["no-web"] !== true,
+    webPort: whole("web-port", DEFAULTS.webPort),
+    webOrigins: origins(values["web-origin"]),
+    ...tls(values, whole),
   };
+}
+
+/** The TLS flags: a certificate needs its key, and `--tls-port` needs both. */
+function tls(
+  values: Record<string, string | boolean | string[] | undefined>,
+  whole: (flag: "tls-port", fallback: number) => number,
+): Pick<Config, "tlsCert" | "tlsKey" | "tlsPort"> {
+  const tlsCert = str(values["tls-cert"]) ?? "";
+  const tlsKey = str(values["tls-key"]) ?? "";
+  if ((tlsCert === "") !== (tlsKey === "")) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  const tlsPort = values["tls-port"] === undefined ? -1 : whole("tls-port", -1);
+  if (tlsPort !== -1 && tlsCert === "") {
+    throw new UsageError("--tls-port needs --tls-cert and --tls-key");
+  }
+  return { tlsCert, tlsKey, tlsPort };
+}
+
+/** `--web-origin` values: repeated, or comma lists; each an http(s) origin. */
+function origins(value: string | boolean | string[] | undefined): string[] {
+  const list = Array.isArray(value) ? value : typeof value === "string" ? [value] : [];
+  return list.flatMap((item) => item.split(",")).map((item) => item.trim()).filter((item) =>
+    item !== ""
+  ).map((item) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(item);
+    } catch {
+      // Reported below.
+    }
+    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+      throw new UsageError(`Invalid --web-origin ${item}: not an http(s) origin`);
+    }
+    return url.origin;
+  });
 }
 
 function parseClient(args: string[]): Invocation {
@@ -393,14 +481,19 @@ function parseClient(args: string[]): Invocation {
     host: { type: "string" },
     port: { type: "string" },
     name: { type: "string" },
+    tls: { type: "boolean" },
+    ca: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) return { kind: "help", text: CLIENT_HELP_TEXT };
+  const ca = str(values.ca);
+  if (ca !== undefined && values.tls !== true) throw new UsageError("--ca needs --tls");
   return {
     kind: "client",
     host: str(values.host) ?? DEFAULTS.host,
     port: integer("port", values.port, 1, 65535, DEFAULTS.port),
     name: str(values.name),
+    ...(values.tls === true ? { tls: { caFile: ca } } : {}),
   };
 }
 
@@ -430,7 +523,10 @@ function joinDashValues(args: string[], options: Options): string[] {
   return joined;
 }
 
-function parse(args: string[], options: Options): Record<string, string | boolean | undefined> {
+function parse(
+  args: string[],
+  options: Options,
+): Record<string, string | boolean | string[] | undefined> {
   try {
     const { values } = parseArgs({
       args: joinDashValues(args, options),
@@ -438,7 +534,7 @@ function parse(args: string[], options: Options): Record<string, string | boolea
       strict: true,
       allowPositionals: false,
     });
-    return values as Record<string, string | boolean | undefined>;
+    return values as Record<string, string | boolean | string[] | undefined>;
   } catch (error: unknown) {
     // node:util's messages name the flag ("Unknown option '--prot'"); keep them, drop its
     // advice about "--" which does not apply here.
@@ -449,7 +545,7 @@ function parse(args: string[], options: Options): Record<string, string | boolea
   }
 }
 
-function str(value: string | boolean | undefined): string | undefined {
+function str(value: string | boolean | string[] | undefined): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
@@ -458,7 +554,7 @@ const PLAIN_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?$/;
 
 function integer(
   flag: string,
-  value: string | boolean | undefined,
+  value: string | boolean | string[] | undefined,
   min: number,
   max: number,
   fallback: number | undefined,
@@ -473,12 +569,12 @@ function integer(
 
 function number(
   flag: string,
-  value: string | boolean | undefined,
+  value: string | boolean | string[] | undefined,
   min: number,
   max: number,
   fallback: number | undefined,
 ): number {
-  if (value === undefined || typeof value === "boolean") {
+  if (value === undefined || typeof value !== "string") {
     if (fallback === undefined) throw new UsageError(`Missing --${flag}`);
     return fallback;
   }
@@ -527,5 +623,11 @@ export function configToArgs(config: Config): string[] {
     "log-level": config.logLevel,
     "log-format": config.logFormat,
     "runtime-dir": config.runtimeDir,
-  }).map(([flag, value]) => `--${flag}=${value}`);
+    "web-port": config.webPort,
+  }).map(([flag, value]) => `--${flag}=${value}`).concat(
+    config.web ? [] : ["--no-web"],
+    config.tlsCert === "" ? [] : [`--tls-cert=${config.tlsCert}`, `--tls-key=${config.tlsKey}`],
+    config.tlsPort === -1 ? [] : [`--tls-port=${config.tlsPort}`],
+    config.webOrigins.map((origin) => `--web-origin=${origin}`),
+  );
 }

@@ -20,7 +20,12 @@ export type ToChild =
   /** Heartbeat: answer with `pong` (see `--watchdog`). */
   | { kind: "ping" }
   /** SIGHUP re-read `--config`: use this log level from now on, in every thread too. */
-  | { kind: "reload"; logLevel: LogLevel };
+  | { kind: "reload"; logLevel: LogLevel }
+  /**
+   * SIGHUP re-read the TLS certificate and key (PEM text), and they work: every thread listens
+   * with them and drains its listeners with the old ones.
+   */
+  | { kind: "tls"; cert: string; key: string };
 
 /** Child → supervisor. */
 export type FromChild =
@@ -50,7 +55,9 @@ export type ToThread =
   }
   | { kind: "shutdown" }
   | { kind: "drain" }
-  | { kind: "ping" };
+  | { kind: "ping" }
+  /** New TLS listeners with this certificate; the old ones drain. */
+  | { kind: "tls"; cert: string; key: string };
 
 /** Thread → child process. */
 export type FromThread =
@@ -87,6 +94,10 @@ export function parseToChild(line: string): ToChild {
     const level = (value as { logLevel?: unknown }).logLevel;
     const logLevel = typeof level === "string" ? parseLogLevel(level) : undefined;
     if (logLevel !== undefined) return { kind, logLevel };
+  }
+  if (kind === "tls") {
+    const { cert, key } = value as { cert?: unknown; key?: unknown };
+    if (typeof cert === "string" && typeof key === "string") return { kind, cert, key };
   }
   throw new ControlError(`Unknown control message: ${line.slice(0, 80)}`);
 }

@@ -155,7 +155,9 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
     try {
       while (this.#readable()) {
         const count = await this.#transport.read();
-        if (count === null || !this.#transport.lines(count, this)) break;
+        if (count === null) break;
+        // The lines before an end inside these bytes (a WebSocket close frame) still count.
+        const more = this.#transport.lines(count, this);
         for (let i = 0; i < items.length && this.#readable(); i++) {
           // Over its rate, the client waits here; meanwhile nothing is read from it.
           const wait = this.#bucket?.take() ?? 0;
@@ -180,6 +182,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
           if (pending !== undefined) await pending;
         }
         items.length = 0;
+        if (!more) break;
       }
     } catch {
       // Reset by the peer, or closed under us: either way the connection is over.

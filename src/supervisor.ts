@@ -9,7 +9,7 @@
 import { type ChildCommand, childCommand, currentRuntime } from "./child_command.ts";
 import { type Config, parseInvocation } from "./config.ts";
 import { startHeartbeat } from "./_heartbeat.ts";
-import { probeTcpPort } from "./tcp_transport.ts";
+import { probeTcpPort, readKeyPair, type TlsKeyPair } from "./tcp_transport.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
 import { parseEndpointId } from "./directory_messages.ts";
 import { DirectoryService } from "./directory_service.ts";
@@ -78,9 +78,20 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
   }
   let resolved: Config;
   try {
+    if (config.tlsCert !== "") checkKeyPair(config);
+    const port = probePort(config);
+    const taken = [port];
+    const tlsPort = config.tlsPort === -1
+      ? -1
+      : probeExtraPort(config.host, config.tlsPort, taken, "--tls-port");
+    taken.push(tlsPort);
     resolved = {
       ...config,
-      port: probePort(config),
+      port,
+      tlsPort,
+      webPort: config.web
+        ? probeExtraPort(config.host, config.webPort, taken, "--web-port")
+        : config.webPort,
       runtimeDir: makeRuntimeDir(config.runtimeDir),
     };
   } catch (error: unknown) {
@@ -165,6 +176,46 @@ export function probePort(config: Pick<Config, "host" | "port">): number {
 
 /** System keepalive settings that leave a dead peer unnoticed longer than this are warned of. */
 const DEAD_PEER_WARNING_S = 600;
+
+/**
+ * {@linkcode probePort} for another port (`--web-port`, `--tls-port`): port 0 never picks one
+ * of the ports `taken` already, and an explicit one may not be one of them.
+ *
+ * @throws {StartError} when the address cannot be bound, or is taken by another flag.
+ */
+export function probeExtraPort(
+  host: string,
+  port: number,
+  taken: readonly number[],
+  flag: string,
+): number {
+  if (port !== 0 && taken.includes(port)) {
+    throw new StartError(`Cannot use ${flag} ${port}: another of chatd's ports`);
+  }
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const bound = probePort({ host, port });
+    if (!taken.includes(bound)) return bound;
+  }
+  throw new StartError(`Cannot find a free port for ${flag}`);
+}
+
+/**
+ * Checks that `--tls-cert` and `--tls-key` can be read and make a TLS listener, before any
+ * child starts.
+ *
+ * @throws {StartError} when they cannot.
+ */
+export function checkKeyPair(config: Pick<Config, "host" | "tlsCert" | "tlsKey">): void {
+  try {
+    probeTcpPort(config.host, 0, readKeyPair(config.tlsCert, config.tlsKey));
+  } catch (error: unknown) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StartError(
+      `Cannot use --tls-cert ${config.tlsCert} with --tls-key ${config.tlsKey}: ${reason}`,
+      { cause: error },
+    );
+  }
+}
 
 /** What SIGHUP needs: the command line and the settings it gave at start. */
 interface ReloadSource {
@@ -403,6 +454,7 @@ class Supervisor {
    * lands here too: it never stops the server.
    */
   #reload(): void {
+    this.#reloadTls();
     const file = this.#config.configFile;
     if (file === "") {
       this.#log.info("SIGHUP: no --config file, nothing to reload");
@@ -422,7 +474,10 @@ class Supervisor {
     }
     const before = this.#reloadSource.parsed;
     const changed = (Object.keys(next) as (keyof Config)[])
-      .filter((key) => !RELOADABLE.has(key) && next[key] !== before[key]);
+      // By value: --web-origin is a list.
+      .filter((key) =>
+        !RELOADABLE.has(key) && JSON.stringify(next[key]) !== JSON.stringify(before[key])
+      );
     if (changed.length > 0) {
       this.#log.warning("SIGHUP: these settings changed but apply only after a restart", {
         settings: changed.join(","),
@@ -436,13 +491,43 @@ class Supervisor {
     this.#log.info("SIGHUP: config reloaded", { config: file, log_level: next.logLevel });
   }
 
+  /**
+   * SIGHUP with TLS on: reads the certificate and key files again and, when they make a TLS
+   * listener, sends them to every child, whose threads listen with them and drain the old
+   * listeners; connected clients stay. A certificate that does not work is logged and the
+   * old one stays.
+   */
+  #reloadTls(): void {
+    const { tlsCert, tlsKey } = this.#config;
+    if (tlsCert === "") return;
+    let pair: TlsKeyPair;
+    try {
+      pair = readKeyPair(tlsCert, tlsKey);
+      probeTcpPort(this.#config.host, 0, pair);
+    } catch (error: unknown) {
+      this.#log.error("SIGHUP: TLS certificate not reloaded, the old one stays", {
+        cert: tlsCert,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return;
+    }
+    for (const child of this.#children.values()) {
+      this.#order(child, { kind: "tls", cert: pair.cert, key: pair.key });
+    }
+    this.#log.info("SIGHUP: TLS certificate reloaded", { cert: tlsCert });
+  }
+
   #announce(): void {
     if (this.#announced) return;
     for (let pId = 0; pId < this.#config.processes; pId++) {
       if (!this.#current[pId]?.listening) return;
     }
     this.#announced = true;
-    console.log(`chatd listening on ${this.#config.host}:${this.#config.port}`);
+    const { host, port, tlsPort, webPort } = this.#config;
+    console.log(`chatd listening on ${host}:${port}`);
+    if (tlsPort !== -1) console.log(`chatd tls on ${host}:${tlsPort}`);
+    const scheme = this.#config.tlsCert === "" ? "http" : "https";
+    if (this.#config.web) console.log(`chatd web on ${scheme}://${host}:${webPort}/`);
     if (this.#metricsServer !== undefined) {
       console.log(
         `chatd metrics on http://${this.#config.host}:${this.#metricsServer.port}/metrics`,

@@ -2,7 +2,7 @@
  * The TCP transport: a {@linkcode Transport} on a `Deno.Conn`, and the {@linkcode Acceptor}
  * that listens for them. Lines are LF-terminated (a CR before the LF is dropped), cut by
  * {@linkcode LineSplitter}. A `Deno.TlsConn` is a `Deno.Conn` too, so TLS is an option of
- * this file.
+ * this file: {@linkcode ListenAddress.tls}.
  *
  * @module
  */
@@ -109,26 +109,59 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   return data;
 }
 
-/** Options of {@linkcode listenTcp}. */
-export interface TcpListenOptions extends TcpTransportOptions {
+/** A certificate chain and its private key, PEM text. */
+export interface TlsKeyPair {
+  cert: string;
+  key: string;
+}
+
+/**
+ * Reads a certificate chain and its key from PEM files.
+ *
+ * @throws {Deno.errors.NotFound} and the like when a file cannot be read.
+ */
+export function readKeyPair(certFile: string, keyFile: string): TlsKeyPair {
+  return { cert: Deno.readTextFileSync(certFile), key: Deno.readTextFileSync(keyFile) };
+}
+
+/** Where to listen, for {@linkcode listenTcp} and the web port. */
+export interface ListenAddress {
   hostname: string;
   port: number;
   /** Lets every thread of every process bind the same port; the kernel spreads connections. */
   reusePort?: boolean;
+  /** Speak TLS with this certificate. Default: plain TCP. */
+  tls?: TlsKeyPair;
+}
+
+/** Options of {@linkcode listenTcp}. */
+export interface TcpListenOptions extends TcpTransportOptions, ListenAddress {}
+
+/**
+ * Binds a TCP or, with `tls`, a TLS listener. `Deno.listenTls` takes `reusePort` as
+ * `Deno.listen` does (Deno 2.9.6), so TLS ports are shared by every thread too.
+ *
+ * @throws {Deno.errors.AddrInUse} when the port is taken (and `reusePort` is off).
+ * @throws {Error} when `tls` holds a certificate or key that cannot be used.
+ */
+export function bindListener(address: ListenAddress): Deno.Listener<Deno.Conn, Deno.NetAddr> {
+  const options = {
+    hostname: address.hostname,
+    port: address.port,
+    reusePort: address.reusePort ?? false,
+    transport: "tcp" as const,
+  };
+  if (address.tls === undefined) return Deno.listen(options);
+  return Deno.listenTls({ ...options, cert: address.tls.cert, key: address.tls.key });
 }
 
 /**
- * Listens on TCP and accepts {@linkcode TcpTransport}s.
+ * Listens on TCP (or TLS) and accepts {@linkcode TcpTransport}s.
  *
- * @throws {Deno.errors.AddrInUse} when the port is taken (and `reusePort` is off).
+ * @throws as {@linkcode bindListener}.
  */
 export function listenTcp(options: TcpListenOptions): Acceptor {
-  const listener = Deno.listen({
-    hostname: options.hostname,
-    port: options.port,
-    reusePort: options.reusePort ?? false,
-    transport: "tcp",
-  });
+  const listener = bindListener(options);
   return {
     accept: async () => new TcpTransport(await listener.accept(), options),
     close: () => closeQuietly(listener),
@@ -137,12 +170,14 @@ export function listenTcp(options: TcpListenOptions): Acceptor {
 
 /**
  * Binds `hostname:port` for a moment and closes it again: the port the listeners will get
- * (`port` 0 picks a free one).
+ * (`port` 0 picks a free one). With `tls`, binds a TLS listener, which checks the
+ * certificate and key.
  *
- * @throws {Deno.errors.AddrInUse} when the port is taken; other errors of `Deno.listen`.
+ * @throws {Deno.errors.AddrInUse} when the port is taken; other errors of `Deno.listen` and
+ *   `Deno.listenTls`.
  */
-export function probeTcpPort(hostname: string, port: number): number {
-  const probe = Deno.listen({ hostname, port, transport: "tcp" });
+export function probeTcpPort(hostname: string, port: number, tls?: TlsKeyPair): number {
+  const probe = bindListener({ hostname, port, tls });
   const bound = probe.addr.port;
   probe.close();
   return bound;

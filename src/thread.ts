@@ -35,8 +35,9 @@ import { NamedRooms } from "./named_rooms.ts";
 import { Room } from "./room.ts";
 import { RoomTable } from "./room_table.ts";
 import { Session, type SessionHost, type SessionOptions, type SessionState } from "./session.ts";
-import { listenTcp } from "./tcp_transport.ts";
+import { listenTcp, readKeyPair, type TlsKeyPair } from "./tcp_transport.ts";
 import type { Acceptor, Transport } from "./transport.ts";
+import { listenWeb } from "./web_acceptor.ts";
 import { UnixBus } from "./unix_bus.ts";
 
 const encoder = new TextEncoder();
@@ -55,8 +56,12 @@ export interface ThreadOptions {
   post: (message: FromThread) => void;
   /** Makes the bus endpoint. Default: a {@linkcode UnixBus} in the runtime directory. */
   bus?: (handlers: BusHandlers) => Bus;
-  /** Makes the acceptor once the directory is in. Default: TCP on `--host`/`--port`. */
-  acceptor?: () => Acceptor;
+  /**
+   * Makes the acceptors once the directory is in, with `tls` (the certificate of a SIGHUP
+   * reload) or the files' own, and says which speak TLS. Default:
+   * {@linkcode defaultAcceptors}. With `onlyTls`, just the TLS ones (a reload).
+   */
+  acceptors?: (options: { tls?: TlsKeyPair; onlyTls?: boolean }) => MadeAcceptor[];
   /** Default {@linkcode SYSTEM_CLOCK}. */
   clock?: Clock;
 }
@@ -73,7 +78,7 @@ export class Thread implements SessionHost {
   readonly #processCap: number;
   readonly #post: (message: FromThread) => void;
   readonly #makeBus: (handlers: BusHandlers) => Bus;
-  readonly #makeAcceptor: () => Acceptor;
+  readonly #makeAcceptors: (options: { tls?: TlsKeyPair; onlyTls?: boolean }) => MadeAcceptor[];
   readonly #clock: Clock | undefined;
   readonly #log: Logger;
   /** SERVER_FULL and slow consumers come in floods: one line per interval with a count. */
@@ -89,7 +94,9 @@ export class Thread implements SessionHost {
   #bus: Bus | undefined;
   #room: Room<Session> | undefined;
   #namedRooms: NamedRooms | undefined;
-  #listener: Listener | undefined;
+  #listeners: Listener[] = [];
+  /** The listeners that speak TLS (some of {@linkcode #listeners}): a reload replaces them. */
+  #tlsListeners = new Set<Listener>();
   #nextId = 1;
   #phase: "starting" | "serving" | "draining" | "stopping" = "starting";
   /** Releases waiting for the bus to flush: the thread is not done before they are sent. */
@@ -117,13 +124,8 @@ export class Thread implements SessionHost {
           },
           onDropped: () => this.#metrics[M.records_dropped]! += 1,
         }));
-    this.#makeAcceptor = options.acceptor ?? (() =>
-      listenTcp({
-        hostname: config.host,
-        port: config.port,
-        reusePort: true,
-        maxLineBytes: config.maxLineBytes,
-      }));
+    this.#makeAcceptors = options.acceptors ??
+      ((options) => defaultAcceptors(config, options.tls, options.onlyTls));
     this.#clock = options.clock;
     this.#sessionOptions = {
       joinTimeoutMs: config.joinTimeout * 1000,
@@ -280,20 +282,56 @@ export class Thread implements SessionHost {
   // Clients ----------------------------------------------------------------------------------
 
   #listen(): void {
-    const acceptor = this.#makeAcceptor();
+    const acceptors = this.#makeAcceptors({});
     this.#phase = "serving";
     this.#log.debug("thread listening", { ep: this.#ep, port: this.#config.port });
     this.#post({ kind: "listening" });
-    this.#listener = new Listener(acceptor, {
-      clock: this.#clock,
-      onAccept: (transport) => this.#accept(transport),
-      // EMFILE: the connection waits in the kernel's queue until a descriptor is free.
-      onAcceptFailed: (error) =>
-        this.#warnings.warn("accept failed, retrying", { error: String(error) }),
-      onStopped: () => {
-        this.#log.info("thread stopped accepting", { ep: this.#ep });
-        this.#maybeDone();
-      },
+    this.#serveAcceptors(acceptors);
+  }
+
+  #serveAcceptors(acceptors: MadeAcceptor[]): void {
+    for (const { acceptor, tls } of acceptors) {
+      const listener: Listener = new Listener(acceptor, {
+        clock: this.#clock,
+        onAccept: (transport) => this.#accept(transport),
+        // EMFILE: the connection waits in the kernel's queue until a descriptor is free.
+        onAcceptFailed: (error) =>
+          this.#warnings.warn("accept failed, retrying", { error: String(error) }),
+        onStopped: () => {
+          if (this.#listeners.some((each) => each.running)) {
+            // A listener replaced by a reload: the others serve on.
+            this.#listeners = this.#listeners.filter((each) => each !== listener);
+            this.#tlsListeners.delete(listener);
+            return;
+          }
+          this.#log.info("thread stopped accepting", { ep: this.#ep });
+          this.#maybeDone();
+        },
+      });
+      this.#listeners.push(listener);
+      if (tls) this.#tlsListeners.add(listener);
+    }
+  }
+
+  /**
+   * SIGHUP's new certificate: new TLS listeners with it, then the old ones drain (accepting
+   * until arrivals pause, as when recycling) and close. Connected clients stay. When the new
+   * listeners cannot be made, the old ones stay.
+   */
+  reloadTls(tls: TlsKeyPair): void {
+    if (this.#phase !== "serving") return;
+    let acceptors: MadeAcceptor[];
+    try {
+      acceptors = this.#makeAcceptors({ tls, onlyTls: true });
+    } catch (error: unknown) {
+      this.#log.error("TLS certificate not reloaded, the old one stays", { ep: this.#ep, error });
+      return;
+    }
+    const old = [...this.#tlsListeners];
+    this.#serveAcceptors(acceptors);
+    for (const listener of old) listener.drain();
+    Promise.all(old.map((listener) => listener.stopped)).then(() => {
+      this.#log.info("TLS certificate reloaded", { ep: this.#ep, replaced: old.length });
     });
   }
 
@@ -428,7 +466,7 @@ export class Thread implements SessionHost {
   drain(): void {
     if (this.#phase !== "serving") return;
     this.#phase = "draining";
-    this.#listener!.drain();
+    for (const listener of this.#listeners) listener.drain();
     this.#log.info("thread draining", { ep: this.#ep, clients: this.#sessions.size });
   }
 
@@ -443,7 +481,7 @@ export class Thread implements SessionHost {
   /** Closes the listener, says `BYE shutting down` to every client and closes them. */
   shutdown(): void {
     this.#phase = "stopping";
-    this.#listener?.stop();
+    for (const listener of this.#listeners) listener.stop();
     const bye = encoder.encode(Reply.shuttingDown());
     for (const session of this.#sessions.values()) {
       session.write(bye);
@@ -456,7 +494,7 @@ export class Thread implements SessionHost {
     if (this.#done || this.#sessions.size > 0 || this.#releasing > 0) return;
     if (
       this.#phase === "stopping" ||
-      (this.#phase === "draining" && this.#listener?.running === false)
+      (this.#phase === "draining" && this.#listeners.every((listener) => !listener.running))
     ) {
       this.#done = true;
       // The last records (releases) leave before the bus closes.
@@ -467,6 +505,54 @@ export class Thread implements SessionHost {
       });
     }
   }
+}
+
+/** An acceptor, and whether it speaks TLS. */
+export interface MadeAcceptor {
+  acceptor: Acceptor;
+  tls: boolean;
+}
+
+/**
+ * The thread's acceptors: the line port (TLS with a certificate, unless `--tls-port` adds a
+ * TLS line port beside it), and the web port (https with a certificate) unless `--no-web`.
+ * Binding with `reusePort`, every thread of every process shares every port.
+ *
+ * @param tls the certificate to use; default: read from `--tls-cert` and `--tls-key`.
+ * @param onlyTls just the acceptors that speak TLS (a certificate reload).
+ * @throws when a port cannot be bound or the certificate is not usable; nothing stays open.
+ */
+export function defaultAcceptors(
+  config: Config,
+  tls?: TlsKeyPair,
+  onlyTls = false,
+): MadeAcceptor[] {
+  if (config.tlsCert === "") {
+    if (onlyTls) return [];
+  } else tls ??= readKeyPair(config.tlsCert, config.tlsKey);
+  const common = { hostname: config.host, reusePort: true, maxLineBytes: config.maxLineBytes };
+  const made: MadeAcceptor[] = [];
+  const add = (secure: boolean, make: () => Acceptor) => {
+    if (!onlyTls || secure) made.push({ acceptor: make(), tls: secure });
+  };
+  try {
+    const lineTls = config.tlsPort === -1 ? tls : undefined;
+    add(lineTls !== undefined, () => listenTcp({ ...common, port: config.port, tls: lineTls }));
+    if (config.tlsPort !== -1) add(true, () => listenTcp({ ...common, port: config.tlsPort, tls }));
+    if (config.web) {
+      add(tls !== undefined, () =>
+        listenWeb({
+          ...common,
+          port: config.webPort,
+          tls,
+          allowedOrigins: config.webOrigins,
+        }));
+    }
+  } catch (error: unknown) {
+    for (const { acceptor } of made) acceptor.close();
+    throw error;
+  }
+  return made;
 }
 
 /** Says `line` to a client that is not served, then closes it. */
@@ -512,6 +598,8 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
         return scope.postMessage({ kind: "pong" });
       case "shutdown":
         return thread?.shutdown();
+      case "tls":
+        return thread?.reloadTls({ cert: message.cert, key: message.key });
     }
   };
 }

@@ -258,6 +258,11 @@ class WorkerProcess {
       this.#log.info("log level changed", { log_level: message.logLevel });
       return;
     }
+    if (message.kind === "tls") {
+      // Threads started from now on read the files themselves, as at start.
+      for (const slot of this.#threads) this.#toThread(slot, message);
+      return;
+    }
     if (this.#ending === "shutdown") return;
     this.#ending = message.kind;
     this.#log.info(message.kind === "drain" ? "process draining" : "process shutting down", {

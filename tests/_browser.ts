@@ -27,9 +27,13 @@ export interface TestBrowser extends AsyncDisposable {
   browser: Browser;
 }
 
-/** Starts headless Chromium; `--no-sandbox` when running as root, where its sandbox refuses. */
-export async function launchBrowser(): Promise<TestBrowser> {
-  const args = ["--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"];
+/**
+ * Starts headless Chromium; `--no-sandbox` when running as root, where its sandbox refuses.
+ *
+ * @param extraArgs more Chromium flags.
+ */
+export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrowser> {
+  const args = ["--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", ...extraArgs];
   if (Deno.uid() === 0) args.push("--no-sandbox");
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,

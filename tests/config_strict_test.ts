@@ -97,6 +97,10 @@ Deno.test("--help fits 80 columns and shows every flag, numeric ones with range 
     "log-format",
     "runtime-dir",
     "config",
+    "no-web",
+    "web-origin",
+    "tls-cert",
+    "tls-key",
     "help",
     "version",
   ];

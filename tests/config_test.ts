@@ -60,6 +60,12 @@ Deno.test("parseInvocation with no flags serves with the documented defaults", (
     maxRoomsPerUser: 20,
     maxRooms: 10_000,
     runtimeDir: "",
+    web: true,
+    webPort: 8080,
+    webOrigins: [],
+    tlsCert: "",
+    tlsKey: "",
+    tlsPort: -1,
     configFile: "",
     faults: false,
   };
@@ -115,6 +121,17 @@ Deno.test("parseInvocation reads every server flag", () => {
       "5000",
       "--metrics-port",
       "9100",
+      "--web-port",
+      "8081",
+      "--no-web",
+      "--web-origin",
+      "https://a.example",
+      "--tls-cert",
+      "/c.pem",
+      "--tls-key",
+      "/k.pem",
+      "--tls-port",
+      "4433",
     ]),
     {
       kind: "serve",
@@ -142,6 +159,12 @@ Deno.test("parseInvocation reads every server flag", () => {
         maxClients: 5000,
         metricsPort: 9100,
         runtimeDir: "/tmp/chatd-x",
+        web: false,
+        webPort: 8081,
+        webOrigins: ["https://a.example"],
+        tlsCert: "/c.pem",
+        tlsKey: "/k.pem",
+        tlsPort: 4433,
         configFile: "",
       },
     },
@@ -598,4 +621,85 @@ Deno.test("configToArgs round-trips a runtime dir that starts with a dash", () =
   assert.equal(config.runtimeDir, "-chatd");
   const args = ["__child", "--p-id", "0", "--instance", "1", ...configToArgs(config)];
   assert.deepEqual(parseInvocation(args), { kind: "child", config, pId: 0, instance: 1 });
+});
+
+Deno.test("parseInvocation reads the web flags, and a child gets them back", async (t) => {
+  await t.step("defaults: the web port 8080, no other origins", () => {
+    const { config } = parseInvocation([]) as { config: Config };
+    assert.deepEqual([config.web, config.webPort, config.webOrigins], [true, 8080, []]);
+  });
+  await t.step("--web-port, --no-web, and --web-origin repeated and as a comma list", () => {
+    const { config } = parseInvocation([
+      "--web-port",
+      "0",
+      "--no-web",
+      "--web-origin",
+      "https://chat.example, http://localhost:3000/",
+      "--web-origin=http://a.example:81",
+    ]) as { config: Config };
+    assert.deepEqual([config.web, config.webPort, config.webOrigins], [false, 0, [
+      "https://chat.example",
+      "http://localhost:3000",
+      "http://a.example:81",
+    ]]);
+    const withDir = { ...config, runtimeDir: "/tmp/x" };
+    const child = parseInvocation([
+      "__child",
+      ...configToArgs(withDir),
+      "--p-id=0",
+      "--instance=1",
+    ]);
+    assert.deepEqual((child as { config: Config }).config, withDir);
+  });
+  await t.step("bad values", () => {
+    assertUsageError(
+      ["--web-port", "70000"],
+      "Invalid --web-port 70000: must be between 0 and 65535",
+    );
+    assertUsageError(
+      ["--web-origin", "ftp://x"],
+      "Invalid --web-origin ftp://x: not an http(s) origin",
+    );
+    assertUsageError(
+      ["--web-origin", "nonsense"],
+      "Invalid --web-origin nonsense: not an http(s) origin",
+    );
+  });
+});
+
+Deno.test("parseInvocation reads the TLS flags, and a child gets them back", async (t) => {
+  await t.step("none by default", () => {
+    const { config } = parseInvocation([]) as { config: Config };
+    assert.deepEqual([config.tlsCert, config.tlsKey, config.tlsPort], ["", "", -1]);
+  });
+  await t.step("--tls-cert, --tls-key and --tls-port", () => {
+    const { config } = parseInvocation([
+      "--tls-cert",
+      "/c.pem",
+      "--tls-key",
+      "/k.pem",
+      "--tls-port",
+      "0",
+      "--runtime-dir",
+      "/tmp/x",
+    ]) as { config: Config };
+    assert.deepEqual([config.tlsCert, config.tlsKey, config.tlsPort], ["/c.pem", "/k.pem", 0]);
+    const child = parseInvocation(["__child", ...configToArgs(config), "--p-id=0", "--instance=1"]);
+    assert.deepEqual((child as { config: Config }).config, config);
+  });
+  await t.step("a certificate needs its key, and --tls-port both", () => {
+    assertUsageError(["--tls-cert", "/c.pem"], "--tls-cert and --tls-key go together");
+    assertUsageError(["--tls-key", "/k.pem"], "--tls-cert and --tls-key go together");
+    assertUsageError(["--tls-port", "4433"], "--tls-port needs --tls-cert and --tls-key");
+  });
+  await t.step("chatd client --tls and --ca", () => {
+    assert.deepEqual(parseInvocation(["client", "--tls", "--ca", "/ca.pem"]), {
+      kind: "client",
+      host: "127.0.0.1",
+      port: 4321,
+      name: undefined,
+      tls: { caFile: "/ca.pem" },
+    });
+    assertUsageError(["client", "--ca", "/ca.pem"], "--ca needs --tls");
+  });
 });

@@ -246,3 +246,15 @@ Deno.test("readLines drops a too-long line that spans chunks, its tail included"
   const chunks = ["ok\n", "x".repeat(13), "x".repeat(13), 'xx\n{"kind":"listening"}\n'];
   assert.deepEqual(await linesOf(streamOf(...chunks), 24), ["ok", '{"kind":"listening"}']);
 });
+
+Deno.test("the TLS reload order crosses the pipe whole, and a malformed one is refused", () => {
+  const order = { kind: "tls", cert: "-----BEGIN CERTIFICATE-----\nA\n", key: "K\n" } as const;
+  const line = decoder.decode(encodeLine(order)).trimEnd();
+  assert.ok(!line.includes("\n"), "one line");
+  assert.deepEqual(parseToChild(line), order);
+  assert.throws(() => parseToChild(JSON.stringify({ kind: "tls", cert: "A" })), ControlError);
+  assert.throws(
+    () => parseToChild(JSON.stringify({ kind: "tls", cert: 1, key: "K" })),
+    ControlError,
+  );
+});

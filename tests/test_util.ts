@@ -114,6 +114,10 @@ export class TestServer implements AsyncDisposable {
   readonly process: Deno.ChildProcess;
   readonly host: string;
   readonly port: number;
+  /** The web port (from `chatd web on ...`); undefined under `--no-web`. */
+  readonly webPort: number | undefined;
+  /** The TLS line port of `--tls-port` (from `chatd tls on ...`), if any. */
+  tlsPort: number | undefined;
   /** Every stderr (log) line so far. */
   readonly logs: string[];
   /** The stdout lines after the ready line, so far. */
@@ -125,26 +129,30 @@ export class TestServer implements AsyncDisposable {
     process: Deno.ChildProcess,
     host: string,
     port: number,
+    webPort: number | undefined,
     logs: string[],
     logWaiters: (() => void)[],
   ) {
     this.process = process;
     this.host = host;
     this.port = port;
+    this.webPort = webPort;
     this.logs = logs;
     this.#logWaiters = logWaiters;
     this.status = process.status;
   }
 
   /**
-   * Starts `chatd --port 0 ...args` and waits for `chatd listening on HOST:PORT`. History is
-   * off (`--history 0`) unless `args` ask for it, so that `OK JOIN` is followed by no
-   * `HISTORY` lines in tests that are not about history.
+   * Starts `chatd --port 0 --web-port 0 ...args` and waits for `chatd listening on HOST:PORT`
+   * (and `chatd web on URL` unless `--no-web`). History is off (`--history 0`) unless `args`
+   * ask for it, so that `OK JOIN` is followed by no `HISTORY` lines in tests that are not
+   * about history.
    */
   static async start(args: string[] = [], options: StartOptions = {}): Promise<TestServer> {
+    const web = !args.includes("--no-web");
     const history = args.some((arg) => arg.startsWith("--history")) ? [] : ["--history", "0"];
     const process = serverCommand(
-      ["--port", "0", ...history, ...args],
+      ["--port", "0", "--web-port", "0", ...history, ...args],
       options.env,
       options.binary,
       options.prefix,
@@ -160,7 +168,29 @@ export class TestServer implements AsyncDisposable {
       const ready = await withTimeout(stdout.next(), options.timeoutMs ?? 20_000, "ready line");
       const match = /^chatd listening on (.+):(\d+)$/.exec(ready.value ?? "");
       if (!match) throw new Error(`unexpected ready line: ${ready.value}`);
-      const server = new TestServer(process, match[1]!, Number(match[2]), logs, logWaiters);
+      let tlsPort: number | undefined;
+      if (args.some((arg) => arg.startsWith("--tls-port"))) {
+        const line = await withTimeout(stdout.next(), 5_000, "tls line");
+        const tlsMatch = /^chatd tls on .+:(\d+)$/.exec(line.value ?? "");
+        if (!tlsMatch) throw new Error(`unexpected tls line: ${line.value}`);
+        tlsPort = Number(tlsMatch[1]);
+      }
+      let webPort: number | undefined;
+      if (web) {
+        const line = await withTimeout(stdout.next(), 5_000, "web line");
+        const webMatch = /^chatd web on https?:\/\/.+:(\d+)\/$/.exec(line.value ?? "");
+        if (!webMatch) throw new Error(`unexpected web line: ${line.value}`);
+        webPort = Number(webMatch[1]);
+      }
+      const server = new TestServer(
+        process,
+        match[1]!,
+        Number(match[2]),
+        webPort,
+        logs,
+        logWaiters,
+      );
+      server.tlsPort = tlsPort;
       // Keep the rest of stdout (the metrics line), and drain it so the pipe never fills.
       (async () => {
         for await (const line of stdout) {

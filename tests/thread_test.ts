@@ -28,7 +28,7 @@ function setup(config: Partial<Config> = {}) {
       handlers = given;
       return bus;
     },
-    acceptor: () => acceptor,
+    acceptors: () => [{ acceptor, tls: false }],
     clock,
   });
   thread.start();

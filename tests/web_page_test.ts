@@ -1,13 +1,13 @@
 /// <reference lib="dom" />
 /**
- * The chat page in a real browser, against a real multi-process chatd: the page is served and
- * its WebSocket relayed by the test bridge (tests/_web_bridge.ts) until the web port exists.
+ * The web port over real sockets (WebSocket clients, HTTP errors and headers) and the chat
+ * page in a real browser, against a real multi-process chatd.
  */
 import assert from "node:assert/strict";
 import { join as joinPath } from "node:path";
 import type { Page } from "puppeteer-core";
 import { browserTest, launchBrowser } from "./_browser.ts";
-import { WebBridge } from "./_web_bridge.ts";
+import { makeCerts } from "./_certs.ts";
 import {
   connectTo,
   join,
@@ -57,16 +57,15 @@ async function openSocket(url: string) {
 }
 
 Deno.test({
-  name: "the bridge speaks the line protocol to a WebSocket client, one line per message",
+  name: "the web port speaks the line protocol to a WebSocket client, one line per message",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     await using server = await TestServer.start();
-    await using bridge = await WebBridge.start({ upstreamPort: server.port });
     await using nc = await server.connect();
     await nc.hello();
     await join(nc, "carol");
-    const ws = await openSocket(`ws://127.0.0.1:${bridge.port}/ws`);
+    const ws = await openSocket(`ws://127.0.0.1:${server.webPort}/ws`);
     assert.match(await ws.next(), /^HELLO chatd /);
     ws.socket.send("JOIN dora");
     assert.equal(await ws.next(), "OK JOIN dora");
@@ -89,11 +88,10 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using server = await TestServer.start(["--processes", "1", "--threads", "1"]);
-    await using bridge = await WebBridge.start({ upstreamPort: server.port });
     await using nc = await server.connect();
     await nc.hello();
     await join(nc, "carol");
-    const ws = await openSocket(`ws://127.0.0.1:${bridge.port}/ws`);
+    const ws = await openSocket(`ws://127.0.0.1:${server.webPort}/ws`);
     assert.match(await ws.next(), /^HELLO chatd /);
     ws.socket.send("JOIN dora");
     assert.equal(await ws.next(), "OK JOIN dora");
@@ -109,13 +107,12 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the bridge refuses a WebSocket from another origin with 403",
+  name: "the web port refuses a WebSocket from another origin with 403",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     await using server = await TestServer.start(["--processes", "1", "--threads", "1"]);
-    await using bridge = await WebBridge.start({ upstreamPort: server.port });
-    const response = await fetch(`${bridge.url}ws`, {
+    const response = await fetch(`http://127.0.0.1:${server.webPort}/ws`, {
       headers: {
         Origin: "http://evil.example",
         Upgrade: "websocket",
@@ -215,7 +212,7 @@ async function readUntil(client: LineClient, want: string): Promise<void> {
 
 browserTest("two pages and an nc client chat through the page", async (t) => {
   await using server = await TestServer.start(["--processes", "2", "--threads", "2"]);
-  await using bridge = await WebBridge.start({ upstreamPort: server.port });
+  const url = `http://127.0.0.1:${server.webPort}/`;
   await using browser = await launchBrowser();
   await using nc = await server.connect();
   await nc.hello();
@@ -223,6 +220,14 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
   const pageErrors: string[] = [];
   const alice = await browser.browser.newPage();
   const bob = await browser.browser.newPage();
+  /** The HELLO lines alice's page received, from Chromium's view of its WebSockets. */
+  const greetings: string[] = [];
+  const devtools = await alice.createCDPSession();
+  devtools.on("Network.webSocketFrameReceived", (event) => {
+    const text = event.response.payloadData;
+    if (text.startsWith("HELLO ")) greetings.push(text);
+  });
+  await devtools.send("Network.enable");
   for (const page of [alice, bob]) {
     page.on("pageerror", (error) => pageErrors.push(String(error)));
     // A CSP violation shows as a console error: none may happen.
@@ -230,7 +235,7 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
       if (message.type() === "error") pageErrors.push(message.text());
     });
     await page.setViewport({ width: 1100, height: 700 });
-    await page.goto(bridge.url, { waitUntil: "load" });
+    await page.goto(url, { waitUntil: "load" });
   }
 
   await t.step("a taken name and an invalid name are explained and asked again", async () => {
@@ -387,39 +392,19 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
     await waitForUsers(alice, ["alice", "carol"]);
   });
 
-  await t.step("after a reconnect the page waits for its name to be free", async () => {
-    bridge.hold();
-    bridge.dropAll();
-    await readUntil(nc, "LEFT alice");
-    // Someone else takes the name while the page is away.
-    await using mallory = await server.connect();
-    await mallory.hello();
-    await join(mallory, "alice");
-    await readUntil(nc, "JOINED alice");
-    await waitUntil(() => bridge.waiting === 1, WAIT_MS, "the page reconnecting");
-    bridge.release();
-    await alice.waitForFunction(
-      () =>
-        document.getElementById("status")?.textContent?.startsWith("Your name alice is still held"),
-      { timeout: WAIT_MS, polling: "mutation" },
-    );
-    await mallory.send("LEAV");
-    assert.equal(await mallory.readLine(), "BYE");
-    await readUntil(nc, "LEFT alice");
-    await waitForEntry(alice, "self", "You joined again as alice.");
-    await readUntil(nc, "JOINED alice");
-  });
-
   await t.step(
-    "the page reconnects and joins again after its chatd process is killed",
+    "after its chatd process is killed the page reconnects, waits for its name, joins again",
     async () => {
-      // The newest WebSocket is alice's: bob left for good, and alice reconnected last.
-      const greeting = bridge.greetings.at(-1)!;
+      // The HELLO alice's page got last names the process serving it.
+      const greeting = greetings.at(-1)!;
       const pId = Number(/ p=(\d+) /.exec(greeting)![1]);
-      // A witness on the other process, so that it survives the kill.
+      // Witnesses on the other process, so that they survive the kill.
       await using dave = await connectTo(server, (where) => where.pId !== pId);
       await join(dave, "dave");
       await waitForEntry(alice, "join", "dave joined");
+      await using mallory = await connectTo(server, (where) => where.pId !== pId);
+      // Offline, the page's reconnects fail until the name is taken by someone else.
+      await alice.setOfflineMode(true);
       const [pid] = server.childPids().get(pId)!;
       Deno.kill(pid!, "SIGKILL");
       await readUntil(dave, "LEFT alice");
@@ -428,6 +413,19 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
         "error",
         "Connection lost. Reconnecting; you will join again as alice.",
       );
+      await join(mallory, "alice");
+      await readUntil(dave, "JOINED alice");
+      await alice.setOfflineMode(false);
+      await alice.waitForFunction(
+        () =>
+          document.getElementById("status")?.textContent?.startsWith(
+            "Your name alice is still held",
+          ),
+        { timeout: WAIT_MS, polling: "mutation" },
+      );
+      await mallory.send("LEAV");
+      assert.equal(await mallory.readLine(), "BYE");
+      await readUntil(dave, "LEFT alice");
       await readUntil(dave, "JOINED alice");
       await waitForEntry(alice, "self", "You joined again as alice.");
       await say(alice, "I am back");
@@ -442,8 +440,15 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
       () => document.getElementById("status")?.textContent?.startsWith("Disconnected"),
       { timeout: WAIT_MS, polling: "mutation" },
     );
-    await using restarted = await TestServer.start(["--processes", "2", "--threads", "2"]);
-    bridge.upstreamPort = restarted.port;
+    // The same web port, for the page to find it again.
+    await using restarted = await TestServer.start([
+      "--processes",
+      "2",
+      "--threads",
+      "2",
+      "--web-port",
+      String(server.webPort),
+    ]);
     await using erin = await restarted.connect();
     await erin.hello();
     await join(erin, "erin");
@@ -453,5 +458,83 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
     assert.equal(await erin.readLine(), "USERS 2 alice erin");
   });
 
+  assert.deepEqual(pageErrors, []);
+});
+
+/**
+ * The base64 SHA-256 of the certificate's public key (its SPKI), for Chromium's
+ * `--ignore-certificate-errors-spki-list`.
+ */
+async function spkiHash(certPem: string): Promise<string> {
+  const der = (pem: string) =>
+    Uint8Array.from(atob(pem.replace(/-----[^-]+-----|\s/g, "")), (c) => c.charCodeAt(0));
+  const output = await new Deno.Command("openssl", {
+    args: ["x509", "-pubkey", "-noout"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const writer = output.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(certPem));
+  await writer.close();
+  const { stdout } = await output.output();
+  const digest = await crypto.subtle.digest("SHA-256", der(new TextDecoder().decode(stdout)));
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
+browserTest("the page over https and wss with the test certificate", async () => {
+  await using certs = await makeCerts();
+  await using server = await TestServer.start([
+    "--processes",
+    "2",
+    "--threads",
+    "1",
+    "--tls-cert",
+    certs.certFile,
+    "--tls-key",
+    certs.keyFile,
+  ]);
+  // Chromium on Linux trusts CAs from an NSS database, which needs certutil (not installed);
+  // it trusts this one leaf key instead. Any other certificate is still refused.
+  await using browser = await launchBrowser([
+    `--ignore-certificate-errors-spki-list=${await spkiHash(certs.cert)}`,
+  ]);
+  const page = await browser.browser.newPage();
+  const pageErrors: string[] = [];
+  page.on("pageerror", (error) => pageErrors.push(String(error)));
+  page.on("console", (message) => {
+    if (message.type() === "error") pageErrors.push(message.text());
+  });
+  await page.goto(`https://127.0.0.1:${server.webPort}/`, { waitUntil: "load" });
+  await typeName(page, "alice");
+  await waitForEntry(page, "self", "You joined as alice.");
+  assert.equal(await page.evaluate(() => location.protocol), "https:");
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: server.port,
+    caCerts: [certs.caCert],
+  });
+  using _ = conn;
+  const buffer = new Uint8Array(4096);
+  let text = "";
+  const readLine = async () => {
+    for (;;) {
+      const newline = text.indexOf("\n");
+      if (newline !== -1) {
+        const line = text.slice(0, newline);
+        text = text.slice(newline + 1);
+        return line;
+      }
+      const n = await withTimeout(conn.read(buffer), WAIT_MS, "a TLS line");
+      if (n === null) throw new Error("closed");
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+  };
+  assert.match(await readLine(), /^HELLO /);
+  await conn.write(new TextEncoder().encode("JOIN bob\nCHAT * hi alice\n"));
+  assert.equal(await readLine(), "OK JOIN bob");
+  await waitForEntry(page, "room", "bob: hi alice");
+  await say(page, "hello over wss");
+  let line: string;
+  do line = await readLine(); while (line !== "ALL alice hello over wss");
   assert.deepEqual(pageErrors, []);
 });
