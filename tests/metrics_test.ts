@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import parsePrometheusText from "parse-prometheus-text-format";
 import { formatMetrics, noCounts } from "../src/metrics.ts";
 import { THREAD_METRICS } from "../src/counters.ts";
 import {
@@ -78,7 +79,13 @@ async function scrape(url: string): Promise<Map<string, Sample>> {
   const response = await fetch(url);
   assert.equal(response.status, 200);
   assert.equal(response.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
-  return parseExposition(await response.text());
+  const text = await response.text();
+  const series = parseExposition(text);
+  // A second, independent parser of the format (an npm package) reads the whole text too and
+  // finds the same samples.
+  const families: { metrics: unknown[] }[] = parsePrometheusText(text);
+  assert.equal(families.reduce((sum, family) => sum + family.metrics.length, 0), series.size);
+  return series;
 }
 
 async function status(url: string): Promise<number> {
