@@ -47,6 +47,12 @@ export interface Config {
   runtimeDir: string;
   /** The `--config` file (`key = value` lines) SIGHUP re-reads; empty = none. */
   configFile: string;
+  /** NATS server URLs of a cluster of nodes (`--cluster`); empty = a single node. */
+  cluster: string[];
+  /** This node's name in the cluster; empty = hostname and port. */
+  nodeName: string;
+  /** A NATS credentials file for the cluster; empty = none. */
+  clusterCreds: string;
   /** Fault injection for tests (`FAULT` verb): on when the environment has CHATD_FAULTS=1. */
   faults: boolean;
 }
@@ -70,6 +76,9 @@ export const DEFAULTS: Readonly<Config> = {
   logFormat: "text",
   runtimeDir: "",
   configFile: "",
+  cluster: [],
+  nodeName: "",
+  clusterCreds: "",
   faults: false,
 };
 
@@ -151,6 +160,11 @@ Options:
   --runtime-dir DIR          make the private socket directory inside DIR,
                              which must be yours with mode 0700 (default: in
                              the temp dir)
+  --cluster URLS             join a cluster of nodes through NATS JetStream,
+                             comma-separated nats://HOST:PORT (default: none)
+  --node-name NAME           this node's name in the cluster, A-Z a-z 0-9 _ -
+                             (default: hostname-port)
+  --cluster-creds FILE       NATS credentials file (default: none)
   --config FILE              read options from FILE, "key = value" lines; the
                              command line wins; SIGHUP re-reads it (default:
                              none)
@@ -188,6 +202,9 @@ const SERVER_OPTIONS = {
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   "runtime-dir": { type: "string" },
+  cluster: { type: "string" },
+  "node-name": { type: "string" },
+  "cluster-creds": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
@@ -322,7 +339,25 @@ function parseConfig(
     logLevel,
     logFormat,
     runtimeDir: str(values["runtime-dir"]) ?? DEFAULTS.runtimeDir,
+    ...parseCluster(values),
   };
+}
+
+function parseCluster(
+  values: Record<string, string | boolean | undefined>,
+): Pick<Config, "cluster" | "nodeName" | "clusterCreds"> {
+  const urls = str(values.cluster);
+  const cluster = urls === undefined || urls === "" ? [] : urls.split(",");
+  for (const url of cluster) {
+    if (!/^(nats|tls):\/\/[^\s,]+$/.test(url)) {
+      throw new UsageError(`Invalid --cluster ${url}: use nats://HOST:PORT or tls://HOST:PORT`);
+    }
+  }
+  const nodeName = str(values["node-name"]) ?? DEFAULTS.nodeName;
+  if (nodeName !== "" && !/^[A-Za-z0-9_-]{1,64}$/.test(nodeName)) {
+    throw new UsageError(`Invalid --node-name ${nodeName}: 1 to 64 of A-Z a-z 0-9 _ -`);
+  }
+  return { cluster, nodeName, clusterCreds: str(values["cluster-creds"]) ?? "" };
 }
 
 function parseClient(args: string[]): Invocation {
@@ -457,5 +492,6 @@ export function configToArgs(config: Config): string[] {
     "log-level": config.logLevel,
     "log-format": config.logFormat,
     "runtime-dir": config.runtimeDir,
+    ...(config.cluster.length > 0 ? { cluster: config.cluster.join(",") } : {}),
   }).map(([flag, value]) => `--${flag}=${value}`);
 }

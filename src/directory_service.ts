@@ -12,8 +12,23 @@
  * @module
  */
 import type { Bus } from "./bus.ts";
-import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
-import { type DatagramRecord, encodeControl } from "./wire.ts";
+import {
+  type ControlMessage,
+  type Entry,
+  isRemoteEndpointId,
+  remoteEndpointId,
+  SUPERVISOR_EP,
+} from "./directory_messages.ts";
+import {
+  DatagramError,
+  type DatagramRecord,
+  decodeDatagram,
+  encodeControl,
+  encodeDirect,
+  encodeRoom,
+  MAGIC,
+} from "./wire.ts";
+import { Cluster, type ClusterEntry, type ClusterOptions } from "./cluster.ts";
 import { Directory } from "./directory.ts";
 import { UnixBus } from "./unix_bus.ts";
 import { type Logger, logger } from "./log.ts";
@@ -39,6 +54,9 @@ export class DirectoryService {
   readonly #log: Logger = logger("directory");
   /** Numbers every add and remove, in the order they were made. */
   #seq = 0;
+  #cluster: Cluster | undefined;
+  /** Other nodes' claims of names still held here while a local claim is being decided. */
+  readonly #deferred = new Map<string, Entry>();
 
   constructor(options: DirectoryServiceOptions) {
     this.#isLive = options.isLive;
@@ -53,7 +71,27 @@ export class DirectoryService {
     return this.#directory.size;
   }
 
+  /**
+   * Joins a cluster of nodes through NATS (see cluster.ts): from now on claims are decided
+   * across nodes, other nodes' users are in the directory, and chat records threads send to
+   * them are forwarded.
+   *
+   * @throws {Error} when the NATS server cannot be reached or has no JetStream.
+   */
+  async joinCluster(options: ClusterOptions): Promise<void> {
+    this.#cluster = await Cluster.join(options, {
+      onAdd: (entry) => this.#addRemote(entry),
+      onRemove: (entry) => this.#removeRemote(entry),
+      onDatagram: (data) => this.#fromNode(data),
+    });
+    this.#log.info("joined the cluster", {
+      node: options.node,
+      servers: options.servers.join(","),
+    });
+  }
+
   #onRecord(record: DatagramRecord): void {
+    if (record.kind !== "control" && this.#cluster) return this.#toNode(record, this.#cluster);
     if (record.kind !== "control") {
       this.#log.warning("message record sent to the supervisor dropped", { kind: record.kind });
       return;
@@ -118,8 +156,19 @@ export class DirectoryService {
       this.#send(entry.ep, { kind: "taken", entry });
       return;
     }
-    const seq = ++this.#seq;
-    this.#broadcast({ kind: "add", entry, seq }, entry.ep);
+    if (this.#cluster && !(await this.#cluster.claim(entry.name, entry.ep, entry.conn))) {
+      if (this.#directory.release(entry)) {
+        this.#send(entry.ep, { kind: "taken", entry });
+      }
+      const remote = this.#deferred.get(key);
+      if (remote) {
+        this.#deferred.delete(key);
+        this.#added(remote);
+      }
+      return;
+    }
+    if (!this.#directory.holds(entry)) return;
+    const seq = this.#added(entry, entry.ep);
     const others = [...this.#endpoints].filter((ep) => ep !== entry.ep);
     await this.#flushed(others);
     // The owner's confirmation, unless the name was released or its thread died meanwhile.
@@ -128,12 +177,78 @@ export class DirectoryService {
     }
   }
 
+  /** Tells every thread but `except` that `entry` holds its name; returns the seq. */
+  #added(entry: Entry, except?: string): number {
+    const seq = ++this.#seq;
+    this.#broadcast({ kind: "add", entry, seq }, except);
+    return seq;
+  }
+
   #release(entry: Entry): void {
     if (!this.#directory.release(entry)) {
       this.#log.debug("release of a name not held ignored", { name: entry.name, ep: entry.ep });
       return;
     }
+    this.#cluster?.release(entry.name);
     this.#removed([entry]);
+  }
+
+  // Cluster ----------------------------------------------------------------------------------
+
+  #addRemote(remote: ClusterEntry): void {
+    const entry = {
+      name: remote.name,
+      ep: remoteEndpointId(remote.node, remote.ep),
+      conn: remote.conn,
+    };
+    // A local claim of the name is being decided; it loses, and this entry follows.
+    if (!this.#directory.claim(entry)) return void this.#deferred.set(nameKey(entry.name), entry);
+    this.#added(entry);
+  }
+
+  #removeRemote(remote: ClusterEntry): void {
+    const entry = {
+      name: remote.name,
+      ep: remoteEndpointId(remote.node, remote.ep),
+      conn: remote.conn,
+    };
+    const key = nameKey(entry.name);
+    if (this.#deferred.get(key)?.ep === entry.ep) this.#deferred.delete(key);
+    if (this.#directory.release(entry)) this.#removed([entry]);
+  }
+
+  /** Forwards a thread's chat record to the node(s) it is for. */
+  #toNode(record: Exclude<DatagramRecord, { kind: "control" }>, cluster: Cluster): void {
+    if (record.kind === "room") return cluster.publishAll(datagram(encodeRoom(record.line)));
+    const target = this.#directory.lookup(record.name);
+    if (target === undefined || !isRemoteEndpointId(target.ep) || target.conn !== record.conn) {
+      this.#log.debug("stale remote delivery dropped", { name: record.name });
+      return;
+    }
+    const node = target.ep.slice(0, target.ep.indexOf("/"));
+    cluster.publish(node, datagram(encodeDirect(record.conn, record.name, record.line)));
+  }
+
+  /** Hands a datagram from another node to this node's threads. */
+  #fromNode(data: Uint8Array): void {
+    try {
+      for (const record of decodeDatagram(data)) {
+        if (record.kind === "room") {
+          const bytes = encodeRoom(record.line);
+          for (const ep of this.#endpoints) this.#bus.send(ep, bytes);
+        } else if (record.kind === "direct") {
+          const target = this.#directory.lookup(record.name);
+          if (target && this.#endpoints.has(target.ep) && target.conn === record.conn) {
+            this.#bus.send(target.ep, encodeDirect(record.conn, record.name, record.line));
+          }
+        } else {
+          this.#log.warning("control record from another node dropped");
+        }
+      }
+    } catch (error: unknown) {
+      if (!(error instanceof DatagramError)) throw error;
+      this.#log.warning("malformed datagram from another node dropped", { error: String(error) });
+    }
   }
 
   /** Tells every thread that `entries` are gone; their names are free once all know. */
@@ -156,6 +271,7 @@ export class DirectoryService {
     if (gone.size === 0) return;
     this.#bus.setPeers([...this.#endpoints]);
     const removed = this.#directory.releaseEndpoints(gone);
+    for (const entry of removed) this.#cluster?.release(entry.name);
     this.#log.info("endpoints removed", { eps: [...gone].join(","), names: removed.length });
     this.#broadcast({ kind: "endpoints", endpoints: [...this.#endpoints] });
     this.#removed(removed);
@@ -166,8 +282,17 @@ export class DirectoryService {
     this.removeEndpoints([...this.#endpoints].filter(matches));
   }
 
-  /** Closes the supervisor's endpoint. */
-  close(): void {
+  /** Closes the supervisor's endpoint, and leaves the cluster. */
+  async close(): Promise<void> {
     this.#bus.close();
+    await this.#cluster?.close();
   }
+}
+
+/** One record as a whole datagram. */
+function datagram(record: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(1 + record.length);
+  bytes[0] = MAGIC;
+  bytes.set(record, 1);
+  return bytes;
 }

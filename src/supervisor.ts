@@ -157,6 +157,14 @@ class Supervisor {
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
     Deno.addSignalListener("SIGHUP", onHangUp);
+    if (this.#config.cluster.length > 0) {
+      await this.#directory.joinCluster({
+        servers: this.#config.cluster,
+        node: this.#config.nodeName ||
+          `${Deno.hostname()}-${this.#config.port}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64),
+        creds: this.#config.clusterCreds,
+      });
+    }
     for (let pId = 0; pId < this.#config.processes; pId++) this.#spawn(pId);
     const stopHeartbeat = startHeartbeat({
       watchdogSeconds: this.#config.watchdog,
@@ -170,7 +178,7 @@ class Supervisor {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     Deno.removeSignalListener("SIGHUP", onHangUp);
-    this.#directory.close();
+    await this.#directory.close();
     const removal = removeRuntimeDir(this.#config.runtimeDir);
     if (!removal.dirRemoved) this.#log.warning("runtime directory kept", { kept: removal.kept });
     this.#log.info("supervisor exiting");

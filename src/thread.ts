@@ -90,7 +90,10 @@ export class Thread implements SessionHost {
     this.#log = logger("thread");
     const config = options.config;
     this.#makeBus = options.bus ??
-      ((handlers) => new UnixBus(config.runtimeDir, options.ep, handlers));
+      ((handlers) =>
+        new UnixBus(config.runtimeDir, options.ep, handlers, {
+          gateway: config.cluster.length > 0,
+        }));
     this.#makeAcceptor = options.acceptor ?? (() =>
       listenTcp({
         hostname: config.host,

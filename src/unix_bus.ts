@@ -5,10 +5,19 @@
  * @module
  */
 import type { Bus, BusHandlers } from "./bus.ts";
-import { SUPERVISOR_EP } from "./directory_messages.ts";
+import { isRemoteEndpointId, SUPERVISOR_EP } from "./directory_messages.ts";
 import { decodeDatagram } from "./wire.ts";
 import { Endpoint } from "./endpoint.ts";
 import { type Logger, logger } from "./log.ts";
+
+/** Options of {@linkcode UnixBus}. */
+export interface UnixBusOptions {
+  /**
+   * The node is in a cluster (cluster.ts): records for another node's endpoints, and a copy
+   * of every {@linkcode Bus.sendAll}, go to the supervisor, which forwards them. Default false.
+   */
+  gateway?: boolean;
+}
 
 /** A bus endpoint bound in a runtime directory. */
 export class UnixBus implements Bus {
@@ -17,14 +26,16 @@ export class UnixBus implements Bus {
   readonly #handlers: BusHandlers;
   readonly #log: Logger = logger("bus");
   #peers: readonly string[] = [];
+  readonly #gateway: boolean;
 
   /**
    * Binds `dir/id.sock`.
    *
    * @throws {Deno.errors.AddrInUse} when the path is in use by a live socket.
    */
-  constructor(dir: string, id: string, handlers: BusHandlers) {
+  constructor(dir: string, id: string, handlers: BusHandlers, options: UnixBusOptions = {}) {
     this.id = id;
+    this.#gateway = options.gateway ?? false;
     this.#handlers = handlers;
     this.#endpoint = new Endpoint(dir, id, {
       onDatagram: (data) => this.#onDatagram(data),
@@ -41,11 +52,12 @@ export class UnixBus implements Bus {
   }
 
   send(to: string, record: Uint8Array): void {
-    this.#endpoint.send(to, record);
+    this.#endpoint.send(this.#gateway && isRemoteEndpointId(to) ? SUPERVISOR_EP : to, record);
   }
 
   sendAll(record: Uint8Array): void {
     for (const ep of this.#peers) if (ep !== this.id) this.#endpoint.send(ep, record);
+    if (this.#gateway) this.#endpoint.send(SUPERVISOR_EP, record);
   }
 
   setPeers(peers: readonly string[]): void {

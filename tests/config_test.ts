@@ -50,6 +50,9 @@ Deno.test("parseInvocation with no flags serves with the documented defaults", (
     logFormat: "text",
     runtimeDir: "",
     configFile: "",
+    cluster: [],
+    nodeName: "",
+    clusterCreds: "",
     faults: false,
   };
   assert.deepEqual(serveConfig([]), documented);
@@ -92,11 +95,20 @@ Deno.test("parseInvocation reads every server flag", () => {
       "3",
       "--log-format",
       "json",
+      "--cluster",
+      "nats://a:4222,tls://b:4222",
+      "--node-name",
+      "node-1",
+      "--cluster-creds",
+      "/etc/chatd.creds",
     ]),
     {
       kind: "serve",
       config: {
         faults: false,
+        cluster: ["nats://a:4222", "tls://b:4222"],
+        nodeName: "node-1",
+        clusterCreds: "/etc/chatd.creds",
         joinTimeout: 2.5,
         rate: 0,
         burst: 7,
