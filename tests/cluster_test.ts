@@ -36,3 +36,94 @@ Deno.test({
     assert.equal(await alice.readLine(), "ALL bob hello all");
   },
 });
+
+Deno.test({
+  name: "two nodes: a JOIN race across nodes has exactly one winner, 20 rounds",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    for (let round = 0; round < 20; round++) {
+      await using x = await LineClient.connect(a.port);
+      await using y = await LineClient.connect(b.port);
+      await x.hello();
+      await y.hello();
+      const name = `Race${round}`;
+      // Different case on each side: the race is decided case-insensitively.
+      await Promise.all([x.send(`JOIN ${name}`), y.send(`JOIN ${name.toLowerCase()}`)]);
+      const replies = await Promise.all([x.readLine(), y.readLine()]);
+      const won = replies.filter((line) => line.startsWith("OK JOIN ")).length;
+      const lost = replies.filter((line) => line.startsWith("ERR NAME_TAKEN ")).length;
+      assert.deepEqual([won, lost], [1, 1], `round ${round}: ${replies.join(" | ")}`);
+    }
+  },
+});
+
+Deno.test({
+  name: "two nodes: 2,000 direct messages each way arrive in order",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    const args = (node: string) => [...nodeArgs(nats, node), "--rate", "0"];
+    await using a = await TestServer.start(args("na"));
+    await using b = await TestServer.start(args("nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    await alice.hello();
+    await bob.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    const count = 2000;
+    const burst = (to: string) =>
+      new TextEncoder().encode(
+        Array.from({ length: count }, (_, i) => `CHAT ${to} m${i}\n`).join(""),
+      );
+    await Promise.all([alice.sendBytes(burst("bob")), bob.sendBytes(burst("alice"))]);
+    const [atBob, atAlice] = await Promise.all([
+      bob.readLines(count, 30_000),
+      alice.readLines(count, 30_000),
+    ]);
+    assert.deepEqual(atBob, Array.from({ length: count }, (_, i) => `FROM alice m${i}`));
+    assert.deepEqual(atAlice, Array.from({ length: count }, (_, i) => `FROM bob m${i}`));
+  },
+});
+
+Deno.test({
+  name: "two nodes: kill -9 of a node gives LEFT for its users on the other within 5 s",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    await using carol = await LineClient.connect(b.port);
+    for (const client of [alice, bob, carol]) await client.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    await join(carol, "carol");
+    assert.deepEqual(new Set(await alice.readLines(2)), new Set(["JOINED bob", "JOINED carol"]));
+    await alice.send("WHO");
+    assert.equal(await alice.readLine(), "USERS 3 alice bob carol");
+    const children = [...b.childPids().values()].flat();
+    const killedAt = performance.now();
+    b.process.kill("SIGKILL");
+    for (const pid of children) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone with its supervisor */ }
+    }
+    const left = await alice.readLines(2, 8000);
+    const elapsed = performance.now() - killedAt;
+    assert.deepEqual(new Set(left), new Set(["LEFT bob", "LEFT carol"]));
+    assert.ok(elapsed < 5000, `LEFT after ${Math.round(elapsed)} ms`);
+    console.log(`LEFT after ${Math.round(elapsed)} ms`);
+    await alice.send("WHO");
+    assert.equal(await alice.readLine(), "USERS 1 alice");
+    await using bob2 = await LineClient.connect(a.port);
+    await bob2.hello();
+    await join(bob2, "bob");
+  },
+});
