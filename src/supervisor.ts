@@ -317,7 +317,9 @@ class Supervisor {
     }
     const before = this.#reloadSource.parsed;
     const changed = (Object.keys(next) as (keyof Config)[])
-      .filter((key) => !RELOADABLE.has(key) && next[key] !== before[key]);
+      .filter((key) =>
+        !RELOADABLE.has(key) && JSON.stringify(next[key]) !== JSON.stringify(before[key])
+      );
     if (changed.length > 0) {
       this.#log.warning("SIGHUP: these settings changed but apply only after a restart", {
         settings: changed.join(","),
