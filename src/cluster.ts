@@ -79,6 +79,15 @@ function parseClusterEntry(data: Uint8Array): ClusterEntry | undefined {
   return undefined;
 }
 
+/** What the directory uses of a {@linkcode Cluster}; tests give a fake. */
+export type ClusterLink = Pick<Cluster, "claim" | "release" | "publish" | "publishAll" | "close">;
+
+/** Joins a cluster: {@linkcode Cluster.join}, or a fake's. */
+export type JoinCluster = (
+  options: ClusterOptions,
+  handlers: ClusterHandlers,
+) => Promise<ClusterLink>;
+
 /** A node's link to the cluster. */
 export class Cluster {
   readonly node: string;
@@ -243,11 +252,6 @@ export class Cluster {
     own.then((revision) => {
       if (revision !== undefined) this.#delete(key, revision);
     });
-  }
-
-  /** The node a remote user is on, by name; undefined when not another node's user. */
-  remoteNode(name: string): string | undefined {
-    return this.#remote.get(nameKey(name))?.entry.node;
   }
 
   /** Sends a datagram to node `node`. */

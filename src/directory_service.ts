@@ -28,7 +28,13 @@ import {
   encodeRoom,
   MAGIC,
 } from "./wire.ts";
-import { Cluster, type ClusterEntry, type ClusterOptions } from "./cluster.ts";
+import {
+  Cluster,
+  type ClusterEntry,
+  type ClusterLink,
+  type ClusterOptions,
+  type JoinCluster,
+} from "./cluster.ts";
 import { Directory } from "./directory.ts";
 import { UnixBus } from "./unix_bus.ts";
 import { type Logger, logger } from "./log.ts";
@@ -54,7 +60,7 @@ export class DirectoryService {
   readonly #log: Logger = logger("directory");
   /** Numbers every add and remove, in the order they were made. */
   #seq = 0;
-  #cluster: Cluster | undefined;
+  #cluster: ClusterLink | undefined;
   /** Other nodes' claims of names still held here while a local claim is being decided. */
   readonly #deferred = new Map<string, Entry>();
 
@@ -78,8 +84,8 @@ export class DirectoryService {
    *
    * @throws {Error} when the NATS server cannot be reached or has no JetStream.
    */
-  async joinCluster(options: ClusterOptions): Promise<void> {
-    this.#cluster = await Cluster.join(options, {
+  async joinCluster(options: ClusterOptions, join: JoinCluster = Cluster.join): Promise<void> {
+    this.#cluster = await join(options, {
       onAdd: (entry) => this.#addRemote(entry),
       onRemove: (entry) => this.#removeRemote(entry),
       onDatagram: (data) => this.#fromNode(data),
@@ -218,7 +224,7 @@ export class DirectoryService {
   }
 
   /** Forwards a thread's chat record to the node(s) it is for. */
-  #toNode(record: Exclude<DatagramRecord, { kind: "control" }>, cluster: Cluster): void {
+  #toNode(record: Exclude<DatagramRecord, { kind: "control" }>, cluster: ClusterLink): void {
     if (record.kind === "room") return cluster.publishAll(datagram(encodeRoom(record.line)));
     const target = this.#directory.lookup(record.name);
     if (target === undefined || !isRemoteEndpointId(target.ep) || target.conn !== record.conn) {
