@@ -104,7 +104,8 @@ export class Cluster {
   /** This node's claims in flight or held: resolves to the revision, or undefined if lost. */
   readonly #own = new Map<string, Promise<number | undefined>>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
-  readonly #encoder = new TextEncoder();
+  /** When this node's own heartbeat last reached NATS. */
+  #lastBeat = performance.now();
   #closed = false;
 
   private constructor(
@@ -173,6 +174,12 @@ export class Cluster {
   async #beat(): Promise<void> {
     try {
       await this.#nodes.put(this.node, JSON.stringify({ boot: this.boot }));
+      const now = performance.now();
+      // Back after being cut off from NATS ourselves: the silence was ours, not the others'.
+      if (now - this.#lastBeat > 2 * HEARTBEAT_MS) {
+        for (const node of this.#lastSeen.keys()) this.#lastSeen.set(node, now);
+      }
+      this.#lastBeat = now;
     } catch (error: unknown) {
       if (!this.#closed) this.#log.warning("heartbeat failed", { error: String(error) });
     }
@@ -205,6 +212,8 @@ export class Cluster {
 
   #check(): void {
     const now = performance.now();
+    // Cut off from NATS ourselves: every other node looks silent, and none is judged.
+    if (now - this.#lastBeat > 2 * HEARTBEAT_MS) return;
     const dead = new Set<string>();
     for (const [node, seen] of this.#lastSeen) {
       if (now - seen > NODE_TIMEOUT_MS) dead.add(node);

@@ -152,19 +152,12 @@ class Supervisor {
       log_format: this.#config.logFormat,
       config: this.#config.configFile,
     });
+    if (!(await this.#joinCluster())) return 1;
     const onSignal = () => this.#shutdown();
     const onHangUp = () => this.#reload();
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
     Deno.addSignalListener("SIGHUP", onHangUp);
-    if (this.#config.cluster.length > 0) {
-      await this.#directory.joinCluster({
-        servers: this.#config.cluster,
-        node: this.#config.nodeName ||
-          `${Deno.hostname()}-${this.#config.port}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64),
-        creds: this.#config.clusterCreds,
-      });
-    }
     for (let pId = 0; pId < this.#config.processes; pId++) this.#spawn(pId);
     const stopHeartbeat = startHeartbeat({
       watchdogSeconds: this.#config.watchdog,
@@ -183,6 +176,26 @@ class Supervisor {
     if (!removal.dirRemoved) this.#log.warning("runtime directory kept", { kept: removal.kept });
     this.#log.info("supervisor exiting");
     return 0;
+  }
+
+  /** Joins the `--cluster`, if any; false (said on stderr) when it cannot. */
+  async #joinCluster(): Promise<boolean> {
+    const { cluster, nodeName, clusterCreds, port } = this.#config;
+    if (cluster.length === 0) return true;
+    try {
+      await this.#directory.joinCluster({
+        servers: cluster,
+        node: nodeName || `${Deno.hostname()}-${port}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64),
+        creds: clusterCreds,
+      });
+      return true;
+    } catch (error: unknown) {
+      console.error(`chatd: Cannot join the cluster at ${cluster.join(",")}: ${error}`);
+      await this.#directory.close();
+      removeRuntimeDir(this.#config.runtimeDir);
+      this.#log.info("supervisor exiting");
+      return false;
+    }
   }
 
   #spawn(pId: number): void {

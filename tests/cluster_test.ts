@@ -2,7 +2,7 @@
  * Two chatd nodes (2 processes × 2 threads each) joined through one real nats-server.
  */
 import assert from "node:assert/strict";
-import { join, LineClient, TestServer } from "./test_util.ts";
+import { join, LineClient, outputWithin, serverCommand, TestServer } from "./test_util.ts";
 import { natsMissing, NatsServer } from "./_nats.ts";
 
 const ignore = natsMissing();
@@ -126,4 +126,20 @@ Deno.test({
     await bob2.hello();
     await join(bob2, "bob");
   },
+});
+
+Deno.test("a node whose NATS server cannot be reached says so and exits 1", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const output = await outputWithin(
+    serverCommand(["--port", "0", "--cluster", `nats://127.0.0.1:${port}`]),
+    20_000,
+  );
+  assert.equal(output.code, 1);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.match(
+    stderr,
+    new RegExp(`^chatd: Cannot join the cluster at nats://127.0.0.1:${port}: `, "m"),
+  );
 });
