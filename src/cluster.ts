@@ -150,6 +150,12 @@ export class Cluster {
   }
 
   async #start(): Promise<void> {
+    (async () => {
+      for await (const status of this.#nc.status()) {
+        if (status.type === "disconnect") this.#log.warning("cluster disconnected");
+        else if (status.type === "reconnect") this.#log.info("cluster reconnected");
+      }
+    })();
     const sub = this.#nc.subscribe(`chatd.node.${this.node}`);
     (async () => {
       for await (const message of sub) this.#handlers.onDatagram(message.data);

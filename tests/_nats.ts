@@ -26,11 +26,13 @@ function freePort(): number {
 /** A running nats-server; `await using` stops it and removes its storage. */
 export class NatsServer implements AsyncDisposable {
   readonly url: string;
-  readonly #process: Deno.ChildProcess;
+  #process: Deno.ChildProcess;
   readonly #dir: string;
+  readonly #port: number;
 
-  private constructor(url: string, process: Deno.ChildProcess, dir: string) {
-    this.url = url;
+  private constructor(port: number, process: Deno.ChildProcess, dir: string) {
+    this.url = `nats://127.0.0.1:${port}`;
+    this.#port = port;
     this.#process = process;
     this.#dir = dir;
   }
@@ -40,36 +42,60 @@ export class NatsServer implements AsyncDisposable {
     const dir = await Deno.makeTempDir({ prefix: "chatd-nats-" });
     // nats-server 2.9 takes no port 0: a port just seen free, then its ready line.
     const port = freePort();
-    const process = new Deno.Command("nats-server", {
-      args: ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir, "-m", "0"],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const server = new NatsServer(`nats://127.0.0.1:${port}`, process, dir);
+    let process: Deno.ChildProcess | undefined;
     try {
-      const ready = Promise.withResolvers<void>();
-      (async () => {
-        let text = "";
-        for await (const chunk of process.stderr.pipeThrough(new TextDecoderStream())) {
-          if (text.length < 100_000) text += chunk;
-          if (text.includes("Server is ready")) ready.resolve();
-          if (text.includes("[FTL]")) ready.reject(new Error(`nats-server failed: ${text}`));
-        }
-        ready.reject(new Error(`nats-server ended: ${text}`));
-      })();
-      await withTimeout(ready.promise, 10_000, "nats-server ready");
-      return server;
-    } catch (error: unknown) {
-      await server[Symbol.asyncDispose]();
-      throw error;
+      process = await launch(port, dir);
+    } finally {
+      if (process === undefined) await Deno.remove(dir, { recursive: true });
     }
+    return new NatsServer(port, process, dir);
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
+  /** Kills the server (SIGKILL). */
+  async stop(): Promise<void> {
     try {
       this.#process.kill("SIGKILL");
     } catch { /* gone */ }
     await this.#process.status;
+  }
+
+  /** Starts it again on the same port with the same storage. */
+  async restart(): Promise<void> {
+    this.#process = await launch(this.#port, this.#dir);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
     await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Runs nats-server -js on `port` with storage in `dir`, and waits for its ready line. */
+async function launch(port: number, dir: string): Promise<Deno.ChildProcess> {
+  const process = new Deno.Command("nats-server", {
+    args: ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir, "-m", "0"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const ready = Promise.withResolvers<void>();
+  // Its log is read to the end, so that the pipe never fills.
+  (async () => {
+    let text = "";
+    for await (const chunk of process.stderr.pipeThrough(new TextDecoderStream())) {
+      if (text.length < 100_000) text += chunk;
+      if (text.includes("Server is ready")) ready.resolve();
+      if (text.includes("[FTL]")) ready.reject(new Error(`nats-server failed: ${text}`));
+    }
+    ready.reject(new Error(`nats-server ended: ${text}`));
+  })();
+  try {
+    await withTimeout(ready.promise, 10_000, "nats-server ready");
+    return process;
+  } catch (error: unknown) {
+    try {
+      process.kill("SIGKILL");
+    } catch { /* gone */ }
+    await process.status;
+    throw error;
   }
 }

@@ -2,7 +2,14 @@
  * Two chatd nodes (2 processes × 2 threads each) joined through one real nats-server.
  */
 import assert from "node:assert/strict";
-import { join, LineClient, outputWithin, serverCommand, TestServer } from "./test_util.ts";
+import {
+  join,
+  LineClient,
+  outputWithin,
+  serverCommand,
+  TestServer,
+  waitUntil,
+} from "./test_util.ts";
 import { natsMissing, NatsServer } from "./_nats.ts";
 
 const ignore = natsMissing();
@@ -142,4 +149,39 @@ Deno.test("a node whose NATS server cannot be reached says so and exits 1", asyn
     stderr,
     new RegExp(`^chatd: Cannot join the cluster at nats://127.0.0.1:${port}: `, "m"),
   );
+});
+
+Deno.test({
+  name:
+    "two nodes: NATS down for longer than the node timeout and back: no LEFT, WHO equal, messages flow",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    await alice.hello();
+    await bob.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    await nats.stop();
+    // Down until each node has missed more heartbeats than the node timeout allows (3 s).
+    const failures = (server: TestServer) =>
+      server.logs.filter((line) => line.includes('msg="heartbeat failed"')).length;
+    await waitUntil(() => failures(a) >= 4 && failures(b) >= 4, 30_000, "missed heartbeats");
+    const reconnects = [a.logs.length, b.logs.length];
+    await nats.restart();
+    await a.waitForLog({ msg: "cluster reconnected" }, { from: reconnects[0], timeoutMs: 20_000 });
+    await b.waitForLog({ msg: "cluster reconnected" }, { from: reconnects[1], timeoutMs: 20_000 });
+    await alice.send("WHO");
+    assert.equal(await alice.readLine(), "USERS 2 alice bob");
+    await bob.send("WHO");
+    assert.equal(await bob.readLine(), "USERS 2 alice bob");
+    await alice.send("CHAT bob back");
+    assert.equal(await bob.readLine(10_000), "FROM alice back");
+    await bob.send("CHAT * hello again");
+    assert.equal(await alice.readLine(10_000), "ALL bob hello again");
+  },
 });
