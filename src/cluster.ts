@@ -205,8 +205,9 @@ export class Cluster {
       return;
     }
     if (entry.node === this.node) {
-      // Left by an earlier run of this node: free the name.
-      if (entry.boot !== this.boot) this.#delete(key, revision);
+      // Left by an earlier run of this node, or a claim this run gave up (should NATS take it
+      // after the client stopped waiting): free the name.
+      if (entry.boot !== this.boot || !this.#own.has(key)) this.#delete(key, revision);
       return;
     }
     const previous = this.#remote.get(key);

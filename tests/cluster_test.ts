@@ -171,6 +171,12 @@ Deno.test({
     const failures = (server: TestServer) =>
       server.logs.filter((line) => line.includes('msg="heartbeat failed"')).length;
     await waitUntil(() => failures(a) >= 4 && failures(b) >= 4, 30_000, "missed heartbeats");
+    // A JOIN that needs the cluster while NATS is down is refused; it must not come back as a
+    // ghost once NATS takes the claim late.
+    await using carol = await LineClient.connect(a.port);
+    await carol.hello();
+    await carol.send("JOIN carol");
+    assert.equal(await carol.readLine(20_000), "ERR NAME_TAKEN carol");
     const reconnects = [a.logs.length, b.logs.length];
     await nats.restart();
     await a.waitForLog({ msg: "cluster reconnected" }, { from: reconnects[0], timeoutMs: 20_000 });
