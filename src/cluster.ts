@@ -104,6 +104,8 @@ export class Cluster {
   /** This node's claims in flight or held: resolves to the revision, or undefined if lost. */
   readonly #own = new Map<string, Promise<number | undefined>>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
+  /** Deletes not yet answered: closing waits for them. */
+  readonly #deleting = new Set<Promise<void>>();
   /** When this node's own heartbeat last reached NATS. */
   #lastBeat = performance.now();
   #closed = false;
@@ -238,7 +240,9 @@ export class Cluster {
 
   #delete(key: string, revision: number): void {
     // Conditional: another node may have deleted it already, or the name been taken again.
-    this.#names.delete(key, { previousSeq: revision }).catch(() => {});
+    const deleting = this.#names.delete(key, { previousSeq: revision }).catch(() => {})
+      .finally(() => this.#deleting.delete(deleting));
+    this.#deleting.add(deleting);
   }
 
   /**
@@ -265,9 +269,10 @@ export class Cluster {
     const own = this.#own.get(key);
     if (own === undefined) return;
     this.#own.delete(key);
-    own.then((revision) => {
+    const releasing = own.then((revision) => {
       if (revision !== undefined) this.#delete(key, revision);
-    });
+    }).finally(() => this.#deleting.delete(releasing));
+    this.#deleting.add(releasing);
   }
 
   /** Sends a datagram to node `node`. */
@@ -291,6 +296,7 @@ export class Cluster {
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
     await Promise.allSettled([...this.#own.values()]);
+    while (this.#deleting.size > 0) await Promise.allSettled([...this.#deleting]);
     try {
       await this.#nodes.delete(this.node);
       await this.#nc.drain();

@@ -11,6 +11,8 @@ import {
   waitUntil,
 } from "./test_util.ts";
 import { natsMissing, NatsServer } from "./_nats.ts";
+import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 
 const ignore = natsMissing();
 if (ignore) console.warn(`cluster tests skipped: ${ignore}`);
@@ -189,5 +191,36 @@ Deno.test({
     assert.equal(await bob.readLine(10_000), "FROM alice back");
     await bob.send("CHAT * hello again");
     assert.equal(await alice.readLine(10_000), "ALL bob hello again");
+  },
+});
+
+Deno.test({
+  name: "a node stopped with SIGTERM deletes its names and its heartbeat before it exits",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(a.port);
+    await alice.hello();
+    await bob.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    a.signal("SIGTERM");
+    assert.equal((await a.status).code, 0);
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kvm = new Kvm(nc);
+      const keys = async (bucket: string) => {
+        const found: string[] = [];
+        for await (const key of await (await kvm.open(bucket)).keys()) found.push(key);
+        return found.sort();
+      };
+      assert.deepEqual(await keys("chatd_names"), []);
+      assert.deepEqual(await keys("chatd_nodes"), []);
+    } finally {
+      await nc.close();
+    }
   },
 });
