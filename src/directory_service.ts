@@ -61,6 +61,10 @@ export class DirectoryService {
   /** Numbers every add and remove, in the order they were made. */
   #seq = 0;
   #cluster: ClusterLink | undefined;
+  /** This node's name in the cluster. */
+  #node = "";
+  /** Other nodes' entries removed by their notice, until the KV watch says so too. */
+  readonly #gone = new Set<string>();
   /** Other nodes' claims of names still held here while a local claim is being decided. */
   readonly #deferred = new Map<string, Entry>();
 
@@ -85,9 +89,10 @@ export class DirectoryService {
    * @throws {Error} when the NATS server cannot be reached or has no JetStream.
    */
   async joinCluster(options: ClusterOptions, join: JoinCluster = Cluster.join): Promise<void> {
+    this.#node = options.node;
     this.#cluster = await join(options, {
-      onAdd: (entry) => this.#addRemote(entry),
-      onRemove: (entry) => this.#removeRemote(entry),
+      onAdd: (entry) => this.#addRemote(fromCluster(entry)),
+      onRemove: (entry) => this.#removeRemote(fromCluster(entry), true),
       onDatagram: (data) => this.#fromNode(data),
     });
     this.#log.info("joined the cluster", {
@@ -175,6 +180,7 @@ export class DirectoryService {
     }
     if (!this.#directory.holds(entry)) return;
     const seq = this.#added(entry, entry.ep);
+    this.#announce({ kind: "add", entry: this.#remoteForm(entry), seq });
     const others = [...this.#endpoints].filter((ep) => ep !== entry.ep);
     await this.#flushed(others);
     // The owner's confirmation, unless the name was released or its thread died meanwhile.
@@ -197,30 +203,41 @@ export class DirectoryService {
     }
     this.#cluster?.release(entry.name);
     this.#removed([entry]);
+    this.#announce({ kind: "remove", entries: [this.#remoteForm(entry)], seq: this.#seq });
   }
 
   // Cluster ----------------------------------------------------------------------------------
 
-  #addRemote(remote: ClusterEntry): void {
-    const entry = {
-      name: remote.name,
-      ep: remoteEndpointId(remote.node, remote.ep),
-      conn: remote.conn,
-    };
+  /** Another node's claim, from the KV watch or from that node's own notice. */
+  #addRemote(entry: Entry): void {
+    // Both paths bring each claim: the second is ignored, as is a watch lagging behind a
+    // notice that the user already left.
+    if (this.#directory.holds(entry) || this.#gone.has(entryId(entry))) return;
     // A local claim of the name is being decided; it loses, and this entry follows.
     if (!this.#directory.claim(entry)) return void this.#deferred.set(nameKey(entry.name), entry);
     this.#added(entry);
   }
 
-  #removeRemote(remote: ClusterEntry): void {
-    const entry = {
-      name: remote.name,
-      ep: remoteEndpointId(remote.node, remote.ep),
-      conn: remote.conn,
-    };
+  /** Another node's user left: from the KV watch (`final`) or from that node's notice. */
+  #removeRemote(entry: Entry, final: boolean): void {
     const key = nameKey(entry.name);
     if (this.#deferred.get(key)?.ep === entry.ep) this.#deferred.delete(key);
-    if (this.#directory.release(entry)) this.#removed([entry]);
+    const released = this.#directory.release(entry);
+    if (final) this.#gone.delete(entryId(entry));
+    else if (released) this.#gone.add(entryId(entry));
+    if (released) this.#removed([entry]);
+  }
+
+  /**
+   * Tells the other nodes about this node's claims and releases on their subjects, so that
+   * each sees `JOINED` before the user's first message and `LEFT` after its last.
+   */
+  #announce(message: ControlMessage): void {
+    this.#cluster?.publishAll(datagram(encodeControl(message)));
+  }
+
+  #remoteForm(entry: Entry): Entry {
+    return { name: entry.name, ep: remoteEndpointId(this.#node, entry.ep), conn: entry.conn };
   }
 
   /** Forwards a thread's chat record to the node(s) it is for. */
@@ -248,13 +265,23 @@ export class DirectoryService {
             this.#bus.send(target.ep, encodeDirect(record.conn, record.name, record.line));
           }
         } else {
-          this.#log.warning("control record from another node dropped");
+          this.#fromNodeControl(record.message);
         }
       }
     } catch (error: unknown) {
       if (!(error instanceof DatagramError)) throw error;
       this.#log.warning("malformed datagram from another node dropped", { error: String(error) });
     }
+  }
+
+  #fromNodeControl(message: ControlMessage): void {
+    const remote = (entry: Entry) => isRemoteEndpointId(entry.ep) && !this.#endpoints.has(entry.ep);
+    if (message.kind === "add" && remote(message.entry)) return this.#addRemote(message.entry);
+    if (message.kind === "remove" && message.entries.every(remote)) {
+      for (const entry of message.entries) this.#removeRemote(entry, false);
+      return;
+    }
+    this.#log.warning("control record from another node dropped", { kind: message.kind });
   }
 
   /** Tells every thread that `entries` are gone; their names are free once all know. */
@@ -281,6 +308,13 @@ export class DirectoryService {
     this.#log.info("endpoints removed", { eps: [...gone].join(","), names: removed.length });
     this.#broadcast({ kind: "endpoints", endpoints: [...this.#endpoints] });
     this.#removed(removed);
+    if (removed.length > 0) {
+      this.#announce({
+        kind: "remove",
+        entries: removed.map((e) => this.#remoteForm(e)),
+        seq: this.#seq,
+      });
+    }
   }
 
   /** Forgets every endpoint `matches` picks (those of one child instance, say). */
@@ -293,6 +327,16 @@ export class DirectoryService {
     this.#bus.close();
     await this.#cluster?.close();
   }
+}
+
+/** Another node's claim as a directory entry. */
+function fromCluster(remote: ClusterEntry): Entry {
+  return { name: remote.name, ep: remoteEndpointId(remote.node, remote.ep), conn: remote.conn };
+}
+
+/** Identifies one claim: the same name may be claimed again by another connection. */
+function entryId(entry: Entry): string {
+  return `${entry.ep} ${entry.conn} ${nameKey(entry.name)}`;
 }
 
 /** One record as a whole datagram. */

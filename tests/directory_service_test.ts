@@ -203,3 +203,54 @@ Deno.test("DirectoryService in a cluster: chat records go to the other node and 
     });
   });
 });
+
+Deno.test("DirectoryService in a cluster: a confirmed claim and its release are announced to the other nodes", async () => {
+  await setup(async ({ cluster, thread, inbox }) => {
+    const entry = { name: "alice", ep: THREAD, conn: 1 };
+    thread.send("supervisor", encodeControl({ kind: "claim", entry }));
+    await cluster.until(() => cluster.claims.length > 0, "the cluster claim");
+    cluster.claims[0]!.decide(true);
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "add", entry, seq: 1 },
+    });
+    const remote = { name: "alice", ep: `n1/${THREAD}`, conn: 1 };
+    assert.deepEqual(cluster.published, [{
+      node: "*",
+      records: [{ kind: "control", message: { kind: "add", entry: remote, seq: 1 } }],
+    }]);
+    cluster.published.length = 0;
+    thread.send("supervisor", encodeControl({ kind: "release", entry }));
+    await cluster.until(() => cluster.published.length > 0, "the remove notice");
+    assert.deepEqual(cluster.published, [{
+      node: "*",
+      records: [{ kind: "control", message: { kind: "remove", entries: [remote], seq: 2 } }],
+    }]);
+    assert.deepEqual(cluster.released, ["alice"]);
+  });
+});
+
+Deno.test("DirectoryService in a cluster: a notice and the watch bring one JOINED and one LEFT", async () => {
+  await setup(async ({ inbox, handlers }) => {
+    const bob = { name: "bob", ep: "n2/1-1-3-0", conn: 9 };
+    const notice = (message: ControlMessage) =>
+      handlers.onDatagram(datagram(encodeControl(message)));
+    notice({ kind: "add", entry: bob, seq: 5 });
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "add", entry: bob, seq: 1 },
+    });
+    handlers.onAdd(remoteBob); // the watch, later: nothing new
+    notice({ kind: "remove", entries: [bob], seq: 6 });
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "remove", entries: [bob], seq: 2 },
+    });
+    handlers.onAdd(remoteBob); // a watch lagging behind the notice: no ghost
+    handlers.onRemove(remoteBob);
+    // A notice for a local endpoint is refused: another node cannot speak for this one.
+    notice({ kind: "add", entry: { name: "eve", ep: THREAD, conn: 3 }, seq: 7 });
+    handlers.onDatagram(datagram(encodeRoom(encoder.encode("ALL carol fence\n"))));
+    assert.deepEqual(await inbox.next(), { kind: "room", line: "ALL carol fence\n" });
+  });
+});
