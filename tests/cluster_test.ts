@@ -224,3 +224,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "two nodes: JOINED comes before a remote user's first message and LEFT after its last",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    await alice.hello();
+    await join(alice, "alice");
+    for (let round = 0; round < 10; round++) {
+      await using bob = await LineClient.connect(b.port);
+      await bob.hello();
+      await bob.send(`JOIN bob${round}\nCHAT * hi ${round}\nLEAV`);
+      assert.deepEqual(await alice.readLines(3), [
+        `JOINED bob${round}`,
+        `ALL bob${round} hi ${round}`,
+        `LEFT bob${round}`,
+      ]);
+    }
+  },
+});
