@@ -47,8 +47,12 @@ export interface ClusterEntry {
 export interface ClusterHandlers {
   /** Another node's user claimed a name. */
   onAdd(entry: ClusterEntry): void;
-  /** Another node's user is gone (left, or its node died). */
-  onRemove(entry: ClusterEntry): void;
+  /**
+   * Another node's user is gone: its name was deleted from the bucket (`final` false: its
+   * node, when alive, announced the release on this node's subject before deleting it), or
+   * its node died or restarted (`final` true: no announcement comes).
+   */
+  onRemove(entry: ClusterEntry, final: boolean): void;
   /** A datagram another node sent to this one. */
   onDatagram(data: Uint8Array): void;
 }
@@ -99,6 +103,8 @@ export class Cluster {
   readonly #log: Logger = logger("cluster");
   /** Other nodes' entries by name key, with their revision. */
   readonly #remote = new Map<string, { entry: ClusterEntry; revision: number }>();
+  /** Other nodes: the run each heartbeat names. */
+  readonly #boots = new Map<string, string>();
   /** Other nodes: when each was last heard from (or first seen). */
   readonly #lastSeen = new Map<string, number>();
   /** This node's claims in flight or held: resolves to the revision, or undefined if lost. */
@@ -168,6 +174,7 @@ export class Cluster {
       for await (const e of nodesWatch) {
         if (e.key !== this.node && e.operation === "PUT") {
           this.#lastSeen.set(e.key, performance.now());
+          this.#booted(e.key, e.value);
         }
       }
     })();
@@ -177,6 +184,23 @@ export class Cluster {
     })();
     this.#timers.push(setInterval(() => this.#beat(), HEARTBEAT_MS));
     this.#timers.push(setInterval(() => this.#check(), CHECK_MS));
+  }
+
+  /** A heartbeat of `node`: if it names a new run, the users of its earlier runs are gone. */
+  #booted(node: string, value: Uint8Array): void {
+    let boot: unknown;
+    try {
+      boot = JSON.parse(new TextDecoder().decode(value)).boot;
+    } catch {
+      return;
+    }
+    if (typeof boot !== "string" || this.#boots.get(node) === boot) return;
+    this.#boots.set(node, boot);
+    for (const [key, { entry }] of this.#remote) {
+      if (entry.node !== node || entry.boot === boot) continue;
+      this.#remote.delete(key);
+      this.#handlers.onRemove(entry, true);
+    }
   }
 
   async #beat(): Promise<void> {
@@ -198,7 +222,7 @@ export class Cluster {
       const gone = this.#remote.get(key);
       if (gone === undefined) return;
       this.#remote.delete(key);
-      this.#handlers.onRemove(gone.entry);
+      this.#handlers.onRemove(gone.entry, false);
       return;
     }
     const entry = parseClusterEntry(value);
@@ -213,7 +237,7 @@ export class Cluster {
       return;
     }
     const previous = this.#remote.get(key);
-    if (previous) this.#handlers.onRemove(previous.entry);
+    if (previous) this.#handlers.onRemove(previous.entry, true);
     this.#remote.set(key, { entry, revision });
     if (!this.#lastSeen.has(entry.node)) this.#lastSeen.set(entry.node, performance.now());
     this.#handlers.onAdd(entry);
@@ -233,7 +257,7 @@ export class Cluster {
     for (const [key, { entry, revision }] of this.#remote) {
       if (!dead.has(entry.node)) continue;
       this.#remote.delete(key);
-      this.#handlers.onRemove(entry);
+      this.#handlers.onRemove(entry, true);
       this.#delete(key, revision);
     }
   }

@@ -63,8 +63,12 @@ export class DirectoryService {
   #cluster: ClusterLink | undefined;
   /** This node's name in the cluster. */
   #node = "";
-  /** Other nodes' entries removed by their notice, until the KV watch says so too. */
-  readonly #gone = new Set<string>();
+  /** Other nodes' entries removed by their notice, with when: a lagging watch must not revive them. */
+  readonly #gone = new Map<string, number>();
+  /** Other nodes' entries their node announced: their `remove` notice is awaited. */
+  readonly #announced = new Set<string>();
+  /** Entries the watch removed before their node's notice did: a bounded wait for it. */
+  readonly #awaitingNotice = new Map<string, ReturnType<typeof setTimeout>>();
   /** Other nodes' claims of names still held here while a local claim is being decided. */
   readonly #deferred = new Map<string, Entry>();
 
@@ -92,7 +96,7 @@ export class DirectoryService {
     this.#node = options.node;
     this.#cluster = await join(options, {
       onAdd: (entry) => this.#addRemote(fromCluster(entry)),
-      onRemove: (entry) => this.#removeRemote(fromCluster(entry), true),
+      onRemove: (entry, final) => this.#removeRemote(fromCluster(entry), final ? "final" : "watch"),
       onDatagram: (data) => this.#fromNode(data),
     });
     this.#log.info("joined the cluster", {
@@ -218,14 +222,40 @@ export class DirectoryService {
     this.#added(entry);
   }
 
-  /** Another node's user left: from the KV watch (`final`) or from that node's notice. */
-  #removeRemote(entry: Entry, final: boolean): void {
+  /**
+   * Another node's user left. `notice`: that node said so on this node's subject, after the
+   * user's last message. `watch`: the name was deleted from the bucket; when the node had
+   * announced the user, its notice was sent before and is awaited (so that `LEFT` stays
+   * after the last message), for at most {@linkcode NOTICE_WAIT_MS} should it be lost.
+   * `final`: the node died or restarted.
+   */
+  #removeRemote(entry: Entry, source: "notice" | "watch" | "final"): void {
+    const id = entryId(entry);
+    if (source === "watch" && this.#announced.has(id)) {
+      if (!this.#awaitingNotice.has(id)) {
+        const timer = setTimeout(() => this.#removeRemote(entry, "final"), NOTICE_WAIT_MS);
+        this.#awaitingNotice.set(id, timer);
+      }
+      return;
+    }
+    clearTimeout(this.#awaitingNotice.get(id));
+    this.#awaitingNotice.delete(id);
+    this.#announced.delete(id);
     const key = nameKey(entry.name);
     if (this.#deferred.get(key)?.ep === entry.ep) this.#deferred.delete(key);
     const released = this.#directory.release(entry);
-    if (final) this.#gone.delete(entryId(entry));
-    else if (released) this.#gone.add(entryId(entry));
+    if (source === "notice" && released) this.#forget(id);
     if (released) this.#removed([entry]);
+  }
+
+  /** Remembers that `id` left, for a while, so that a lagging watch does not revive it. */
+  #forget(id: string): void {
+    const now = performance.now();
+    for (const [old, at] of this.#gone) {
+      if (now - at < GONE_MS) break;
+      this.#gone.delete(old);
+    }
+    this.#gone.set(id, now);
   }
 
   /**
@@ -276,9 +306,12 @@ export class DirectoryService {
 
   #fromNodeControl(message: ControlMessage): void {
     const remote = (entry: Entry) => isRemoteEndpointId(entry.ep) && !this.#endpoints.has(entry.ep);
-    if (message.kind === "add" && remote(message.entry)) return this.#addRemote(message.entry);
+    if (message.kind === "add" && remote(message.entry)) {
+      this.#announced.add(entryId(message.entry));
+      return this.#addRemote(message.entry);
+    }
     if (message.kind === "remove" && message.entries.every(remote)) {
-      for (const entry of message.entries) this.#removeRemote(entry, false);
+      for (const entry of message.entries) this.#removeRemote(entry, "notice");
       return;
     }
     this.#log.warning("control record from another node dropped", { kind: message.kind });
@@ -324,10 +357,17 @@ export class DirectoryService {
 
   /** Closes the supervisor's endpoint, and leaves the cluster. */
   async close(): Promise<void> {
+    for (const timer of this.#awaitingNotice.values()) clearTimeout(timer);
+    this.#awaitingNotice.clear();
     this.#bus.close();
     await this.#cluster?.close();
   }
 }
+
+/** How long a name deleted from the bucket waits for its node's `remove` notice. */
+const NOTICE_WAIT_MS = 2000;
+/** How long a user removed by notice is remembered against a lagging watch. */
+const GONE_MS = 60_000;
 
 /** Another node's claim as a directory entry. */
 function fromCluster(remote: ClusterEntry): Entry {

@@ -186,7 +186,7 @@ Deno.test("DirectoryService in a cluster: chat records go to the other node and 
       });
     });
     await t.step("a remote user's removal reaches the thread", async () => {
-      handlers.onRemove(remoteBob);
+      handlers.onRemove(remoteBob, false);
       assert.deepEqual(await inbox.next(), {
         kind: "control",
         message: { kind: "remove", entries: [{ name: "bob", ep: "n2/1-1-3-0", conn: 9 }], seq: 2 },
@@ -247,10 +247,46 @@ Deno.test("DirectoryService in a cluster: a notice and the watch bring one JOINE
       message: { kind: "remove", entries: [bob], seq: 2 },
     });
     handlers.onAdd(remoteBob); // a watch lagging behind the notice: no ghost
-    handlers.onRemove(remoteBob);
+    handlers.onRemove(remoteBob, false);
     // A notice for a local endpoint is refused: another node cannot speak for this one.
     notice({ kind: "add", entry: { name: "eve", ep: THREAD, conn: 3 }, seq: 7 });
     handlers.onDatagram(datagram(encodeRoom(encoder.encode("ALL carol fence\n"))));
     assert.deepEqual(await inbox.next(), { kind: "room", line: "ALL carol fence\n" });
+  });
+});
+
+Deno.test("DirectoryService in a cluster: the watch's delete of an announced user waits for its node's notice", async (t) => {
+  await setup(async ({ inbox, handlers }) => {
+    const bob = { name: "bob", ep: "n2/1-1-3-0", conn: 9 };
+    const notice = (message: ControlMessage) =>
+      handlers.onDatagram(datagram(encodeControl(message)));
+    notice({ kind: "add", entry: bob, seq: 5 });
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "add", entry: bob, seq: 1 },
+    });
+    await t.step("LEFT comes with the notice, after the messages before it", async () => {
+      handlers.onRemove(remoteBob, false); // the watch overtook bob's last message and notice
+      handlers.onDatagram(datagram(encodeRoom(encoder.encode("ALL bob last\n"))));
+      notice({ kind: "remove", entries: [bob], seq: 6 });
+      assert.deepEqual(await inbox.next(), { kind: "room", line: "ALL bob last\n" });
+      assert.deepEqual(await inbox.next(), {
+        kind: "control",
+        message: { kind: "remove", entries: [bob], seq: 2 },
+      });
+    });
+    await t.step("without the notice, LEFT comes after a bounded wait", async () => {
+      const bob2 = { ...bob, conn: 10 };
+      notice({ kind: "add", entry: bob2, seq: 7 });
+      assert.deepEqual(await inbox.next(), {
+        kind: "control",
+        message: { kind: "add", entry: bob2, seq: 3 },
+      });
+      handlers.onRemove({ ...remoteBob, conn: 10 }, false);
+      assert.deepEqual(await inbox.next(), {
+        kind: "control",
+        message: { kind: "remove", entries: [bob2], seq: 4 },
+      });
+    });
   });
 });
