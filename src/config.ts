@@ -78,6 +78,12 @@ export interface Config {
   tlsPort: number;
   /** The `--config` file (`key = value` lines) SIGHUP re-reads; empty = none. */
   configFile: string;
+  /** NATS server URLs of a cluster of nodes (`--cluster`); empty = a single node. */
+  cluster: string[];
+  /** This node's name in the cluster; empty = hostname and port. */
+  nodeName: string;
+  /** A NATS credentials file for the cluster; empty = none. */
+  clusterCreds: string;
   /** Fault injection for tests (`FAULT` verb): on when the environment has CHATD_FAULTS=1. */
   faults: boolean;
 }
@@ -119,6 +125,9 @@ export const DEFAULTS: Readonly<Config> = {
   tlsKey: "",
   tlsPort: -1,
   configFile: "",
+  cluster: [],
+  nodeName: "",
+  clusterCreds: "",
   faults: false,
 };
 
@@ -238,6 +247,11 @@ Options:
   --tls-key FILE             TLS private key (PEM), with --tls-cert
   --tls-port PORT            keep the line port plain and add a TLS line port,
                              0 = a free one (0-65535, default none)
+  --cluster URLS             join a cluster of nodes through NATS JetStream,
+                             comma-separated nats://HOST:PORT (default: none)
+  --node-name NAME           this node's name in the cluster, A-Z a-z 0-9 _ -
+                             (default: hostname-port)
+  --cluster-creds FILE       NATS credentials file (default: none)
   --config FILE              read options from FILE, "key = value" lines; the
                              command line wins; SIGHUP re-reads it (default:
                              none)
@@ -289,6 +303,9 @@ const SERVER_OPTIONS = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   "tls-port": { type: "string" },
+  cluster: { type: "string" },
+  "node-name": { type: "string" },
+  "cluster-creds": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
@@ -437,6 +454,7 @@ function parseConfig(
     webPort: whole("web-port", DEFAULTS.webPort),
     webOrigins: origins(values["web-origin"]),
     ...tls(values, whole),
+    ...parseCluster(values),
   };
 }
 
@@ -474,6 +492,24 @@ function origins(value: string | boolean | string[] | undefined): string[] {
     }
     return url.origin;
   });
+}
+
+/** The cluster flags: NATS URLs and this node's name. */
+function parseCluster(
+  values: Record<string, string | boolean | string[] | undefined>,
+): Pick<Config, "cluster" | "nodeName" | "clusterCreds"> {
+  const urls = str(values.cluster);
+  const cluster = urls === undefined || urls === "" ? [] : urls.split(",");
+  for (const url of cluster) {
+    if (!/^(nats|tls):\/\/[^\s,]+$/.test(url)) {
+      throw new UsageError(`Invalid --cluster ${url}: use nats://HOST:PORT or tls://HOST:PORT`);
+    }
+  }
+  const nodeName = str(values["node-name"]) ?? DEFAULTS.nodeName;
+  if (nodeName !== "" && !/^[A-Za-z0-9_-]{1,64}$/.test(nodeName)) {
+    throw new UsageError(`Invalid --node-name ${nodeName}: 1 to 64 of A-Z a-z 0-9 _ -`);
+  }
+  return { cluster, nodeName, clusterCreds: str(values["cluster-creds"]) ?? "" };
 }
 
 function parseClient(args: string[]): Invocation {
@@ -624,6 +660,7 @@ export function configToArgs(config: Config): string[] {
     "log-format": config.logFormat,
     "runtime-dir": config.runtimeDir,
     "web-port": config.webPort,
+    ...(config.cluster.length > 0 ? { cluster: config.cluster.join(",") } : {}),
   }).map(([flag, value]) => `--${flag}=${value}`).concat(
     config.web ? [] : ["--no-web"],
     config.tlsCert === "" ? [] : [`--tls-cert=${config.tlsCert}`, `--tls-key=${config.tlsKey}`],

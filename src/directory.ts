@@ -29,6 +29,11 @@ export class Directory {
     return true;
   }
 
+  /** The holder of `name`, compared case-insensitively. */
+  lookup(name: string): Entry | undefined {
+    return this.#entries.get(nameKey(name));
+  }
+
   /** True while `entry` is the current holder of its name. */
   holds(entry: Entry): boolean {
     const current = this.#entries.get(nameKey(entry.name));

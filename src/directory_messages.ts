@@ -67,6 +67,21 @@ export class DirectoryMessageError extends Error {
 
 const ENDPOINT_ID = /^\d{1,3}-\d{1,3}-\d{1,10}-\d{1,6}$/;
 
+/**
+ * The endpoint id of a thread on another node of a cluster: `node/p-t-instance-restart`.
+ * Threads route records for it to the supervisor, which forwards them (see cluster.ts).
+ */
+export function remoteEndpointId(node: string, ep: string): string {
+  return `${node}/${ep}`;
+}
+
+/** True when `ep` names a thread on another node (see {@linkcode remoteEndpointId}). */
+export function isRemoteEndpointId(ep: string): boolean {
+  const slash = ep.indexOf("/");
+  return slash > 0 && /^[A-Za-z0-9_-]{1,64}$/.test(ep.slice(0, slash)) &&
+    parseEndpointId(ep.slice(slash + 1)) !== undefined;
+}
+
 /** The parts of a thread endpoint id `p-t-instance-restart`. */
 export interface EndpointId {
   pId: number;
@@ -101,7 +116,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 function parseEntry(value: unknown): Entry {
   if (
     isRecord(value) && typeof value.name === "string" && nameProblem(value.name) === undefined &&
-    typeof value.ep === "string" && parseEndpointId(value.ep) !== undefined &&
+    typeof value.ep === "string" &&
+    (parseEndpointId(value.ep) !== undefined || isRemoteEndpointId(value.ep)) &&
     typeof value.conn === "number" && Number.isInteger(value.conn) && value.conn >= 0 &&
     value.conn <= 0xffffffff
   ) {

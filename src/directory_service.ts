@@ -15,8 +15,29 @@
  * @module
  */
 import type { Bus } from "./bus.ts";
-import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
-import { type DatagramRecord, encodeControl } from "./wire.ts";
+import {
+  type ControlMessage,
+  type Entry,
+  isRemoteEndpointId,
+  remoteEndpointId,
+  SUPERVISOR_EP,
+} from "./directory_messages.ts";
+import {
+  DatagramError,
+  type DatagramRecord,
+  decodeDatagram,
+  encodeControl,
+  encodeDirect,
+  encodeRoom,
+  MAGIC,
+} from "./wire.ts";
+import {
+  Cluster,
+  type ClusterEntry,
+  type ClusterLink,
+  type ClusterOptions,
+  type JoinCluster,
+} from "./cluster.ts";
 import { Directory } from "./directory.ts";
 import { UnixBus } from "./unix_bus.ts";
 import { type Logger, logger } from "./log.ts";
@@ -73,6 +94,17 @@ export class DirectoryService {
   readonly #log: Logger = logger("directory");
   /** Numbers every add and remove, in the order they were made. */
   #seq = 0;
+  #cluster: ClusterLink | undefined;
+  /** This node's name in the cluster. */
+  #node = "";
+  /** Other nodes' entries removed by their notice, with when: a lagging watch must not revive them. */
+  readonly #gone = new Map<string, number>();
+  /** Other nodes' entries their node announced: their `remove` notice is awaited. */
+  readonly #announced = new Set<string>();
+  /** Entries the watch removed before their node's notice did: a bounded wait for it. */
+  readonly #awaitingNotice = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Other nodes' claims of names still held here while a local claim is being decided. */
+  readonly #deferred = new Map<string, Entry>();
 
   constructor(options: DirectoryServiceOptions) {
     this.#isLive = options.isLive;
@@ -99,10 +131,36 @@ export class DirectoryService {
     return this.#history;
   }
 
+  /**
+   * Joins a cluster of nodes through NATS (see cluster.ts): from now on claims are decided
+   * across nodes, other nodes' users are in the directory, and chat records threads send to
+   * them are forwarded.
+   *
+   * @throws {Error} when the NATS server cannot be reached or has no JetStream.
+   */
+  async joinCluster(options: ClusterOptions, join: JoinCluster = Cluster.join): Promise<void> {
+    this.#node = options.node;
+    this.#cluster = await join(options, {
+      onAdd: (entry) => this.#addRemote(fromCluster(entry)),
+      onRemove: (entry, final) => this.#removeRemote(fromCluster(entry), final ? "final" : "watch"),
+      onDatagram: (data) => this.#fromNode(data),
+    });
+    this.#log.info("joined the cluster", {
+      node: options.node,
+      servers: options.servers.join(","),
+    });
+  }
+
   #onRecord(record: DatagramRecord): void {
+    // A copy of each lobby and room message, for the history (history.ts).
     if (record.kind === "room" || record.kind === "named") {
-      return this.#remember(record.kind === "room" ? ROOM : record.room, record.line);
+      this.#remember(record.kind === "room" ? ROOM : record.room, record.line);
     }
+    // On a cluster node, lobby messages and records for other nodes' users are forwarded.
+    if ((record.kind === "room" || record.kind === "direct") && this.#cluster) {
+      return this.#toNode(record, this.#cluster);
+    }
+    if (record.kind === "room" || record.kind === "named") return;
     if (record.kind !== "control") {
       this.#log.warning("message record sent to the supervisor dropped", { kind: record.kind });
       return;
@@ -198,10 +256,22 @@ export class DirectoryService {
       this.#send(entry.ep, { kind: "taken", entry });
       return;
     }
-    const seq = ++this.#seq;
+    if (this.#cluster && !(await this.#cluster.claim(entry.name, entry.ep, entry.conn))) {
+      if (this.#directory.release(entry)) {
+        this.#send(entry.ep, { kind: "taken", entry });
+      }
+      const remote = this.#deferred.get(key);
+      if (remote) {
+        this.#deferred.delete(key);
+        this.#added(remote);
+      }
+      return;
+    }
+    if (!this.#directory.holds(entry)) return;
     // What was said before this change; what is said later reaches the user live.
     const past = this.#history.enabled ? this.#history.lines(ROOM) : undefined;
-    this.#broadcast({ kind: "add", entry, seq }, entry.ep);
+    const seq = this.#added(entry, entry.ep);
+    this.#announce({ kind: "add", entry: this.#remoteForm(entry), seq });
     const others = [...this.#endpoints].filter((ep) => ep !== entry.ep);
     await this.#flushed(others);
     // The owner's confirmation, unless the name was released or its thread died meanwhile.
@@ -243,12 +313,135 @@ export class DirectoryService {
     this.#broadcast({ kind: "parted", room: shown, entry, seq: ++this.#seq });
   }
 
+  /** Tells every thread but `except` that `entry` holds its name; returns the seq. */
+  #added(entry: Entry, except?: string): number {
+    const seq = ++this.#seq;
+    this.#broadcast({ kind: "add", entry, seq }, except);
+    return seq;
+  }
+
   #release(entry: Entry): void {
     if (!this.#directory.release(entry)) {
       this.#log.debug("release of a name not held ignored", { name: entry.name, ep: entry.ep });
       return;
     }
+    this.#cluster?.release(entry.name);
     this.#removed([entry]);
+    this.#announce({ kind: "remove", entries: [this.#remoteForm(entry)], seq: this.#seq });
+  }
+
+  // Cluster ----------------------------------------------------------------------------------
+
+  /** Another node's claim, from the KV watch or from that node's own notice. */
+  #addRemote(entry: Entry): void {
+    // Both paths bring each claim: the second is ignored, as is a watch lagging behind a
+    // notice that the user already left.
+    if (this.#directory.holds(entry) || this.#gone.has(entryId(entry))) return;
+    // A local claim of the name is being decided; it loses, and this entry follows.
+    if (!this.#directory.claim(entry)) return void this.#deferred.set(nameKey(entry.name), entry);
+    this.#added(entry);
+  }
+
+  /**
+   * Another node's user left. `notice`: that node said so on this node's subject, after the
+   * user's last message. `watch`: the name was deleted from the bucket; when the node had
+   * announced the user, its notice was sent before and is awaited (so that `LEFT` stays
+   * after the last message), for at most {@linkcode NOTICE_WAIT_MS} should it be lost.
+   * `final`: the node died or restarted.
+   */
+  #removeRemote(entry: Entry, source: "notice" | "watch" | "final"): void {
+    const id = entryId(entry);
+    if (source === "watch" && this.#announced.has(id)) {
+      if (!this.#awaitingNotice.has(id)) {
+        const timer = setTimeout(() => this.#removeRemote(entry, "final"), NOTICE_WAIT_MS);
+        this.#awaitingNotice.set(id, timer);
+      }
+      return;
+    }
+    clearTimeout(this.#awaitingNotice.get(id));
+    this.#awaitingNotice.delete(id);
+    this.#announced.delete(id);
+    const key = nameKey(entry.name);
+    if (this.#deferred.get(key)?.ep === entry.ep) this.#deferred.delete(key);
+    const released = this.#directory.release(entry);
+    if (source === "notice" && released) this.#forget(id);
+    if (released) this.#removed([entry]);
+  }
+
+  /** Remembers that `id` left, for a while, so that a lagging watch does not revive it. */
+  #forget(id: string): void {
+    const now = performance.now();
+    for (const [old, at] of this.#gone) {
+      if (now - at < GONE_MS) break;
+      this.#gone.delete(old);
+    }
+    this.#gone.set(id, now);
+  }
+
+  /**
+   * Tells the other nodes about this node's claims and releases on their subjects, so that
+   * each sees `JOINED` before the user's first message and `LEFT` after its last.
+   */
+  #announce(message: ControlMessage): void {
+    this.#cluster?.publishAll(datagram(encodeControl(message)));
+  }
+
+  #remoteForm(entry: Entry): Entry {
+    return { name: entry.name, ep: remoteEndpointId(this.#node, entry.ep), conn: entry.conn };
+  }
+
+  /** Forwards a thread's chat record to the node(s) it is for. */
+  #toNode(
+    record: Extract<DatagramRecord, { kind: "room" | "direct" }>,
+    cluster: ClusterLink,
+  ): void {
+    if (record.kind === "room") return cluster.publishAll(datagram(encodeRoom(record.line)));
+    const target = this.#directory.lookup(record.name);
+    if (target === undefined || !isRemoteEndpointId(target.ep) || target.conn !== record.conn) {
+      this.#log.debug("stale remote delivery dropped", { name: record.name });
+      return;
+    }
+    const node = target.ep.slice(0, target.ep.indexOf("/"));
+    cluster.publish(node, datagram(encodeDirect(record.conn, record.name, record.line)));
+  }
+
+  /** Hands a datagram from another node to this node's threads. */
+  #fromNode(data: Uint8Array): void {
+    try {
+      for (const record of decodeDatagram(data)) {
+        if (record.kind === "room") {
+          this.#remember(ROOM, record.line);
+          const bytes = encodeRoom(record.line);
+          for (const ep of this.#endpoints) this.#bus.send(ep, bytes);
+        } else if (record.kind === "direct") {
+          const target = this.#directory.lookup(record.name);
+          if (target && this.#endpoints.has(target.ep) && target.conn === record.conn) {
+            this.#bus.send(target.ep, encodeDirect(record.conn, record.name, record.line));
+          }
+        } else if (record.kind === "control") {
+          this.#fromNodeControl(record.message);
+        } else {
+          // Named rooms do not span nodes yet (README, "Running several nodes").
+          this.#log.debug("named-room record from another node dropped", { room: record.room });
+        }
+      }
+    } catch (error: unknown) {
+      if (!(error instanceof DatagramError)) throw error;
+      this.#log.warning("malformed datagram from another node dropped", { error: String(error) });
+    }
+  }
+
+  #fromNodeControl(message: ControlMessage): void {
+    const remote = (entry: Entry) => isRemoteEndpointId(entry.ep) && !this.#endpoints.has(entry.ep);
+    if (message.kind === "add" && remote(message.entry)) {
+      this.#announced.add(entryId(message.entry));
+      return this.#addRemote(message.entry);
+    }
+    if (message.kind === "remove" && message.entries.every(remote)) {
+      for (const entry of message.entries) this.#removeRemote(entry, "notice");
+      return;
+    }
+    this.#log.warning("control record from another node dropped", { kind: message.kind });
   }
 
   /** Tells every thread that `entries` are gone; their names are free once all know. */
@@ -272,9 +465,17 @@ export class DirectoryService {
     if (gone.size === 0) return;
     this.#bus.setPeers([...this.#endpoints]);
     const removed = this.#directory.releaseEndpoints(gone);
+    for (const entry of removed) this.#cluster?.release(entry.name);
     this.#log.info("endpoints removed", { eps: [...gone].join(","), names: removed.length });
     this.#broadcast({ kind: "endpoints", endpoints: [...this.#endpoints] });
     this.#removed(removed);
+    if (removed.length > 0) {
+      this.#announce({
+        kind: "remove",
+        entries: removed.map((e) => this.#remoteForm(e)),
+        seq: this.#seq,
+      });
+    }
   }
 
   /** Forgets every endpoint `matches` picks (those of one child instance, say). */
@@ -282,9 +483,35 @@ export class DirectoryService {
     this.removeEndpoints([...this.#endpoints].filter(matches));
   }
 
-  /** Closes the supervisor's endpoint, and writes and closes the history store. */
-  close(): void {
+  /** Closes the supervisor's endpoint, writes and closes the history store, leaves the cluster. */
+  async close(): Promise<void> {
+    for (const timer of this.#awaitingNotice.values()) clearTimeout(timer);
+    this.#awaitingNotice.clear();
     this.#bus.close();
     this.#store?.close();
+    await this.#cluster?.close();
   }
+}
+
+/** How long a name deleted from the bucket waits for its node's `remove` notice. */
+const NOTICE_WAIT_MS = 2000;
+/** How long a user removed by notice is remembered against a lagging watch. */
+const GONE_MS = 60_000;
+
+/** Another node's claim as a directory entry. */
+function fromCluster(remote: ClusterEntry): Entry {
+  return { name: remote.name, ep: remoteEndpointId(remote.node, remote.ep), conn: remote.conn };
+}
+
+/** Identifies one claim: the same name may be claimed again by another connection. */
+function entryId(entry: Entry): string {
+  return `${entry.ep} ${entry.conn} ${nameKey(entry.name)}`;
+}
+
+/** One record as a whole datagram. */
+function datagram(record: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(1 + record.length);
+  bytes[0] = MAGIC;
+  bytes.set(record, 1);
+  return bytes;
 }

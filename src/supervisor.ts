@@ -299,11 +299,12 @@ class Supervisor {
         console.error(
           `chatd: Cannot bind ${this.#config.host}:${this.#config.metricsPort} for --metrics-port: ${reason}`,
         );
-        this.#directory.close();
+        await this.#directory.close();
         removeRuntimeDir(this.#config.runtimeDir);
         return 1;
       }
     }
+    if (!(await this.#joinCluster())) return 1;
     const onSignal = () => this.#shutdown();
     const onHangUp = () => this.#reload();
     Deno.addSignalListener("SIGINT", onSignal);
@@ -323,11 +324,31 @@ class Supervisor {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     Deno.removeSignalListener("SIGHUP", onHangUp);
-    this.#directory.close();
+    await this.#directory.close();
     const removal = removeRuntimeDir(this.#config.runtimeDir);
     if (!removal.dirRemoved) this.#log.warning("runtime directory kept", { kept: removal.kept });
     this.#log.info("supervisor exiting");
     return 0;
+  }
+
+  /** Joins the `--cluster`, if any; false (said on stderr) when it cannot. */
+  async #joinCluster(): Promise<boolean> {
+    const { cluster, nodeName, clusterCreds, port } = this.#config;
+    if (cluster.length === 0) return true;
+    try {
+      await this.#directory.joinCluster({
+        servers: cluster,
+        node: nodeName || `${Deno.hostname()}-${port}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64),
+        creds: clusterCreds,
+      });
+      return true;
+    } catch (error: unknown) {
+      console.error(`chatd: Cannot join the cluster at ${cluster.join(",")}: ${error}`);
+      await this.#directory.close();
+      removeRuntimeDir(this.#config.runtimeDir);
+      this.#log.info("supervisor exiting");
+      return false;
+    }
   }
 
   #spawn(pId: number): void {

@@ -118,6 +118,7 @@ export class Thread implements SessionHost {
     this.#makeBus = options.bus ??
       ((handlers) =>
         new UnixBus(config.runtimeDir, options.ep, handlers, {
+          gateway: config.cluster.length > 0,
           onRejected: () => {
             options.counters.rejected();
             this.#metrics[M.datagrams_rejected]! += 1;
@@ -142,8 +143,9 @@ export class Thread implements SessionHost {
     const bus = this.#makeBus({ onRecord: (record) => this.#onRecord(record) });
     this.#bus = bus;
     const chunks = new OutputChunks();
-    // With history on, the supervisor keeps a copy of every room message (history.ts).
-    this.#room = this.#config.history > 0
+    // With history on, the supervisor keeps a copy of every room message (history.ts). On a
+    // cluster node the bus already sends it one with every sendAll (unix_bus.ts, gateway).
+    this.#room = this.#config.history > 0 && this.#config.cluster.length === 0
       ? new Room((line) => {
         const record = encodeRoom(line);
         bus.sendAll(record);

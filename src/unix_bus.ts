@@ -5,10 +5,23 @@
  * @module
  */
 import type { Bus, BusHandlers } from "./bus.ts";
-import { SUPERVISOR_EP } from "./directory_messages.ts";
+import { isRemoteEndpointId, SUPERVISOR_EP } from "./directory_messages.ts";
 import { decodeDatagram } from "./wire.ts";
 import { Endpoint } from "./endpoint.ts";
 import { logger, RateLimitedWarnings } from "./log.ts";
+
+/** Options of {@linkcode UnixBus}. */
+export interface UnixBusOptions {
+  /**
+   * The node is in a cluster (cluster.ts): records for another node's endpoints, and a copy
+   * of every {@linkcode Bus.sendAll}, go to the supervisor, which forwards them. Default false.
+   */
+  gateway?: boolean;
+  /** Called for each malformed datagram dropped (at its first bad record). */
+  onRejected?: () => void;
+  /** Called for each chat record dropped at a full outbox. */
+  onDropped?: () => void;
+}
 
 /** A bus endpoint bound in a runtime directory. */
 export class UnixBus implements Bus {
@@ -18,27 +31,22 @@ export class UnixBus implements Bus {
   readonly #warnings = new RateLimitedWarnings(logger("bus"));
   readonly #onRejected: () => void;
   #peers: readonly string[] = [];
+  readonly #gateway: boolean;
 
   /**
-   * Binds `dir/id.sock`. `counts.onRejected` is called for each malformed datagram dropped
-   * (the rest of a datagram is dropped at its first bad record), `counts.onDropped` for each
-   * chat record dropped at a full outbox.
+   * Binds `dir/id.sock`.
    *
    * @throws {Deno.errors.AddrInUse} when the path is in use by a live socket.
    */
-  constructor(
-    dir: string,
-    id: string,
-    handlers: BusHandlers,
-    counts: { onRejected?: () => void; onDropped?: () => void } = {},
-  ) {
+  constructor(dir: string, id: string, handlers: BusHandlers, options: UnixBusOptions = {}) {
     this.id = id;
+    this.#gateway = options.gateway ?? false;
     this.#handlers = handlers;
-    this.#onRejected = counts.onRejected ?? (() => {});
+    this.#onRejected = options.onRejected ?? (() => {});
     this.#endpoint = new Endpoint(dir, id, {
       onDatagram: (data) => this.#onDatagram(data),
       onGone: handlers.onGone,
-      onDropped: counts.onDropped,
+      onDropped: options.onDropped,
     });
   }
 
@@ -53,11 +61,12 @@ export class UnixBus implements Bus {
   }
 
   send(to: string, record: Uint8Array): void {
-    this.#endpoint.send(to, record);
+    this.#endpoint.send(this.#gateway && isRemoteEndpointId(to) ? SUPERVISOR_EP : to, record);
   }
 
   sendAll(record: Uint8Array): void {
     for (const ep of this.#peers) if (ep !== this.id) this.#endpoint.send(ep, record);
+    if (this.#gateway) this.#endpoint.send(SUPERVISOR_EP, record);
   }
 
   setPeers(peers: readonly string[]): void {

@@ -67,6 +67,9 @@ Deno.test("parseInvocation with no flags serves with the documented defaults", (
     tlsKey: "",
     tlsPort: -1,
     configFile: "",
+    cluster: [],
+    nodeName: "",
+    clusterCreds: "",
     faults: false,
   };
   assert.deepEqual(config, documented);
@@ -132,11 +135,20 @@ Deno.test("parseInvocation reads every server flag", () => {
       "/k.pem",
       "--tls-port",
       "4433",
+      "--cluster",
+      "nats://a:4222,tls://b:4222",
+      "--node-name",
+      "node-1",
+      "--cluster-creds",
+      "/etc/chatd.creds",
     ]),
     {
       kind: "serve",
       config: {
         faults: false,
+        cluster: ["nats://a:4222", "tls://b:4222"],
+        nodeName: "node-1",
+        clusterCreds: "/etc/chatd.creds",
         joinTimeout: 2.5,
         rate: 0,
         burst: 7,

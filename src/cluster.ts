@@ -1,0 +1,332 @@
+/**
+ * The cluster link: how a node's supervisor reaches the other chatd nodes through NATS with
+ * JetStream. One NATS connection per node, the supervisor's; threads reach it over the bus.
+ *
+ * - `chatd_names` (KV, key = the lower-cased name, value = {@linkcode ClusterEntry}): the
+ *   atomic create decides a claim across nodes (exactly one winner); a watch gives every
+ *   node the other nodes' users.
+ * - `chatd_nodes` (KV, key = node name): each node's heartbeat, put every
+ *   {@linkcode HEARTBEAT_MS}. A node not heard from for {@linkcode NODE_TIMEOUT_MS} is dead:
+ *   every node forgets its users (they see `LEFT`) and deletes their names from
+ *   `chatd_names` (a conditional delete on the revision seen, so a name taken again since is
+ *   kept).
+ * - `chatd.node.<node>` (core NATS): chat records for one node, as bus datagrams (`wire.ts`).
+ *   One subject per receiving node, published on one connection per sending node, keeps the
+ *   order per sender → receiver.
+ *
+ * @module
+ */
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { type KV, Kvm } from "@nats-io/kv";
+import { type Logger, logger } from "./log.ts";
+import { nameKey } from "./protocol.ts";
+
+/** How often a node puts its heartbeat. */
+export const HEARTBEAT_MS = 1000;
+/** A node silent this long is dead; its users get `LEFT` within this plus a check period. */
+export const NODE_TIMEOUT_MS = 3000;
+const CHECK_MS = 500;
+const NAMES_BUCKET = "chatd_names";
+const NODES_BUCKET = "chatd_nodes";
+
+/** A node name: also a NATS subject token and a KV key. */
+export const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A name claim as stored in `chatd_names`. */
+export interface ClusterEntry {
+  name: string;
+  node: string;
+  /** The node's run that made the claim: a node restarted under the same name has another. */
+  boot: string;
+  /** The thread endpoint on that node. */
+  ep: string;
+  conn: number;
+}
+
+/** What the cluster tells the directory. */
+export interface ClusterHandlers {
+  /** Another node's user claimed a name. */
+  onAdd(entry: ClusterEntry): void;
+  /**
+   * Another node's user is gone: its name was deleted from the bucket (`final` false: its
+   * node, when alive, announced the release on this node's subject before deleting it), or
+   * its node died or restarted (`final` true: no announcement comes).
+   */
+  onRemove(entry: ClusterEntry, final: boolean): void;
+  /** A datagram another node sent to this one. */
+  onDatagram(data: Uint8Array): void;
+}
+
+/** Options of {@linkcode joinCluster}. */
+export interface ClusterOptions {
+  /** NATS server URLs. */
+  servers: string[];
+  /** This node's name, see {@linkcode NODE_NAME}. */
+  node: string;
+  /** A NATS credentials file; empty = none (a token or user may be in the URL). */
+  creds?: string;
+}
+
+function parseClusterEntry(data: Uint8Array): ClusterEntry | undefined {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(data));
+    if (
+      typeof v === "object" && v !== null && typeof v.name === "string" &&
+      typeof v.node === "string" && NODE_NAME.test(v.node) && typeof v.boot === "string" &&
+      typeof v.ep === "string" && Number.isInteger(v.conn)
+    ) {
+      return { name: v.name, node: v.node, boot: v.boot, ep: v.ep, conn: v.conn };
+    }
+  } catch {
+    // fall through
+  }
+  return undefined;
+}
+
+/** What the directory uses of a {@linkcode Cluster}; tests give a fake. */
+export type ClusterLink = Pick<Cluster, "claim" | "release" | "publish" | "publishAll" | "close">;
+
+/** Joins a cluster: {@linkcode Cluster.join}, or a fake's. */
+export type JoinCluster = (
+  options: ClusterOptions,
+  handlers: ClusterHandlers,
+) => Promise<ClusterLink>;
+
+/** A node's link to the cluster. */
+export class Cluster {
+  readonly node: string;
+  readonly boot = crypto.randomUUID();
+  readonly #nc: NatsConnection;
+  readonly #names: KV;
+  readonly #nodes: KV;
+  readonly #handlers: ClusterHandlers;
+  readonly #log: Logger = logger("cluster");
+  /** Other nodes' entries by name key, with their revision. */
+  readonly #remote = new Map<string, { entry: ClusterEntry; revision: number }>();
+  /** Other nodes: the run each heartbeat names. */
+  readonly #boots = new Map<string, string>();
+  /** Other nodes: when each was last heard from (or first seen). */
+  readonly #lastSeen = new Map<string, number>();
+  /** This node's claims in flight or held: resolves to the revision, or undefined if lost. */
+  readonly #own = new Map<string, Promise<number | undefined>>();
+  readonly #timers: ReturnType<typeof setInterval>[] = [];
+  /** Deletes not yet answered: closing waits for them. */
+  readonly #deleting = new Set<Promise<void>>();
+  /** When this node's own heartbeat last reached NATS. */
+  #lastBeat = performance.now();
+  #closed = false;
+
+  private constructor(
+    nc: NatsConnection,
+    names: KV,
+    nodes: KV,
+    node: string,
+    handlers: ClusterHandlers,
+  ) {
+    this.#nc = nc;
+    this.#names = names;
+    this.#nodes = nodes;
+    this.node = node;
+    this.#handlers = handlers;
+  }
+
+  /**
+   * Connects, opens the buckets, starts the heartbeat and the watches.
+   *
+   * @throws {Error} when the NATS server cannot be reached or has no JetStream.
+   */
+  static async join(options: ClusterOptions, handlers: ClusterHandlers): Promise<Cluster> {
+    const nc = await connect({
+      servers: options.servers,
+      name: `chatd ${options.node}`,
+      maxReconnectAttempts: -1,
+      authenticator: options.creds
+        ? credsAuthenticator(await Deno.readFile(options.creds))
+        : undefined,
+    });
+    try {
+      const kvm = new Kvm(nc);
+      const names = await kvm.create(NAMES_BUCKET, { history: 1 });
+      const nodes = await kvm.create(NODES_BUCKET, { history: 1, ttl: 10 * NODE_TIMEOUT_MS });
+      const cluster = new Cluster(nc, names, nodes, options.node, handlers);
+      await cluster.#start();
+      return cluster;
+    } catch (error: unknown) {
+      await nc.close();
+      throw error;
+    }
+  }
+
+  async #start(): Promise<void> {
+    (async () => {
+      for await (const status of this.#nc.status()) {
+        if (status.type === "disconnect") this.#log.warning("cluster disconnected");
+        else if (status.type === "reconnect") this.#log.info("cluster reconnected");
+      }
+    })();
+    const sub = this.#nc.subscribe(`chatd.node.${this.node}`);
+    (async () => {
+      for await (const message of sub) this.#handlers.onDatagram(message.data);
+    })();
+    await this.#beat();
+    const nodesWatch = await this.#nodes.watch();
+    (async () => {
+      for await (const e of nodesWatch) {
+        if (e.key !== this.node && e.operation === "PUT") {
+          this.#lastSeen.set(e.key, performance.now());
+          this.#booted(e.key, e.value);
+        }
+      }
+    })();
+    const namesWatch = await this.#names.watch();
+    (async () => {
+      for await (const e of namesWatch) this.#onName(e.key, e.operation, e.value, e.revision);
+    })();
+    this.#timers.push(setInterval(() => this.#beat(), HEARTBEAT_MS));
+    this.#timers.push(setInterval(() => this.#check(), CHECK_MS));
+  }
+
+  /** A heartbeat of `node`: if it names a new run, the users of its earlier runs are gone. */
+  #booted(node: string, value: Uint8Array): void {
+    let boot: unknown;
+    try {
+      boot = JSON.parse(new TextDecoder().decode(value)).boot;
+    } catch {
+      return;
+    }
+    if (typeof boot !== "string" || this.#boots.get(node) === boot) return;
+    this.#boots.set(node, boot);
+    for (const [key, { entry }] of this.#remote) {
+      if (entry.node !== node || entry.boot === boot) continue;
+      this.#remote.delete(key);
+      this.#handlers.onRemove(entry, true);
+    }
+  }
+
+  async #beat(): Promise<void> {
+    try {
+      await this.#nodes.put(this.node, JSON.stringify({ boot: this.boot }));
+      const now = performance.now();
+      // Back after being cut off from NATS ourselves: the silence was ours, not the others'.
+      if (now - this.#lastBeat > 2 * HEARTBEAT_MS) {
+        for (const node of this.#lastSeen.keys()) this.#lastSeen.set(node, now);
+      }
+      this.#lastBeat = now;
+    } catch (error: unknown) {
+      if (!this.#closed) this.#log.warning("heartbeat failed", { error: String(error) });
+    }
+  }
+
+  #onName(key: string, operation: string, value: Uint8Array, revision: number): void {
+    if (operation !== "PUT") {
+      const gone = this.#remote.get(key);
+      if (gone === undefined) return;
+      this.#remote.delete(key);
+      this.#handlers.onRemove(gone.entry, false);
+      return;
+    }
+    const entry = parseClusterEntry(value);
+    if (entry === undefined || nameKey(entry.name) !== key) {
+      this.#log.warning("malformed name entry ignored", { key });
+      return;
+    }
+    if (entry.node === this.node) {
+      // Left by an earlier run of this node, or a claim this run gave up (should NATS take it
+      // after the client stopped waiting): free the name.
+      if (entry.boot !== this.boot || !this.#own.has(key)) this.#delete(key, revision);
+      return;
+    }
+    const previous = this.#remote.get(key);
+    if (previous) this.#handlers.onRemove(previous.entry, true);
+    this.#remote.set(key, { entry, revision });
+    if (!this.#lastSeen.has(entry.node)) this.#lastSeen.set(entry.node, performance.now());
+    this.#handlers.onAdd(entry);
+  }
+
+  #check(): void {
+    const now = performance.now();
+    // Cut off from NATS ourselves: every other node looks silent, and none is judged.
+    if (now - this.#lastBeat > 2 * HEARTBEAT_MS) return;
+    const dead = new Set<string>();
+    for (const [node, seen] of this.#lastSeen) {
+      if (now - seen > NODE_TIMEOUT_MS) dead.add(node);
+    }
+    if (dead.size === 0) return;
+    for (const node of dead) this.#lastSeen.delete(node);
+    this.#log.warning("nodes silent, their users removed", { nodes: [...dead].join(",") });
+    for (const [key, { entry, revision }] of this.#remote) {
+      if (!dead.has(entry.node)) continue;
+      this.#remote.delete(key);
+      this.#handlers.onRemove(entry, true);
+      this.#delete(key, revision);
+    }
+  }
+
+  #delete(key: string, revision: number): void {
+    // Conditional: another node may have deleted it already, or the name been taken again.
+    const deleting = this.#names.delete(key, { previousSeq: revision }).catch(() => {})
+      .finally(() => this.#deleting.delete(deleting));
+    this.#deleting.add(deleting);
+  }
+
+  /**
+   * Claims `name` across the cluster for a user of this node: true when this node won it.
+   * A claim that cannot be decided (NATS unreachable) is refused.
+   */
+  claim(name: string, ep: string, conn: number): Promise<boolean> {
+    const key = nameKey(name);
+    const value: ClusterEntry = { name, node: this.node, boot: this.boot, ep, conn };
+    const created = this.#names.create(key, JSON.stringify(value)).catch((error: unknown) => {
+      this.#log.debug("cluster claim refused", { name, error: String(error) });
+      return undefined;
+    });
+    this.#own.set(key, created);
+    return created.then((revision) => {
+      if (revision === undefined && this.#own.get(key) === created) this.#own.delete(key);
+      return revision !== undefined;
+    });
+  }
+
+  /** Gives up a name this node claimed. */
+  release(name: string): void {
+    const key = nameKey(name);
+    const own = this.#own.get(key);
+    if (own === undefined) return;
+    this.#own.delete(key);
+    const releasing = own.then((revision) => {
+      if (revision !== undefined) this.#delete(key, revision);
+    }).finally(() => this.#deleting.delete(releasing));
+    this.#deleting.add(releasing);
+  }
+
+  /** Sends a datagram to node `node`. */
+  publish(node: string, data: Uint8Array): void {
+    if (this.#closed) return;
+    try {
+      this.#nc.publish(`chatd.node.${node}`, data);
+    } catch (error: unknown) {
+      this.#log.warning("publish failed", { node, error: String(error) });
+    }
+  }
+
+  /** Sends a datagram to every other live node. */
+  publishAll(data: Uint8Array): void {
+    for (const node of this.#lastSeen.keys()) this.publish(node, data);
+  }
+
+  /** Stops the heartbeat, removes this node's heartbeat key and closes the connection. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    await Promise.allSettled([...this.#own.values()]);
+    while (this.#deleting.size > 0) await Promise.allSettled([...this.#deleting]);
+    try {
+      await this.#nodes.delete(this.node);
+      await this.#nc.drain();
+    } catch (error: unknown) {
+      this.#log.warning("cluster close failed", { error: String(error) });
+      await this.#nc.close().catch(() => {});
+    }
+  }
+}

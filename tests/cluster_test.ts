@@ -1,0 +1,249 @@
+/**
+ * Two chatd nodes (2 processes × 2 threads each) joined through one real nats-server.
+ */
+import assert from "node:assert/strict";
+import {
+  join,
+  LineClient,
+  outputWithin,
+  serverCommand,
+  TestServer,
+  waitUntil,
+} from "./test_util.ts";
+import { natsMissing, NatsServer } from "./_nats.ts";
+import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+
+const ignore = natsMissing();
+if (ignore) console.warn(`cluster tests skipped: ${ignore}`);
+
+function nodeArgs(nats: NatsServer, node: string): string[] {
+  return ["--processes", "2", "--threads", "2", "--cluster", nats.url, "--node-name", node];
+}
+
+Deno.test({
+  name: "two nodes: WHO, direct messages both ways and lobby messages cross nodes",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    await alice.hello();
+    await bob.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    await alice.send("WHO");
+    assert.equal(await alice.readLine(), "USERS 2 alice bob");
+    await bob.send("WHO");
+    assert.equal(await bob.readLine(), "USERS 2 alice bob");
+    await alice.send("CHAT bob hi");
+    assert.equal(await bob.readLine(), "FROM alice hi");
+    await bob.send("CHAT * hello all");
+    assert.equal(await alice.readLine(), "ALL bob hello all");
+  },
+});
+
+Deno.test({
+  name: "two nodes: a JOIN race across nodes has exactly one winner, 20 rounds",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    for (let round = 0; round < 20; round++) {
+      await using x = await LineClient.connect(a.port);
+      await using y = await LineClient.connect(b.port);
+      await x.hello();
+      await y.hello();
+      const name = `Race${round}`;
+      // Different case on each side: the race is decided case-insensitively.
+      await Promise.all([x.send(`JOIN ${name}`), y.send(`JOIN ${name.toLowerCase()}`)]);
+      const replies = await Promise.all([x.readLine(), y.readLine()]);
+      const won = replies.filter((line) => line.startsWith("OK JOIN ")).length;
+      const lost = replies.filter((line) => line.startsWith("ERR NAME_TAKEN ")).length;
+      assert.deepEqual([won, lost], [1, 1], `round ${round}: ${replies.join(" | ")}`);
+    }
+  },
+});
+
+Deno.test({
+  name: "two nodes: 2,000 direct messages each way arrive in order",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    const args = (node: string) => [...nodeArgs(nats, node), "--rate", "0"];
+    await using a = await TestServer.start(args("na"));
+    await using b = await TestServer.start(args("nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    await alice.hello();
+    await bob.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    const count = 2000;
+    const burst = (to: string) =>
+      new TextEncoder().encode(
+        Array.from({ length: count }, (_, i) => `CHAT ${to} m${i}\n`).join(""),
+      );
+    await Promise.all([alice.sendBytes(burst("bob")), bob.sendBytes(burst("alice"))]);
+    const [atBob, atAlice] = await Promise.all([
+      bob.readLines(count, 30_000),
+      alice.readLines(count, 30_000),
+    ]);
+    assert.deepEqual(atBob, Array.from({ length: count }, (_, i) => `FROM alice m${i}`));
+    assert.deepEqual(atAlice, Array.from({ length: count }, (_, i) => `FROM bob m${i}`));
+  },
+});
+
+Deno.test({
+  name: "two nodes: kill -9 of a node gives LEFT for its users on the other within 5 s",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    await using carol = await LineClient.connect(b.port);
+    for (const client of [alice, bob, carol]) await client.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    await join(carol, "carol");
+    assert.deepEqual(new Set(await alice.readLines(2)), new Set(["JOINED bob", "JOINED carol"]));
+    await alice.send("WHO");
+    assert.equal(await alice.readLine(), "USERS 3 alice bob carol");
+    const children = [...b.childPids().values()].flat();
+    const killedAt = performance.now();
+    b.process.kill("SIGKILL");
+    for (const pid of children) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone with its supervisor */ }
+    }
+    const left = await alice.readLines(2, 8000);
+    const elapsed = performance.now() - killedAt;
+    assert.deepEqual(new Set(left), new Set(["LEFT bob", "LEFT carol"]));
+    assert.ok(elapsed < 5000, `LEFT after ${Math.round(elapsed)} ms`);
+    console.log(`LEFT after ${Math.round(elapsed)} ms`);
+    await alice.send("WHO");
+    assert.equal(await alice.readLine(), "USERS 1 alice");
+    await using bob2 = await LineClient.connect(a.port);
+    await bob2.hello();
+    await join(bob2, "bob");
+  },
+});
+
+Deno.test("a node whose NATS server cannot be reached says so and exits 1", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const output = await outputWithin(
+    serverCommand(["--port", "0", "--cluster", `nats://127.0.0.1:${port}`]),
+    20_000,
+  );
+  assert.equal(output.code, 1);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.match(
+    stderr,
+    new RegExp(`^chatd: Cannot join the cluster at nats://127.0.0.1:${port}: `, "m"),
+  );
+});
+
+Deno.test({
+  name:
+    "two nodes: NATS down for longer than the node timeout and back: no LEFT, WHO equal, messages flow",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    await alice.hello();
+    await bob.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    await nats.stop();
+    // Down until each node has missed more heartbeats than the node timeout allows (3 s).
+    const failures = (server: TestServer) =>
+      server.logs.filter((line) => line.includes('msg="heartbeat failed"')).length;
+    await waitUntil(() => failures(a) >= 4 && failures(b) >= 4, 30_000, "missed heartbeats");
+    // A JOIN that needs the cluster while NATS is down is refused; it must not come back as a
+    // ghost once NATS takes the claim late.
+    await using carol = await LineClient.connect(a.port);
+    await carol.hello();
+    await carol.send("JOIN carol");
+    assert.equal(await carol.readLine(20_000), "ERR NAME_TAKEN carol");
+    const reconnects = [a.logs.length, b.logs.length];
+    await nats.restart();
+    await a.waitForLog({ msg: "cluster reconnected" }, { from: reconnects[0], timeoutMs: 20_000 });
+    await b.waitForLog({ msg: "cluster reconnected" }, { from: reconnects[1], timeoutMs: 20_000 });
+    await alice.send("WHO");
+    assert.equal(await alice.readLine(), "USERS 2 alice bob");
+    await bob.send("WHO");
+    assert.equal(await bob.readLine(), "USERS 2 alice bob");
+    await alice.send("CHAT bob back");
+    assert.equal(await bob.readLine(10_000), "FROM alice back");
+    await bob.send("CHAT * hello again");
+    assert.equal(await alice.readLine(10_000), "ALL bob hello again");
+  },
+});
+
+Deno.test({
+  name: "a node stopped with SIGTERM deletes its names and its heartbeat before it exits",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(a.port);
+    await alice.hello();
+    await bob.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    a.signal("SIGTERM");
+    assert.equal((await a.status).code, 0);
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kvm = new Kvm(nc);
+      const keys = async (bucket: string) => {
+        const found: string[] = [];
+        for await (const key of await (await kvm.open(bucket)).keys()) found.push(key);
+        return found.sort();
+      };
+      assert.deepEqual(await keys("chatd_names"), []);
+      assert.deepEqual(await keys("chatd_nodes"), []);
+    } finally {
+      await nc.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "two nodes: JOINED comes before a remote user's first message and LEFT after its last",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    await alice.hello();
+    await join(alice, "alice");
+    for (let round = 0; round < 10; round++) {
+      await using bob = await LineClient.connect(b.port);
+      await bob.hello();
+      await bob.send(`JOIN bob${round}\nCHAT * hi ${round}\nLEAV`);
+      assert.deepEqual(await alice.readLines(3), [
+        `JOINED bob${round}`,
+        `ALL bob${round} hi ${round}`,
+        `LEFT bob${round}`,
+      ]);
+    }
+  },
+});
