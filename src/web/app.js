@@ -111,22 +111,25 @@ function handle(line) {
       joinedAs(event.name);
       break;
     case "users":
+      if (event.room !== "*") break;
       state.users = new Map(event.names.map((name) => [name.toLowerCase(), name]));
       renderUsers();
       break;
     case "joined":
+      if (event.room !== "*") break;
       state.users.set(event.name.toLowerCase(), event.name);
       renderUsers();
       notice(`${event.name} joined`, "join");
       break;
     case "left":
+      if (event.room !== "*") break;
       state.users.delete(event.name.toLowerCase());
       renderUsers();
       notice(`${event.name} left`, "leave");
       if (state.target.toLowerCase() === event.name.toLowerCase()) setTarget("");
       break;
-    case "room":
-      message("room", event.sender, event.text);
+    case "message":
+      if (event.room === "*") message("room", event.sender, event.text);
       break;
     case "direct":
       message("direct", event.sender, event.text);
