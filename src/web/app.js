@@ -2,8 +2,10 @@
 // protocol line per text frame. Everything a peer sent is put in the page as text
 // (textContent), never as HTML.
 import { describeError, MAX_LINE_BYTES, parseLine, reconnectDelay } from "./lines.js";
+// Rooms: the lobby (`*`) and each named room the person is in keep their own messages, users
+// and unread count; the message list and the user list show the current room's.
 
-/** The most messages kept in the list; older ones are removed. */
+/** The most messages kept per room; older ones are removed. */
 const MAX_MESSAGES = 500;
 /** How often a re-JOIN after a reconnect is tried while the old session still holds the name. */
 const REJOIN_TRIES = 5;
@@ -17,6 +19,11 @@ const ui = {
   nameError: $("name-error"),
   chat: $("chat"),
   messages: $("messages"),
+  rooms: $("rooms"),
+  roomForm: /** @type {HTMLFormElement} */ ($("room-form")),
+  roomName: /** @type {HTMLInputElement} */ ($("room-name")),
+  roomError: $("room-error"),
+  usersRoom: $("users-room"),
   users: $("users"),
   userCount: $("user-count"),
   sendForm: /** @type {HTMLFormElement} */ ($("send-form")),
@@ -46,9 +53,41 @@ const state = {
   attempt: 0,
   /** The user written to directly, or "" for everyone. */
   target: "",
-  /** Users by lower-case name → name as spelled. */
-  users: new Map(),
+  /** Rooms by lower-case name (`*` the lobby): the lobby and the named rooms one is in. */
+  rooms: new Map([["*", newRoom("*")]]),
+  /** Key of the room shown. */
+  current: "*",
+  /** The room asked for in the join-room form, until the server answers. */
+  joiningRoom: "",
 };
+
+/**
+ * @typedef {object} Room
+ * @property {string} name `*` or `#name` as the server spells it
+ * @property {HTMLElement[]} items its message list entries, oldest first
+ * @property {Map<string, string>} users lower-case name → name as spelled
+ * @property {number} unread live messages since it was last shown
+ * @property {Set<string>} seen history lines shown, so that a rejoin does not repeat them
+ */
+
+/** @param {string} name @returns {Room} */
+function newRoom(name) {
+  return { name, items: [], users: new Map(), unread: 0, seen: new Set() };
+}
+
+/** @param {string} name */
+function roomKey(name) {
+  return name.toLowerCase();
+}
+
+/** @param {string} key */
+function roomLabel(key) {
+  return key === "*" ? "Lobby" : /** @type {Room} */ (state.rooms.get(key)).name;
+}
+
+function currentRoom() {
+  return /** @type {Room} */ (state.rooms.get(state.current));
+}
 
 const encoder = new TextEncoder();
 
@@ -110,24 +149,62 @@ function handle(line) {
     case "joined-as":
       joinedAs(event.name);
       break;
-    case "users":
-      state.users = new Map(event.names.map((name) => [name.toLowerCase(), name]));
-      renderUsers();
+    case "entered":
+      entered(event.room);
       break;
-    case "joined":
-      state.users.set(event.name.toLowerCase(), event.name);
-      renderUsers();
-      notice(`${event.name} joined`, "join");
+    case "parted":
+      parted(event.room);
       break;
-    case "left":
-      state.users.delete(event.name.toLowerCase());
-      renderUsers();
-      notice(`${event.name} left`, "leave");
-      if (state.target.toLowerCase() === event.name.toLowerCase()) setTarget("");
+    case "users": {
+      const room = state.rooms.get(roomKey(event.room));
+      if (!room) break; // WHO of a room one is not in
+      room.users = new Map(event.names.map((name) => [name.toLowerCase(), name]));
+      if (room === currentRoom()) renderUsers();
       break;
-    case "room":
-      message("room", event.sender, event.text);
+    }
+    case "joined": {
+      const room = state.rooms.get(roomKey(event.room));
+      if (!room) break;
+      room.users.set(event.name.toLowerCase(), event.name);
+      if (room === currentRoom()) renderUsers();
+      notice(`${event.name} joined`, "join", roomKey(event.room));
       break;
+    }
+    case "left": {
+      const room = state.rooms.get(roomKey(event.room));
+      if (!room) break;
+      room.users.delete(event.name.toLowerCase());
+      if (room === currentRoom()) renderUsers();
+      notice(`${event.name} left`, "leave", roomKey(event.room));
+      if (event.room === "*" && state.target.toLowerCase() === event.name.toLowerCase()) {
+        setTarget("");
+      }
+      break;
+    }
+    case "message": {
+      const key = roomKey(event.room);
+      const room = state.rooms.get(key);
+      if (!room) break;
+      message("room", event.sender, event.text, { room: key });
+      if (key !== state.current) {
+        room.unread++;
+        renderRooms();
+      }
+      break;
+    }
+    case "history": {
+      const key = roomKey(event.room);
+      const room = state.rooms.get(key);
+      const seen = `${event.time} ${event.sender} ${event.text}`;
+      if (!room || room.seen.has(seen)) break;
+      room.seen.add(seen);
+      const when = new Date(event.time);
+      message("history", event.sender, event.text, {
+        room: key,
+        when: Number.isNaN(when.getTime()) ? new Date() : when,
+      });
+      break;
+    }
     case "direct":
       message("direct", event.sender, event.text);
       break;
@@ -145,6 +222,13 @@ function handle(line) {
 
 function error(code, detail) {
   const text = describeError(code, detail);
+  const aboutRoomJoin = code === "BAD_ROOM" || code === "ALREADY_IN_ROOM" ||
+    code === "TOO_MANY_ROOMS";
+  if (state.joiningRoom && aboutRoomJoin) {
+    state.joiningRoom = "";
+    showRoomError(text);
+    return;
+  }
   if (!state.joined && (code === "NAME_TAKEN" || code === "BAD_NAME")) {
     if (state.rejoining && code === "NAME_TAKEN" && ++state.rejoinTries < REJOIN_TRIES) {
       // The server frees a dropped connection's name a moment after it notices: ask again.
@@ -175,13 +259,21 @@ function joinedAs(name) {
   ui.chat.hidden = false;
   ui.leave.hidden = false;
   setStatus(`Connected as ${name}`);
-  notice(again ? `You joined again as ${name}.` : `You joined as ${name}.`, "self");
+  if (again) {
+    // The new session is in no room: enter again the ones the page shows.
+    for (const [key, room] of state.rooms) if (key !== "*") send(`JOIN ${room.name}`);
+  } else {
+    for (const key of state.rooms.keys()) if (key !== "*") state.rooms.delete(key);
+    showRoom("*");
+  }
+  state.joiningRoom = "";
+  notice(again ? `You joined again as ${name}.` : `You joined as ${name}.`, "self", "*");
   send("WHO");
   ui.text.focus();
 }
 
 function showNameForm(problem) {
-  ui.chat.hidden = ui.messages.childElementCount === 0;
+  ui.chat.hidden = ![...state.rooms.values()].some((room) => room.items.length > 0);
   ui.left.hidden = true;
   ui.nameForm.hidden = false;
   ui.nameError.textContent = problem;
@@ -213,16 +305,31 @@ function atBottom() {
   return list.scrollHeight - list.scrollTop - list.clientHeight < 8;
 }
 
-/** Appends one entry to the message list; `build` fills its body with text nodes. */
-function append(kind, build) {
-  const stick = stuckToEnd || atBottom();
+/**
+ * @typedef {object} AppendOptions
+ * @property {string} [room] key of the room the entry belongs to; the current one by default
+ * @property {Date} [when] its time; now by default (history lines bring their own)
+ */
+
+/**
+ * Appends one entry to a room's messages, and to the list when that room is shown; `build`
+ * fills its body with text nodes.
+ * @param {string} kind
+ * @param {(body: HTMLElement) => void} build
+ * @param {AppendOptions} [options]
+ */
+function append(kind, build, options = {}) {
+  const key = options.room ?? state.current;
+  const room = state.rooms.get(key);
+  if (!room) return;
   const item = document.createElement("li");
   item.className = `msg msg-${kind}`;
   item.dataset.kind = kind;
-  const now = new Date();
+  const when = options.when ?? new Date();
   const time = document.createElement("time");
-  time.dateTime = now.toISOString();
-  time.textContent = now.toLocaleTimeString([], {
+  time.dateTime = when.toISOString();
+  time.title = when.toLocaleString();
+  time.textContent = when.toLocaleTimeString([], {
     hour: "2-digit",
     minute: "2-digit",
     hour12: false,
@@ -231,8 +338,11 @@ function append(kind, build) {
   body.className = "body";
   build(body);
   item.append(time, " ", body);
+  room.items.push(item);
+  while (room.items.length > MAX_MESSAGES) room.items.shift()?.remove();
+  if (key !== state.current) return;
+  const stick = stuckToEnd || atBottom();
   ui.messages.append(item);
-  while (ui.messages.childElementCount > MAX_MESSAGES) ui.messages.firstElementChild?.remove();
   if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
 }
 
@@ -243,22 +353,128 @@ function span(className, text) {
   return element;
 }
 
-/** A chat line: `room` (alice: text), `direct` (alice → you: text), `mine`, `mine-direct`. */
-function message(kind, from, text, to = "you") {
+/**
+ * A chat line: `room` (alice: text), `history` (the same, said before one came), `direct`
+ * (alice → you: text), `mine`, `mine-direct`.
+ * @param {string} kind
+ * @param {string} from
+ * @param {string} text
+ * @param {AppendOptions & { to?: string }} [options] `to`: whom a direct line went to
+ */
+function message(kind, from, text, options = {}) {
   append(kind, (body) => {
     if (kind === "direct" || kind === "mine-direct") {
-      body.append(span("tag", "direct"), " ", span("who", from), ` → ${to}: `);
+      body.append(span("tag", "direct"), " ", span("who", from), ` → ${options.to ?? "you"}: `);
     } else body.append(span("who", from), ": ");
     body.append(span("text", text));
-  });
+  }, options);
 }
 
-function notice(text, kind) {
-  append(kind, (body) => body.append(text));
+/**
+ * @param {string} text
+ * @param {string} kind
+ * @param {string} [room] key of the room it concerns; the current one by default
+ */
+function notice(text, kind, room) {
+  append(kind, (body) => body.append(text), { room });
+}
+
+/** The server put us in `name`: add it, and show it when the person asked for it. */
+function entered(name) {
+  const key = roomKey(name);
+  const known = state.rooms.get(key);
+  if (known) known.name = name;
+  else state.rooms.set(key, newRoom(name));
+  notice(`You entered ${name}.`, "self", key);
+  if (state.joiningRoom === key) {
+    state.joiningRoom = "";
+    ui.roomName.value = "";
+    showRoomError("");
+    showRoom(key);
+  } else renderRooms();
+}
+
+/** The server took us out of `name`. */
+function parted(name) {
+  const key = roomKey(name);
+  if (!state.rooms.delete(key)) return;
+  if (state.current === key) showRoom("*");
+  else renderRooms();
+  notice(`You left ${name}.`, "self");
+}
+
+/** Shows room `key`: its messages, its users; its unread count goes to zero. */
+function showRoom(key) {
+  const room = state.rooms.get(key);
+  if (!room) return;
+  state.current = key;
+  room.unread = 0;
+  const label = roomLabel(key);
+  const where = key === "*" ? "the lobby" : label;
+  ui.messages.replaceChildren(...room.items);
+  ui.messages.setAttribute("aria-label", `Messages in ${where}`);
+  ui.usersRoom.textContent = `in ${where}`;
+  ui.text.placeholder = `Message ${where}`;
+  stuckToEnd = true;
+  ui.messages.scrollTop = ui.messages.scrollHeight;
+  renderUsers();
+  renderRooms();
+  updateTargetText();
+}
+
+/** The room list: the lobby first, then the named rooms by name, each with its unread count. */
+function renderRooms() {
+  const keys = [...state.rooms.keys()].filter((key) => key !== "*").sort();
+  const focused = document.activeElement?.closest?.("#rooms") ? document.activeElement : null;
+  const focusedKey = focused?.dataset?.room;
+  const focusedPart = focused?.classList.contains("part");
+  ui.rooms.replaceChildren(...["*", ...keys].map((key) => {
+    const room = /** @type {Room} */ (state.rooms.get(key));
+    const label = roomLabel(key);
+    const item = document.createElement("li");
+    const show = document.createElement("button");
+    show.type = "button";
+    show.className = "room";
+    show.dataset.room = key;
+    show.textContent = label;
+    const current = key === state.current;
+    show.setAttribute("aria-current", String(current));
+    const unread = room.unread > 0 ? `, ${room.unread} unread` : "";
+    show.setAttribute("aria-label", `${label}${unread}`);
+    if (room.unread > 0) show.append(span("unread", String(room.unread)));
+    show.addEventListener("click", () => {
+      showRoom(key);
+      ui.text.focus();
+    });
+    item.append(show);
+    if (key !== "*") {
+      const part = document.createElement("button");
+      part.type = "button";
+      part.className = "part";
+      part.dataset.room = key;
+      part.textContent = "×";
+      part.setAttribute("aria-label", `Leave ${label}`);
+      part.addEventListener("click", () => send(`PART ${room.name}`));
+      item.append(part);
+    }
+    return item;
+  }));
+  if (focusedKey) {
+    const selector = `${focusedPart ? ".part" : ".room"}[data-room="${CSS.escape(focusedKey)}"]`;
+    /** @type {HTMLElement | null} */ (ui.rooms.querySelector(selector) ??
+      ui.rooms.querySelector(".room"))?.focus();
+  }
+}
+
+/** @param {string} problem */
+function showRoomError(problem) {
+  ui.roomError.textContent = problem;
+  ui.roomName.setAttribute("aria-invalid", problem ? "true" : "false");
+  if (problem) ui.roomName.focus();
 }
 
 function renderUsers() {
-  const names = [...state.users.values()].sort((a, b) =>
+  const names = [...currentRoom().users.values()].sort((a, b) =>
     a.toLowerCase().localeCompare(b.toLowerCase())
   );
   const focused = document.activeElement?.closest?.("#users") ? document.activeElement : null;
@@ -284,9 +500,18 @@ function renderUsers() {
   if (focusedName) ui.users.querySelector(`[data-name="${CSS.escape(focusedName)}"]`)?.focus();
 }
 
+function updateTargetText() {
+  const label = roomLabel(state.current);
+  ui.targetText.textContent = state.target
+    ? `To ${state.target} only (direct)`
+    : state.current === "*"
+    ? "To everyone"
+    : `To ${label}`;
+}
+
 function setTarget(name) {
   state.target = name;
-  ui.targetText.textContent = name ? `To ${name} only (direct)` : "To everyone";
+  updateTargetText();
   ui.targetClear.hidden = name === "";
   ui.sendForm.classList.toggle("direct", name !== "");
   for (const button of ui.users.querySelectorAll("button")) {
@@ -310,19 +535,38 @@ ui.sendForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = ui.text.value;
   if (!state.joined || text.trim() === "") return;
-  const line = state.target ? `CHAT ${state.target} ${text}` : `CHAT * ${text}`;
+  const room = currentRoom();
+  const line = state.target ? `CHAT ${state.target} ${text}` : `CHAT ${room.name} ${text}`;
   if (encoder.encode(line).length > MAX_LINE_BYTES) {
     notice(describeError("LINE_TOO_LONG", ""), "error");
     return;
   }
   send(line);
-  if (state.target) message("mine-direct", "you", text, state.target);
+  if (state.target) message("mine-direct", "you", text, { to: state.target });
   else message("mine", state.name, text);
   ui.text.value = "";
 });
 
 ui.text.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && state.target) setTarget("");
+});
+
+ui.roomForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  let name = ui.roomName.value.trim();
+  if (name === "" || name === "#") return showRoomError("Type a room name, such as #tea.");
+  if (!name.startsWith("#")) name = `#${name}`;
+  const key = roomKey(name);
+  if (state.rooms.has(key)) {
+    ui.roomName.value = "";
+    showRoomError("");
+    showRoom(key);
+    return;
+  }
+  // The server checks the name and explains a bad one (ERR BAD_ROOM), shown below the input.
+  state.joiningRoom = key;
+  showRoomError("");
+  send(`JOIN ${name}`);
 });
 
 ui.targetClear.addEventListener("click", () => {
@@ -342,4 +586,5 @@ ui.rejoin.addEventListener("click", () => {
   connect();
 });
 
+renderRooms();
 connect();

@@ -2,7 +2,8 @@
 // and the reconnect delay. Pure functions, no DOM, so that `deno test` can load this module.
 
 /**
- * One server line (without its LF) as an event with a `kind`.
+ * One server line (without its LF) as an event with a `kind`. Events of a room carry `room`:
+ * `*` for the lobby, `#name` for a named room.
  * @param {string} line
  */
 export function parseLine(line) {
@@ -14,17 +15,56 @@ export function parseLine(line) {
     case "HELLO":
       return { kind: "hello", line };
     case "OK":
-      return first === "JOIN" ? { kind: "joined-as", name: second } : { kind: "other", line };
-    case "USERS":
-      return { kind: "users", names: second === "" ? [] : second.split(" ") };
+      if (first === "JOIN") {
+        return isRoom(second)
+          ? { kind: "entered", room: second }
+          : { kind: "joined-as", name: second };
+      }
+      if (first === "PART" && isRoom(second)) return { kind: "parted", room: second };
+      return { kind: "other", line };
+    case "USERS": {
+      // `USERS <count> <names…>` (the lobby) or `USERS #room <count> <names…>`.
+      const [room, counted] = isRoom(first) ? [first, second] : ["*", rest];
+      const names = splitFirst(counted)[1];
+      return { kind: "users", room, names: names === "" ? [] : names.split(" ") };
+    }
     case "JOINED":
-      return { kind: "joined", name: rest };
+      return isRoom(first)
+        ? { kind: "joined", room: first, name: second }
+        : { kind: "joined", room: "*", name: rest };
     case "LEFT":
-      return { kind: "left", name: rest };
+      return isRoom(first)
+        ? { kind: "left", room: first, name: second }
+        : { kind: "left", room: "*", name: rest };
     case "FROM":
       return { kind: "direct", sender: first, text: second };
     case "ALL":
-      return { kind: "room", sender: first, text: second };
+      return { kind: "message", room: "*", sender: first, text: second };
+    case "ROOM": {
+      if (!isRoom(first)) return { kind: "other", line };
+      const [sender, text] = splitFirst(second);
+      return { kind: "message", room: first, sender, text };
+    }
+    case "HISTORY": {
+      // `HISTORY <room> <time> <sender> <text>`, ended by `HISTORY <room> END`.
+      if (first !== "*" && !isRoom(first)) return { kind: "other", line };
+      if (second === "END") return { kind: "history-end", room: first };
+      const [time, after] = splitFirst(second);
+      const [sender, text] = splitFirst(after);
+      if (sender === "") return { kind: "other", line };
+      return { kind: "history", room: first, time, sender, text };
+    }
+    case "ROOMS": {
+      // `ROOMS <count> #a=3 #b=12 …`
+      const rooms = [];
+      for (const item of second === "" ? [] : second.split(" ")) {
+        const equals = item.lastIndexOf("=");
+        const room = equals === -1 ? item : item.slice(0, equals);
+        const count = equals === -1 ? NaN : Number(item.slice(equals + 1));
+        if (isRoom(room) && Number.isInteger(count)) rooms.push({ room, count });
+      }
+      return { kind: "rooms", rooms };
+    }
     case "BYE":
       return { kind: "bye", reason: rest };
     case "ERR":
@@ -34,6 +74,17 @@ export function parseLine(line) {
     default:
       return { kind: "other", line };
   }
+}
+
+/** The rule for a room's name: `#` and 1 to 32 of `A-Z a-z 0-9 _ -`. */
+const ROOM_NAME = /^#[A-Za-z0-9_-]{1,32}$/;
+
+/**
+ * True when `text` is a valid room name such as `#tea`.
+ * @param {string} text
+ */
+export function isRoom(text) {
+  return ROOM_NAME.test(text);
 }
 
 /**
@@ -62,6 +113,15 @@ const ERRORS = {
   BAD_TEXT: () => "That message holds control characters: it was not sent.",
   TIMEOUT: () => "You took too long to choose a name.",
   SLOW_CONSUMER: () => "The server dropped this page for not reading fast enough.",
+  BAD_ROOM: (detail) =>
+    `That room name cannot be used: it ${detail || "is invalid"}. ` +
+    "Use # and 1 to 32 letters, digits, _ or -.",
+  NOT_IN_ROOM: (detail) => `You are not in ${detail || "that room"}.`,
+  ALREADY_IN_ROOM: (detail) => `You are already in ${detail || "that room"}.`,
+  TOO_MANY_ROOMS: (detail) =>
+    detail === "server"
+      ? "The server holds as many rooms as it may: join an existing one."
+      : `You are in as many rooms as you may (${detail}): leave one first.`,
 };
 
 /**
