@@ -273,8 +273,8 @@ export class Thread implements SessionHost {
     });
   }
 
-  wantsFlush(queue: OutputQueue, paced: boolean): void {
-    this.#rounds.add(queue, paced);
+  wantsFlush(queue: OutputQueue): void {
+    this.#rounds.add(queue);
   }
 
   fault(_session: Session, what: string): boolean {
