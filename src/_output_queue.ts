@@ -43,6 +43,8 @@ export class OutputQueue implements WriteDone {
   readonly #options: OutputQueueOptions;
   /** Queued output: lines of its own, and spans of the thread's shared broadcast chunks. */
   #out: (Uint8Array | Span)[] = [];
+  /** The span `#out` ends with, if it ends with one: the one a following line may grow. */
+  #tail: Span | undefined;
   /** Bytes in `#out`, plus bytes charged for lines held elsewhere (see {@linkcode charge}). */
   #bytes = 0;
   /** Bytes of the write under way. */
@@ -78,6 +80,7 @@ export class OutputQueue implements WriteDone {
   write(bytes: Uint8Array): void {
     if (this.#closed || this.#overflowed) return;
     this.#out.push(bytes);
+    this.#tail = undefined;
     if (this.#count(bytes.length)) this.#requestFlush();
   }
 
@@ -88,14 +91,16 @@ export class OutputQueue implements WriteDone {
    */
   broadcast(chunks: OutputChunks): void {
     if (this.#closed || this.#overflowed) return;
-    const last = this.#out[this.#out.length - 1];
-    if (last instanceof Span && last.chunk === chunks.chunk && last.end === chunks.start) {
+    const tail = this.#tail;
+    if (tail !== undefined && tail.chunk === chunks.chunk && tail.end === chunks.start) {
       // A queue that is not empty already waits for a round or a write: only the count grows.
-      last.end = chunks.end;
+      tail.end = chunks.end;
       this.#count(chunks.end - chunks.start);
       return;
     }
-    this.#out.push(new Span(chunks.chunk, chunks.start, chunks.end));
+    const span = new Span(chunks.chunk, chunks.start, chunks.end);
+    this.#out.push(span);
+    this.#tail = span;
     if (this.#count(chunks.end - chunks.start)) this.#requestFlush();
   }
 
@@ -127,6 +132,7 @@ export class OutputQueue implements WriteDone {
     const line = this.#owner.overflowed();
     if (this.#closed) return;
     this.#out = [line];
+    this.#tail = undefined;
     this.#bytes = line.length;
     this.#ending = true;
     this.#requestFlush();
@@ -163,6 +169,7 @@ export class OutputQueue implements WriteDone {
     this.#writing = true;
     const out = this.#out;
     this.#out = [];
+    this.#tail = undefined;
     // Spans become views of their chunk, in place: the transport takes plain bytes.
     let bytes = 0;
     for (let i = 0; i < out.length; i++) {
@@ -206,6 +213,7 @@ export class OutputQueue implements WriteDone {
   close(): void {
     this.#closed = true;
     this.#out = [];
+    this.#tail = undefined;
     this.#bytes = 0;
   }
 }

@@ -69,6 +69,17 @@ Deno.test("what comes while a write is under way goes in one next write, at once
   assert.deepEqual(transport.written, ["JOINED a", "JOINED b", "JOINED c", "JOINED d", "OK"]);
 });
 
+Deno.test("a broadcast line after an own line does not grow the span before it", async () => {
+  const { transport, queue } = setup();
+  const chunks = new OutputChunks();
+  queue.broadcast(appendTo(chunks, "ALL a 1\n"));
+  queue.write(encoder.encode("PONG\n"));
+  queue.broadcast(appendTo(chunks, "ALL a 2\n"));
+  await settle();
+  assert.equal(transport.writes.length, 1);
+  assert.deepEqual(transport.written, ["ALL a 1", "PONG", "ALL a 2"]);
+});
+
 Deno.test("consecutive broadcast lines grow one span and go out in one write, in order", async () => {
   const { transport, queue } = setup();
   const chunks = new OutputChunks();
