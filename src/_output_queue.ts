@@ -12,11 +12,8 @@ import { type Clock, SYSTEM_CLOCK } from "./_clock.ts";
 
 /** What the queue needs from the client it belongs to. */
 export interface OutputOwner {
-  /**
-   * Has {@linkcode OutputQueue.flush} called in the thread's round at the end of this turn,
-   * or with `paced` (only broadcast output is queued) in its next paced round.
-   */
-  wantsFlush(queue: OutputQueue, paced: boolean): void;
+  /** Has {@linkcode OutputQueue.flush} called in the thread's round at the end of this turn. */
+  wantsFlush(queue: OutputQueue): void;
   /**
    * More than the limit is queued: the client does not read. Returns the last line to send
    * it (`ERR SLOW_CONSUMER`); the queue then ends, and closes after a grace period at most.
@@ -46,14 +43,14 @@ export class OutputQueue implements WriteDone {
   readonly #options: OutputQueueOptions;
   /** Queued output: lines of its own, and spans of the thread's shared broadcast chunks. */
   #out: (Uint8Array | Span)[] = [];
+  /** The span `#out` ends with, if it ends with one: the one a following line may grow. */
+  #tail: Span | undefined;
   /** Bytes in `#out`, plus bytes charged for lines held elsewhere (see {@linkcode charge}). */
   #bytes = 0;
   /** Bytes of the write under way. */
   #writingBytes = 0;
-  /** Waiting for the thread's flush round at the end of the turn ("soon") or a paced one. */
-  #inRound: "no" | "paced" | "soon" = "no";
-  /** `#out` holds more than broadcast spans: it is not paced. */
-  #urgent = false;
+  /** Waiting for the thread's flush round at the end of the turn. */
+  #inRound = false;
   #writing = false;
   #ending = false;
   /** Past its limit: nothing more is queued. */
@@ -83,25 +80,27 @@ export class OutputQueue implements WriteDone {
   write(bytes: Uint8Array): void {
     if (this.#closed || this.#overflowed) return;
     this.#out.push(bytes);
-    this.#urgent = true;
+    this.#tail = undefined;
     if (this.#count(bytes.length)) this.#requestFlush();
   }
 
   /**
-   * Queues the line just appended to the thread's shared `chunks`, for a paced round. When
+   * Queues the line just appended to the thread's shared `chunks`. When
    * the queue ends with the span of the line before, that span grows instead (see
    * `src/_output_chunks.ts`).
    */
   broadcast(chunks: OutputChunks): void {
     if (this.#closed || this.#overflowed) return;
-    const last = this.#out[this.#out.length - 1];
-    if (last instanceof Span && last.chunk === chunks.chunk && last.end === chunks.start) {
+    const tail = this.#tail;
+    if (tail !== undefined && tail.chunk === chunks.chunk && tail.end === chunks.start) {
       // A queue that is not empty already waits for a round or a write: only the count grows.
-      last.end = chunks.end;
+      tail.end = chunks.end;
       this.#count(chunks.end - chunks.start);
       return;
     }
-    this.#out.push(new Span(chunks.chunk, chunks.start, chunks.end));
+    const span = new Span(chunks.chunk, chunks.start, chunks.end);
+    this.#out.push(span);
+    this.#tail = span;
     if (this.#count(chunks.end - chunks.start)) this.#requestFlush();
   }
 
@@ -133,8 +132,8 @@ export class OutputQueue implements WriteDone {
     const line = this.#owner.overflowed();
     if (this.#closed) return;
     this.#out = [line];
+    this.#tail = undefined;
     this.#bytes = line.length;
-    this.#urgent = true;
     this.#ending = true;
     this.#requestFlush();
     (this.#options.clock ?? SYSTEM_CLOCK).setTimeout(
@@ -144,11 +143,10 @@ export class OutputQueue implements WriteDone {
   }
 
   #requestFlush(): void {
-    if (this.#writing || this.#inRound === "soon") return;
-    const paced = !this.#urgent;
-    if (paced && this.#inRound === "paced") return;
-    this.#inRound = paced ? "paced" : "soon";
-    this.#owner.wantsFlush(this, paced);
+    // A write under way asks again when it is done: what came meanwhile goes in the next one.
+    if (this.#writing || this.#inRound) return;
+    this.#inRound = true;
+    this.#owner.wantsFlush(this);
   }
 
   /**
@@ -157,7 +155,7 @@ export class OutputQueue implements WriteDone {
    * @returns false when there was nothing to write (or a write is still under way).
    */
   flush(): boolean {
-    this.#inRound = "no";
+    this.#inRound = false;
     if (this.#writing || this.#closed) return false;
     if (this.#out.length > 0) {
       this.#writeOut();
@@ -171,7 +169,7 @@ export class OutputQueue implements WriteDone {
     this.#writing = true;
     const out = this.#out;
     this.#out = [];
-    this.#urgent = false;
+    this.#tail = undefined;
     // Spans become views of their chunk, in place: the transport takes plain bytes.
     let bytes = 0;
     for (let i = 0; i < out.length; i++) {
@@ -203,7 +201,7 @@ export class OutputQueue implements WriteDone {
   /** Finishes once what was queued so far has been written. */
   end(): void {
     this.#ending = true;
-    if (this.#inRound === "no" && !this.#writing) this.#finish();
+    if (!this.#inRound && !this.#writing) this.#finish();
   }
 
   #finish(): void {
@@ -215,6 +213,7 @@ export class OutputQueue implements WriteDone {
   close(): void {
     this.#closed = true;
     this.#out = [];
+    this.#tail = undefined;
     this.#bytes = 0;
   }
 }

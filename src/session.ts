@@ -50,11 +50,8 @@ export interface SessionHost {
   slowConsumer(session: Session): void;
   /** `session` did not JOIN within the join timeout and is being closed. */
   joinTimedOut(session: Session): void;
-  /**
-   * Has {@linkcode OutputQueue.flush} called in the thread's flush round at the end of this
-   * turn, or with `paced` (only broadcast output is queued), in its next paced round.
-   */
-  wantsFlush(queue: OutputQueue, paced: boolean): void;
+  /** Has {@linkcode OutputQueue.flush} called in the thread's flush round at the end of this turn. */
+  wantsFlush(queue: OutputQueue): void;
   /** `FAULT <what>`: injects a fault when fault injection is on; false when it is off. */
   fault(session: Session, what: string): boolean;
 }
@@ -422,8 +419,8 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
   // OutputOwner ---------------------------------------------------------------------------
 
   /** @internal The output queue wants a round. */
-  wantsFlush(queue: OutputQueue, paced: boolean): void {
-    this.#host.wantsFlush(queue, paced);
+  wantsFlush(queue: OutputQueue): void {
+    this.#host.wantsFlush(queue);
   }
 
   /** @internal The client does not read: it gets `ERR SLOW_CONSUMER` and is closed. */

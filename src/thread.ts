@@ -425,8 +425,8 @@ export class Thread implements SessionHost {
     this.#log.debug("join timeout", { conn: session.id, peer: session.peer });
   }
 
-  wantsFlush(queue: OutputQueue, paced: boolean): void {
-    this.#rounds.add(queue, paced);
+  wantsFlush(queue: OutputQueue): void {
+    this.#rounds.add(queue);
   }
 
   fault(_session: Session, what: string): boolean {

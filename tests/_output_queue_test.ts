@@ -7,12 +7,12 @@ const encoder = new TextEncoder();
 
 /** Records the queue's calls; flushes it when asked, as a round would, at once. */
 class Owner implements OutputOwner {
-  readonly requests: ("soon" | "paced")[] = [];
+  requests = 0;
   finishes = 0;
   overflows = 0;
   autoFlush = true;
-  wantsFlush(queue: OutputQueue, paced: boolean): void {
-    this.requests.push(paced ? "paced" : "soon");
+  wantsFlush(queue: OutputQueue): void {
+    this.requests++;
     if (this.autoFlush) queueMicrotask(() => queue.flush());
   }
   overflowed(): Uint8Array {
@@ -37,15 +37,47 @@ function appendTo(chunks: OutputChunks, line: string): OutputChunks {
   return chunks;
 }
 
-Deno.test("own lines ask for the round at the end of the turn; broadcast only for a paced one", () => {
+Deno.test("own lines and broadcast lines ask for one round at the end of the turn", () => {
   const { owner, queue } = setup();
   owner.autoFlush = false;
   queue.broadcast(appendTo(new OutputChunks(), "JOINED a\n"));
-  assert.deepEqual(owner.requests, ["paced"]);
+  assert.equal(owner.requests, 1);
   queue.write(encoder.encode("PONG\n"));
-  assert.deepEqual(owner.requests, ["paced", "soon"]);
   queue.write(encoder.encode("PONG\n"));
-  assert.deepEqual(owner.requests, ["paced", "soon"], "one request per round");
+  assert.equal(owner.requests, 1, "one request per round");
+  queue.flush();
+  queue.write(encoder.encode("PONG\n"));
+  assert.equal(owner.requests, 1, "a write under way asks again when it is done");
+});
+
+Deno.test("what comes while a write is under way goes in one next write, at once", async () => {
+  const { transport, owner, queue } = setup(1000);
+  transport.holdWrites = true;
+  const chunks = new OutputChunks();
+  queue.broadcast(appendTo(chunks, "JOINED a\n"));
+  await settle();
+  assert.equal(transport.writes.length, 1);
+  for (const name of ["b", "c", "d"]) queue.broadcast(appendTo(chunks, `JOINED ${name}\n`));
+  queue.write(encoder.encode("OK\n"));
+  await settle();
+  assert.equal(transport.writes.length, 1, "one write at a time");
+  assert.equal(owner.requests, 1);
+  transport.releaseWrites();
+  await settle();
+  assert.equal(transport.writes.length, 2);
+  assert.equal(owner.requests, 2);
+  assert.deepEqual(transport.written, ["JOINED a", "JOINED b", "JOINED c", "JOINED d", "OK"]);
+});
+
+Deno.test("a broadcast line after an own line does not grow the span before it", async () => {
+  const { transport, queue } = setup();
+  const chunks = new OutputChunks();
+  queue.broadcast(appendTo(chunks, "ALL a 1\n"));
+  queue.write(encoder.encode("PONG\n"));
+  queue.broadcast(appendTo(chunks, "ALL a 2\n"));
+  await settle();
+  assert.equal(transport.writes.length, 1);
+  assert.deepEqual(transport.written, ["ALL a 1", "PONG", "ALL a 2"]);
 });
 
 Deno.test("consecutive broadcast lines grow one span and go out in one write, in order", async () => {
@@ -137,6 +169,6 @@ Deno.test("a closed queue takes and writes nothing", async () => {
   queue.write(encoder.encode("PONG\n"));
   queue.broadcast(appendTo(new OutputChunks(), "ALL a 1\n"));
   await settle();
-  assert.deepEqual(owner.requests, []);
+  assert.equal(owner.requests, 0);
   assert.deepEqual(transport.writes, []);
 });

@@ -197,9 +197,9 @@ Deno.test("of two users who join at once, exactly one hears JOINED of the other:
 });
 
 Deno.test("one sender's room and direct messages to a member keep their order, though they are written in different rounds", async () => {
-  // Room output waits for the thread's paced rounds (src/_flush_rounds.ts), direct messages
-  // are written at the end of the turn: the direct message must take the room message
-  // queued before it along. 100 members on one thread make the rounds large.
+  // Room output is copied into the thread's shared chunks and direct messages are the
+  // member's own lines (src/_output_queue.ts): the direct message must go after the room
+  // message queued before it. 100 members on one thread make the rounds large.
   await using server = await TestServer.start([
     "--processes",
     "1",

@@ -20,14 +20,7 @@ class FakeHost implements SessionHost {
   readonly failures: unknown[] = [];
   slowConsumers = 0;
   joinTimeouts = 0;
-  readonly rounds: FlushRounds<OutputQueue>;
-
-  constructor(clock: FakeClock) {
-    this.rounds = new FlushRounds({
-      now: () => clock.now(),
-      delay: (callback, ms) => clock.setTimeout(callback, ms),
-    });
-  }
+  readonly rounds = new FlushRounds<OutputQueue>();
 
   claim(_session: Session, name: string): void {
     this.claims.push(name);
@@ -61,8 +54,8 @@ class FakeHost implements SessionHost {
   joinTimedOut(): void {
     this.joinTimeouts++;
   }
-  wantsFlush(queue: OutputQueue, paced: boolean): void {
-    this.rounds.add(queue, paced);
+  wantsFlush(queue: OutputQueue): void {
+    this.rounds.add(queue);
   }
   fault(_session: Session, what: string): boolean {
     if (what === "throw") throw new Error("injected");
@@ -80,7 +73,7 @@ interface Setup {
 
 async function start(options: Partial<SessionOptions> = {}): Promise<Setup> {
   const clock = new FakeClock();
-  const host = new FakeHost(clock);
+  const host = new FakeHost();
   const transport = new FakeTransport();
   const session = new Session(7, transport, host, {
     joinTimeoutMs: 1000,
