@@ -141,6 +141,12 @@ export async function runSupervisor(config: Config, args: string[] = []): Promis
   return await supervisor.run();
 }
 
+/** Why an address could not be bound, in words for the user. */
+function bindProblem(error: unknown): string {
+  if (error instanceof Deno.errors.AddrInUse) return "address in use";
+  return error instanceof Error ? error.message : String(error);
+}
+
 /**
  * How long to wait before respawning a child that has died `failures` times in a row within
  * its first second: 100 ms, doubling each time, at most 10 s; 0 when it lived longer.
@@ -165,12 +171,9 @@ export function probePort(config: Pick<Config, "host" | "port">): number {
   try {
     return probeTcpPort(config.host, config.port);
   } catch (error: unknown) {
-    const reason = error instanceof Deno.errors.AddrInUse
-      ? "address in use"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new StartError(`Cannot bind ${config.host}:${config.port}: ${reason}`, { cause: error });
+    throw new StartError(`Cannot bind ${config.host}:${config.port}: ${bindProblem(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -291,11 +294,7 @@ class Supervisor {
           healthy: () => this.healthy(),
         });
       } catch (error: unknown) {
-        const reason = error instanceof Deno.errors.AddrInUse
-          ? "address in use"
-          : error instanceof Error
-          ? error.message
-          : String(error);
+        const reason = bindProblem(error);
         console.error(
           `chatd: Cannot bind ${this.#config.host}:${this.#config.metricsPort} for --metrics-port: ${reason}`,
         );

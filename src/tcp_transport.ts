@@ -53,15 +53,7 @@ export class TcpTransport implements Transport {
   constructor(conn: Deno.Conn, options: TcpTransportOptions) {
     this.#conn = conn;
     this.#splitter = new LineSplitter(options.maxLineBytes);
-    const remote = conn.remoteAddr;
-    this.peer = remote.transport === "tcp" ? `${remote.hostname}:${remote.port}` : remote.transport;
-    const tcp = conn as Partial<Deno.TcpConn>;
-    try {
-      tcp.setNoDelay?.(true);
-      tcp.setKeepAlive?.(true);
-    } catch {
-      // The peer is already gone; the first read finds out.
-    }
+    this.peer = prepareClientConn(conn);
   }
 
   read(): Promise<number | null> {
@@ -181,4 +173,22 @@ export function probeTcpPort(hostname: string, port: number, tls?: TlsKeyPair): 
   const bound = probe.addr.port;
   probe.close();
   return bound;
+}
+
+/**
+ * Sets up a client's socket for chat (TCP_NODELAY: a line goes out at once; keepalive: a dead
+ * peer is found, see README "Dead peers") and names its peer for the logs.
+ *
+ * @returns the peer as `HOST:PORT`.
+ */
+export function prepareClientConn(conn: Deno.Conn): string {
+  const remote = conn.remoteAddr;
+  const tcp = conn as Partial<Deno.TcpConn>;
+  try {
+    tcp.setNoDelay?.(true);
+    tcp.setKeepAlive?.(true);
+  } catch {
+    // The peer is already gone; the first read finds out.
+  }
+  return remote.transport === "tcp" ? `${remote.hostname}:${remote.port}` : remote.transport;
 }

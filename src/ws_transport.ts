@@ -19,6 +19,7 @@
 import { type Clock, SYSTEM_CLOCK } from "./_clock.ts";
 import { closeQuietly } from "./_quietly.ts";
 import { CloseCode, encodeClose, encodePong, FrameDecoder } from "./_websocket.ts";
+import { prepareClientConn } from "./tcp_transport.ts";
 import type { LineReceiver, Transport, WriteDone } from "./transport.ts";
 
 /** The longest a closing WebSocket waits for the peer's close frame before the TCP close. */
@@ -78,15 +79,7 @@ export class WsTransport implements Transport {
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? WS_CLOSE_TIMEOUT_MS;
     if (options.early !== undefined && options.early.length > 0) this.#early = options.early;
-    const remote = conn.remoteAddr;
-    this.peer = remote.transport === "tcp" ? `${remote.hostname}:${remote.port}` : remote.transport;
-    const tcp = conn as Partial<Deno.TcpConn>;
-    try {
-      tcp.setNoDelay?.(true);
-      tcp.setKeepAlive?.(true);
-    } catch {
-      // The peer is already gone; the first read finds out.
-    }
+    this.peer = prepareClientConn(conn);
   }
 
   read(): Promise<number | null> {
