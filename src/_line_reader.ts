@@ -40,6 +40,11 @@ export class LineSplitter {
     return this.#partial ??= new Uint8Array(this.#max + 1);
   }
 
+  /** True when no line is under way: neither the start of one held nor a long one skipped. */
+  get idle(): boolean {
+    return this.#partialLength === 0 && !this.#discarding;
+  }
+
   /** True while the start of an unfinished line is held. */
   get hasPartial(): boolean {
     return this.#partialLength > 0;

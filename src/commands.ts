@@ -100,9 +100,7 @@ function chat(session: Session, rest: string): void {
   if (to === "" || text === "") {
     return session.reply(Reply.error(ErrorCode.BAD_COMMAND, "usage: CHAT <name> <text>"));
   }
-  if (hasControlCharacter(text)) {
-    return session.reply(Reply.error(ErrorCode.BAD_TEXT, CONTROL_CHARACTERS_REFUSED));
-  }
+  // The dispatcher has refused control characters anywhere in `rest` already.
   if (to === ROOM) return session.room(text);
   if (isRoomName(to)) {
     if (validRoom(session, to)) session.roomChat(to, text);

@@ -20,6 +20,8 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  */
 const READ_BUFFER_SMALL = 256;
 const READ_BUFFER_LARGE = 16 * 1024;
+const LF = 10;
+const CR = 13;
 
 /** Options of {@linkcode TcpTransport}. */
 export interface TcpTransportOptions {
@@ -31,6 +33,7 @@ export interface TcpTransportOptions {
 export class TcpTransport implements Transport {
   readonly peer: string;
   readonly #conn: Deno.Conn;
+  readonly #maxLineBytes: number;
   readonly #splitter: LineSplitter;
   readonly #small = new Uint8Array(READ_BUFFER_SMALL);
   #buffer = this.#small;
@@ -52,6 +55,7 @@ export class TcpTransport implements Transport {
 
   constructor(conn: Deno.Conn, options: TcpTransportOptions) {
     this.#conn = conn;
+    this.#maxLineBytes = options.maxLineBytes;
     this.#splitter = new LineSplitter(options.maxLineBytes);
     this.peer = prepareClientConn(conn);
   }
@@ -63,10 +67,39 @@ export class TcpTransport implements Transport {
   lines(count: number, receiver: LineReceiver): boolean {
     const buffer = this.#buffer;
     this.#receiver = receiver;
-    this.#splitter.push(buffer.subarray(0, count), this.#sink);
+    const bytes = buffer.subarray(0, count);
+    const whole = this.#splitter.idle ? bytes.lastIndexOf(LF) + 1 : 0;
+    // The common case: the read holds whole lines, together no longer than one line may be
+    // (so none is too long), in valid UTF-8: one decode for all of them, not one per line.
+    if (whole > 0 && whole <= this.#maxLineBytes + 1 && this.#decodeLines(bytes, whole)) {
+      if (whole < count) this.#splitter.push(bytes.subarray(whole), this.#sink);
+    } else this.#splitter.push(bytes, this.#sink);
     if (count === buffer.length && buffer === this.#small) {
       this.#buffer = new Uint8Array(READ_BUFFER_LARGE);
     } else if (count < READ_BUFFER_SMALL && buffer !== this.#small) this.#buffer = this.#small;
+    return true;
+  }
+
+  /**
+   * Passes on the lines in `bytes[0, end)`, which ends with an LF, decoded at once. False,
+   * having passed on nothing, when they are not valid UTF-8: the splitter then finds the line
+   * at fault.
+   */
+  #decodeLines(bytes: Uint8Array, end: number): boolean {
+    let text: string;
+    try {
+      text = decoder.decode(bytes.subarray(0, end));
+    } catch {
+      return false;
+    }
+    const receiver = this.#receiver!;
+    let start = 0;
+    while (start < text.length) {
+      const lf = text.indexOf("\n", start);
+      const stop = text.charCodeAt(lf - 1) === CR && lf > start ? lf - 1 : lf;
+      receiver.line(text.slice(start, stop));
+      start = lf + 1;
+    }
     return true;
   }
 
