@@ -12,6 +12,8 @@
  * @module
  */
 
+const encoder = new TextEncoder();
+
 /** Chunk size: many short lines, and room for the longest line a client may send. */
 export const CHUNK_BYTES = 64 * 1024;
 
@@ -60,14 +62,40 @@ export class OutputChunks {
 
   /** Copies `line` into the current chunk (a new one when it does not fit); see the fields. */
   append(line: Uint8Array): void {
-    if (this.#used + line.length > this.#chunk.length) {
-      this.#chunk = new Uint8Array(Math.max(this.#chunkBytes, line.length));
+    this.#room(line.length);
+    this.#chunk.set(line, this.#used);
+    this.#appended(line.length);
+  }
+
+  /**
+   * Encodes `line` straight into the current chunk; see the fields. A typed array of its own
+   * for each line costs several times the encoding (V8 allocates its backing store outside
+   * the heap), and most lines are sent once: this is how every line is made.
+   */
+  appendText(line: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    this.#room(line.length * 3);
+    const { written } = encoder.encodeInto(line, this.#chunk.subarray(this.#used));
+    this.#appended(written);
+  }
+
+  /** The current chunk as a view of the last appended line (a copy-free `Uint8Array`). */
+  line(): Uint8Array {
+    return this.chunk.subarray(this.start, this.end);
+  }
+
+  /** Makes sure `bytes` fit after what the current chunk holds. */
+  #room(bytes: number): void {
+    if (this.#used + bytes > this.#chunk.length) {
+      this.#chunk = new Uint8Array(Math.max(this.#chunkBytes, bytes));
       this.#used = 0;
     }
-    this.#chunk.set(line, this.#used);
+  }
+
+  #appended(bytes: number): void {
     this.chunk = this.#chunk;
     this.start = this.#used;
-    this.#used += line.length;
+    this.#used += bytes;
     this.end = this.#used;
   }
 }

@@ -182,8 +182,7 @@ export class NamedRooms {
     if (seat?.state !== "in" || info === undefined) {
       return user.reply(Reply.error(ErrorCode.NOT_IN_ROOM, room));
     }
-    const line = encoder.encode(Reply.roomMessage(info.name, user.name!, text));
-    this.#rooms.get(seat.key)!.post(seat, line);
+    this.#rooms.get(seat.key)!.post(seat, Reply.roomMessage(info.name, user.name!, text));
   }
 
   /** `WHO #room`: its members, for anyone joined; `USERS #room 0` for a room without members. */

@@ -19,8 +19,6 @@ export interface RoomMember {
   broadcast(chunks: OutputChunks, seq: number): void;
 }
 
-const encoder = new TextEncoder();
-
 /** The members of a room on this thread. */
 export class Room<M extends RoomMember> {
   /** Joined or joining members: joining ones hold what they get until `OK JOIN`. */
@@ -56,9 +54,10 @@ export class Room<M extends RoomMember> {
   }
 
   /** `from`'s message line: to every other member here, and to every other thread. */
-  post(from: M, line: Uint8Array): void {
-    this.#fanOut(line, Infinity, from);
-    this.#forward(line);
+  post(from: M, line: string): void {
+    this.#chunks.appendText(line);
+    this.#fanOutAppended(Infinity, from);
+    this.#forward(this.#chunks.line());
   }
 
   /** A message line from another thread: to every member here. */
@@ -68,12 +67,14 @@ export class Room<M extends RoomMember> {
 
   /** `JOINED name`, directory change `seq`, to every member but `except` (the one joining). */
   joined(name: string, seq: number, except: M | undefined): void {
-    this.#fanOut(encoder.encode(Reply.joinedNotice(name)), seq, except);
+    this.#chunks.appendText(Reply.joinedNotice(name));
+    this.#fanOutAppended(seq, except);
   }
 
   /** `LEFT name`, directory change `seq`, to every member. */
   left(name: string, seq: number): void {
-    this.#fanOut(encoder.encode(Reply.leftNotice(name)), seq, undefined);
+    this.#chunks.appendText(Reply.leftNotice(name));
+    this.#fanOutAppended(seq, undefined);
   }
 
   /** A notice line of directory change `seq`, to every member but `except`. */
@@ -82,8 +83,13 @@ export class Room<M extends RoomMember> {
   }
 
   #fanOut(line: Uint8Array, seq: number, except: M | undefined): void {
+    this.#chunks.append(line);
+    this.#fanOutAppended(seq, except);
+  }
+
+  /** The line just appended to the chunks, to every member but `except`. */
+  #fanOutAppended(seq: number, except: M | undefined): void {
     const chunks = this.#chunks;
-    chunks.append(line);
     for (const member of this.#members) if (member !== except) member.broadcast(chunks, seq);
   }
 }

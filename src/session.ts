@@ -7,7 +7,7 @@
  * @module
  */
 import { type Clock, SYSTEM_CLOCK } from "./_clock.ts";
-import type { OutputChunks } from "./_output_chunks.ts";
+import { OutputChunks } from "./_output_chunks.ts";
 import type { NamedRooms, RoomUser } from "./named_rooms.ts";
 import { OutputQueue, type OutputQueueOptions } from "./_output_queue.ts";
 import { M } from "./counters.ts";
@@ -70,7 +70,12 @@ export interface SessionOptions {
   clock?: Clock;
   /** The thread's metrics row (counters.ts), counted into; none in unit tests. */
   metrics?: Float64Array;
+  /** The thread's shared output chunks, where replies are encoded. Default: one per module. */
+  chunks?: OutputChunks;
 }
+
+/** The chunks of sessions given none (unit tests). */
+const OWN_CHUNKS = new OutputChunks();
 
 const encoder = new TextEncoder();
 
@@ -219,9 +224,10 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
   // Commands' Session ---------------------------------------------------------------------
 
   reply(line: string): void {
-    const bytes = encoder.encode(line);
-    if (this.#options.metrics) this.#options.metrics[M.bytes_out]! += bytes.length;
-    this.#out.write(bytes);
+    const chunks = this.#options.chunks ?? OWN_CHUNKS;
+    chunks.appendText(line);
+    if (this.#options.metrics) this.#options.metrics[M.bytes_out]! += chunks.end - chunks.start;
+    this.#out.broadcast(chunks);
   }
 
   join(name: string): Promise<void> {

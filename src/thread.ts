@@ -74,6 +74,8 @@ export class Thread implements SessionHost {
   readonly #ep: string;
   readonly #counters: Counters;
   readonly #metrics: Float64Array;
+  /** Where the thread's output lines are encoded, shared by every queue (`_output_chunks.ts`). */
+  readonly #chunks = new OutputChunks();
   /** Clients this process may hold: its share of --max-clients (resolved by the supervisor). */
   readonly #processCap: number;
   readonly #post: (message: FromThread) => void;
@@ -135,6 +137,7 @@ export class Thread implements SessionHost {
       queue: { maxBytes: config.maxSendQueue, clock: options.clock },
       clock: options.clock,
       metrics: this.#metrics,
+      chunks: this.#chunks,
     };
   }
 
@@ -142,7 +145,7 @@ export class Thread implements SessionHost {
   start(): void {
     const bus = this.#makeBus({ onRecord: (record) => this.#onRecord(record) });
     this.#bus = bus;
-    const chunks = new OutputChunks();
+    const chunks = this.#chunks;
     // With history on, the supervisor keeps a copy of every room message (history.ts). On a
     // cluster node the bus already sends it one with every sendAll (unix_bus.ts, gateway).
     this.#room = this.#config.history > 0 && this.#config.cluster.length === 0
@@ -389,14 +392,15 @@ export class Thread implements SessionHost {
   direct(from: Session, to: string, text: string): boolean {
     const entry = this.#replica.lookup(to);
     if (entry === undefined) return false;
-    const line = encoder.encode(Reply.from(from.name!, text));
-    if (entry.ep === this.#ep) this.#owner(entry)?.deliver(line);
-    else this.#bus!.send(entry.ep, encodeDirect(entry.conn, entry.name, line));
+    const chunks = this.#chunks;
+    chunks.appendText(Reply.from(from.name!, text));
+    if (entry.ep === this.#ep) this.#owner(entry)?.broadcast(chunks, Infinity);
+    else this.#bus!.send(entry.ep, encodeDirect(entry.conn, entry.name, chunks.line()));
     return true;
   }
 
   room(from: Session, text: string): void {
-    this.#room!.post(from, encoder.encode(Reply.all(from.name!, text)));
+    this.#room!.post(from, Reply.all(from.name!, text));
   }
 
   users(): readonly string[] {

@@ -29,3 +29,22 @@ Deno.test("OutputChunks starts a new chunk when a line does not fit, leaving the
   assert.equal(chunks.chunk.length, long.length);
   assert.deepEqual(chunks.chunk.subarray(chunks.start, chunks.end), long);
 });
+
+Deno.test("output chunks: appendText encodes lines in place, a new chunk when one may not fit", () => {
+  const chunks = new OutputChunks(64);
+  chunks.appendText("a".repeat(16));
+  const first = chunks.chunk;
+  assert.deepEqual([chunks.start, chunks.end, decoder.decode(chunks.line())], [
+    0,
+    16,
+    "a".repeat(16),
+  ]);
+  chunks.appendText("😀\n");
+  assert.deepEqual([chunks.start, chunks.end, decoder.decode(chunks.line())], [16, 21, "😀\n"]);
+  // 30 characters, 60 bytes: 43 are left, so the line must go to a chunk of its own.
+  chunks.appendText("é".repeat(30));
+  assert.equal(decoder.decode(chunks.line()), "é".repeat(30));
+  assert.notEqual(chunks.chunk, first);
+  // What was appended before is never changed.
+  assert.equal(decoder.decode(first.subarray(0, 21)), "a".repeat(16) + "😀\n");
+});

@@ -28,7 +28,7 @@ function setup() {
 
 Deno.test("a member's message goes to every other member, copied once, and once to each other thread", () => {
   const { bus, room, a, b, c } = setup();
-  room.post(a, encoder.encode("ALL a hi\n"));
+  room.post(a, "ALL a hi\n");
   assert.deepEqual(a.got, []);
   assert.deepEqual(b.got, [{ line: "ALL a hi\n", seq: Infinity }]);
   assert.deepEqual(c.got, [{ line: "ALL a hi\n", seq: Infinity }]);
@@ -61,6 +61,6 @@ Deno.test("a member that left gets nothing more", () => {
   room.delete(b);
   assert.equal(room.has(b), false);
   assert.equal(room.size, 2);
-  room.post(a, encoder.encode("ALL a hi\n"));
+  room.post(a, "ALL a hi\n");
   assert.deepEqual(b.got, []);
 });
