@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { DEFAULTS } from "../src/config.ts";
 import { Histogram, type LatencySummary } from "./_histogram.ts";
 import { LoadgenProcess } from "./_loadgen_process.ts";
 import type { ConnsResult, TrafficResult, Workload } from "./_messages.ts";
@@ -137,6 +138,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     String(scenario.threads),
     "--log-level",
     "warning",
+    // chatd's default, which the test servers turn off: the bench measures the defaults.
+    "--history",
+    String(DEFAULTS.history),
     ...options.serverArgs,
   ];
   if (scenario.kind === "conns") {

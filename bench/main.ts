@@ -14,7 +14,8 @@
  * against chatd only.
  *
  * Other flags: `--loadgens N` (loadgen processes, default 1: on two cores more only compete
- * with the server), `--processes N --threads T` (server shape outside `scaling`, default 2×2),
+ * with the server), `--processes N --threads T` (server shape outside `scaling`, default chatd's `auto`:
+ * 2×1 on two cores),
  * `--retries N` (runs again a run that other processes disturbed; default 1, 0 with
  * `--quick`), `--server-v8-flags FLAGS` (DENO_V8_FLAGS for the server only), `--out FILE`.
  *
@@ -22,6 +23,7 @@
  */
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
+import { autoShape } from "../src/capacity.ts";
 import { serverCommand } from "../tests/test_util.ts";
 import { machineInfo, waitForQuiet } from "./_proc.ts";
 import {
@@ -165,10 +167,12 @@ async function main(args: string[]): Promise<number> {
   const quick = values.quick!;
   const names = values.scenario?.flatMap((name) => name.split(",")) ?? SCENARIO_NAMES;
   const { targets, skipped } = chooseTargets(values.target, values.peers!);
+  // chatd's own default shape (`auto`), unless told otherwise: the figures are its defaults'.
+  const shape = autoShape(navigator.hardwareConcurrency ?? 1);
   const runs = scenarios(names, {
     quick,
-    processes: positive("processes", values.processes, 2),
-    threads: positive("threads", values.threads, 2),
+    processes: positive("processes", values.processes, shape.processes),
+    threads: positive("threads", values.threads, shape.threads),
     peers: targets.length > 1,
   });
   const loadgens = positive("loadgens", values.loadgens, 1);

@@ -7,6 +7,7 @@
  * @module
  */
 import { LineSplitter } from "./_line_reader.ts";
+import { allocate } from "./_slab.ts";
 import { closeQuietly } from "./_quietly.ts";
 import type { Acceptor, LineReceiver, Transport, WriteDone } from "./transport.ts";
 
@@ -125,7 +126,8 @@ export class TcpTransport implements Transport {
 function concat(chunks: Uint8Array[]): Uint8Array {
   let size = 0;
   for (const chunk of chunks) size += chunk.length;
-  const data = new Uint8Array(size);
+  // Not changed until written, and never after: a slab's slice will do.
+  const data = allocate(size);
   let offset = 0;
   for (const chunk of chunks) {
     data.set(chunk, offset);
