@@ -107,6 +107,8 @@ Deno.test("a DIRECT record decodes to what was encoded", async (t) => {
     [42, "Bob_2", "FROM alice \t tabs and  spaces \n"],
     [0xffffffff, "x".repeat(32), "FROM y é ünïcödé 😀\n"],
     [7, "", "\n"],
+    // Not a valid name, but the record carries any UTF-8: decoded in full, not byte by byte.
+    [8, "zoë", "FROM a b\n"],
   ];
   for (const [conn, name, line] of cases) {
     await t.step(`conn ${conn} name ${JSON.stringify(name)}`, () => {
