@@ -119,7 +119,8 @@ Deno.test("--runtime-dir with a precious file survives an orphaned child (superv
 });
 
 async function refused(dir: string): Promise<{ code: number; stderr: string }> {
-  const output = await outputWithin(serverCommand(["--port", "0", "--runtime-dir", dir]), 15_000);
+  const args = ["--port", "0", "--web-port", "0", "--runtime-dir", dir];
+  const output = await outputWithin(serverCommand(args), 15_000);
   return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
 }
 

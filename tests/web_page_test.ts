@@ -205,10 +205,10 @@ async function say(page: Page, text: string): Promise<void> {
 }
 
 /** Reads lines from `client` until one equals `want` (others are chat noise). */
-async function readUntil(client: LineClient, want: string): Promise<void> {
+async function readUntil(client: LineClient, want: string, ms = WAIT_MS): Promise<void> {
   const seen: string[] = [];
   for (let i = 0; i < 50; i++) {
-    const line = await client.readLine(WAIT_MS);
+    const line = await client.readLine(ms);
     if (line === want) return;
     seen.push(line);
   }
@@ -462,7 +462,8 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
     await using erin = await restarted.connect();
     await erin.hello();
     await join(erin, "erin");
-    await readUntil(erin, "JOINED alice");
+    // The page's reconnect delay grows to 10 s ± 25% while the server is down (lines.js).
+    await readUntil(erin, "JOINED alice", WAIT_MS + 12_500);
     await waitForEntry(alice, "self", "You joined again as alice.");
     await erin.send("WHO");
     assert.equal(await erin.readLine(), "USERS 2 alice erin");
