@@ -68,6 +68,13 @@ export class WsTransport implements Transport {
   #callerReading = false;
   /** Our close frame is queued or sent: no data frame may follow it. */
   #closeSent = false;
+  /**
+   * The peer broke the protocol (an oversized message, a bad frame): the decoder stopped, so
+   * its close frame cannot be recognised. Closing then reads and discards until the peer
+   * closes or the close timeout: a TCP close with its bytes unread would send a reset, which
+   * can overtake our close frame and leave the peer without its code (1009, 1002, ...).
+   */
+  #protocolError = false;
   /** {@linkcode close} was called: waiting for the peer's close, then the TCP close. */
   #closing = false;
   #shut = false;
@@ -106,7 +113,7 @@ export class WsTransport implements Transport {
     } else if (count < READ_BUFFER_SMALL && buffer !== this.#small) this.#buffer = this.#small;
     if (this.#closing) {
       // Closed while this read was under way: only the peer's close frame matters now.
-      this.#afterClosingRead(this.#decoder.done);
+      this.#afterClosingRead(this.#handshakeOver());
       return false;
     }
     for (const event of events) {
@@ -131,6 +138,7 @@ export class WsTransport implements Transport {
           }
           return false;
         case "error":
+          this.#protocolError = true;
           this.#sendClose(event.code, event.reason);
           return false;
       }
@@ -177,7 +185,12 @@ export class WsTransport implements Transport {
     }
     this.#writing = false;
     // A closing connection whose close handshake is complete (or failed) goes now.
-    if (this.#closing && (this.#decoder.done || this.#broken)) this.#close();
+    if (this.#closing && (this.#handshakeOver() || this.#broken)) this.#close();
+  }
+
+  /** The peer's close frame came (and ours is queued, see {@linkcode lines}). */
+  #handshakeOver(): boolean {
+    return this.#decoder.done && !this.#protocolError;
   }
 
   close(): void {
@@ -185,7 +198,7 @@ export class WsTransport implements Transport {
     this.#closing = true;
     this.#sendClose(CloseCode.NORMAL, "");
     this.#timer = this.#clock.setTimeout(() => this.#close(), this.#closeTimeoutMs);
-    if (this.#decoder.done || this.#broken) {
+    if (this.#handshakeOver() || this.#broken) {
       if (!this.#writing) this.#close();
       return;
     }
@@ -200,7 +213,8 @@ export class WsTransport implements Transport {
       const early = this.#early;
       this.#early = undefined;
       if (early !== undefined) this.#decoder.push(early);
-      while (!this.#decoder.done && !this.#shut) {
+      // After a protocol error the decoder takes nothing more: this reads on to the end.
+      while (!this.#handshakeOver() && !this.#shut) {
         const count = await this.#conn.read(this.#buffer);
         if (count === null) {
           ended = true;
@@ -211,7 +225,7 @@ export class WsTransport implements Transport {
     } catch {
       ended = true;
     }
-    this.#afterClosingRead(ended || this.#decoder.done, true);
+    this.#afterClosingRead(ended || this.#handshakeOver(), true);
   }
 
   /** After a read while closing: close when the handshake is over, else read on. */

@@ -100,13 +100,10 @@ Deno.test({
     assert.equal(await nc.readLine(), `ALL dora ${"x".repeat(4096 - "CHAT * ".length)}`);
     ws.socket.send(`CHAT * ${"x".repeat(4096 - "CHAT * ".length + 1)}`);
     const closed = await withTimeout(ws.closed, WAIT_MS, "close");
-    // Known race (README, "What is not done yet"): the rest of the oversized frame can reach the
-    // server after it closed, and the kernel's reset then overtakes the close frame. The server
-    // must still close and free the name; when the frame arrives, it must say 1009 and why.
-    if (closed.code !== 0 && closed.code !== 1006) {
-      assert.equal(closed.code, 1009);
-      assert.equal(closed.reason, "message over 4096 bytes");
-    }
+    // The server reads the rest of the oversized frame before it closes: no reset overtakes
+    // the close frame.
+    assert.equal(closed.code, 1009);
+    assert.equal(closed.reason, "message over 4096 bytes");
     assert.equal(await nc.readLine(), "LEFT dora");
   },
 });

@@ -52,6 +52,10 @@ class FakeConn {
     this.closed = true;
     for (const read of this.#reads.splice(0)) read.resolve(null);
   }
+  /** The peer closes its side: the pending read ends. */
+  end(): void {
+    for (const read of this.#reads.splice(0)) read.resolve(null);
+  }
 }
 
 function setup(closeTimeoutMs = 2000) {
@@ -139,9 +143,32 @@ Deno.test("text frames become lines; a message over the limit ends the stream wi
   transport.write([encoder.encode("ERR X\n")], done);
   await settle();
   assert.deepEqual(events, ["failed"]);
+  // The rest of the oversized message is still coming: closing now would answer it with a
+  // reset, which can overtake the close frame. The transport reads on, discarding.
   transport.close();
   await settle();
-  assert.equal(conn.closed, true, "the close handshake was over: closed at once");
+  assert.equal(conn.closed, false, "closed with the peer's bytes unread");
+  conn.arrive(new Uint8Array(40).fill(0x79));
+  await settle();
+  conn.arrive(encodeFrame(Opcode.CLOSE, new Uint8Array([0x03, 0xf1]), MASK));
+  await settle();
+  assert.equal(conn.closed, false);
+  conn.end();
+  await settle();
+  assert.equal(conn.closed, true, "the peer closed: so does the transport");
+});
+
+Deno.test("after a protocol error a peer that never closes is cut off at the close timeout", async () => {
+  const { conn, clock, transport, receiver } = setup(2000);
+  const reading = transport.read();
+  conn.arrive(encodeFrame(Opcode.TEXT, encoder.encode("y".repeat(65)), MASK));
+  assert.equal(transport.lines((await reading)!, receiver), false);
+  transport.close();
+  await settle();
+  await clock.advance(1999);
+  assert.equal(conn.closed, false);
+  await clock.advance(1);
+  assert.equal(conn.closed, true);
 });
 
 Deno.test("close() waits for the peer's close frame, and no longer than the close timeout", async (t) => {
