@@ -140,6 +140,15 @@ function notesOf(result: RunResult): string[] {
       );
     }
   }
+  if (result.serverCpuByRole) {
+    const perDelivery = (ms: number) =>
+      fixed(result.deliveries > 0 ? ms * 1000 / result.deliveries : NaN, 2);
+    notes.push(
+      `${name}: server CPU per delivery by role: ` +
+        Object.entries(result.serverCpuByRole).map(([role, ms]) => `${role} ${perDelivery(ms)} µs`)
+          .join(", "),
+    );
+  }
   if (result.sendLagUs) {
     const lag = result.sendLagUs;
     notes.push(

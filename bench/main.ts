@@ -34,7 +34,8 @@ import {
 } from "./_report.ts";
 import { type RunOptions, type RunResult, runScenario } from "./_run.ts";
 import { findNgircd, TARGET_NAMES, type TargetName } from "./_targets.ts";
-import { type Scenario, SCENARIO_NAMES, scenarios } from "./scenarios.ts";
+import { isClustered, type Scenario, SCENARIO_NAMES, scenarios } from "./scenarios.ts";
+import { natsMissing } from "../tests/_nats.ts";
 
 const HELP = `deno task bench [--quick] [--peers] [--scenario NAME]... [--target NAME]...
                 [--loadgens N] [--retries N] [--processes N --threads T]
@@ -165,12 +166,20 @@ async function main(args: string[]): Promise<number> {
   const quick = values.quick!;
   const names = values.scenario?.flatMap((name) => name.split(",")) ?? SCENARIO_NAMES;
   const { targets, skipped } = chooseTargets(values.target, values.peers!);
-  const runs = scenarios(names, {
+  const wantedRuns = scenarios(names, {
     quick,
     processes: positive("processes", values.processes, 2),
     threads: positive("threads", values.threads, 2),
     peers: targets.length > 1,
   });
+  // The cluster scenarios need nats-server; without it they are skipped with the reason.
+  const noNats = wantedRuns.some(isClustered) ? natsMissing() : undefined;
+  const runs = noNats === undefined
+    ? wantedRuns
+    : wantedRuns.filter((scenario) => !isClustered(scenario));
+  if (noNats !== undefined) {
+    skipped.push({ target: "chatd", reason: `cluster scenarios, ${noNats}` });
+  }
   const loadgens = positive("loadgens", values.loadgens, 1);
   const retries = values.retries === undefined ? (quick ? 0 : 1) : Number(values.retries);
   if (!Number.isInteger(retries) || retries < 0) {
@@ -198,8 +207,8 @@ async function main(args: string[]): Promise<number> {
   const results: RunResult[] = [];
   const failures: RunFailure[] = [];
   for (const scenario of runs) {
-    // The scaling table is chatd's own shapes; the peers have one.
-    const on = scenario.name.startsWith("scaling/")
+    // The scaling table is chatd's own shapes, the cluster chatd's nodes; the peers have one.
+    const on = scenario.name.startsWith("scaling/") || scenario.name.startsWith("cluster/")
       ? targets.filter((target) => target === "chatd")
       : targets;
     for (const target of on) {

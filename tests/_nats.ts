@@ -51,6 +51,11 @@ export class NatsServer implements AsyncDisposable {
     return new NatsServer(port, process, dir);
   }
 
+  /** The server's process id (for CPU time in the bench). */
+  get pid(): number {
+    return this.#process.pid;
+  }
+
   /** Kills the server (SIGKILL). */
   async stop(): Promise<void> {
     try {
