@@ -7,7 +7,7 @@
  * @module
  */
 import { type ChildCommand, childCommand, currentRuntime } from "./child_command.ts";
-import { type Config, parseInvocation } from "./config.ts";
+import { type Config, parseInvocation, redactClusterUrl } from "./config.ts";
 import { startHeartbeat } from "./_heartbeat.ts";
 import { probeTcpPort, readKeyPair, type TlsKeyPair } from "./tcp_transport.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
@@ -342,7 +342,8 @@ class Supervisor {
       });
       return true;
     } catch (error: unknown) {
-      console.error(`chatd: Cannot join the cluster at ${cluster.join(",")}: ${error}`);
+      const at = cluster.map(redactClusterUrl).join(",");
+      console.error(`chatd: Cannot join the cluster at ${at}: ${error}`);
       await this.#directory.close();
       removeRuntimeDir(this.#config.runtimeDir);
       this.#log.info("supervisor exiting");
