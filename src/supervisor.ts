@@ -337,7 +337,7 @@ class Supervisor {
     try {
       await this.#directory.joinCluster({
         servers: cluster,
-        node: nodeName || `${Deno.hostname()}-${port}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64),
+        node: nodeName || `${hostName()}-${port}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64),
         creds: clusterCreds,
       });
       return true;
@@ -661,5 +661,22 @@ class Supervisor {
   #finish(): void {
     clearTimeout(this.#graceTimer);
     this.#stopped.resolve();
+  }
+}
+
+/**
+ * This machine's name, for a node without `--node-name`. `Deno.hostname()` needs
+ * `--allow-sys`, which `deno task start` does not grant (and asking would prompt on a
+ * terminal); /etc/hostname needs only `--allow-read` (/proc/sys/kernel/hostname would need
+ * `--allow-all` in a process allowed to run programs).
+ */
+function hostName(): string {
+  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted") {
+    return Deno.hostname();
+  }
+  try {
+    return Deno.readTextFileSync("/etc/hostname").trim() || "chatd";
+  } catch {
+    return "chatd";
   }
 }

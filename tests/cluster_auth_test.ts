@@ -16,6 +16,8 @@ import {
   fmtCreds,
 } from "@nats-io/jwt";
 import { join, LineClient, outputWithin, serverCommand, TestServer } from "./test_util.ts";
+import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 import { natsAuth } from "../src/cluster.ts";
 import { configToArgs, DEFAULTS, redactClusterUrl } from "../src/config.ts";
 import { natsMissing, NatsServer } from "./_nats.ts";
@@ -101,7 +103,10 @@ async function refused(
   options: { args?: string[]; env?: Record<string, string> } = {},
 ): Promise<string> {
   const output = await outputWithin(
-    serverCommand(["--port", "0", "--cluster", url, ...options.args ?? []], options.env),
+    serverCommand(
+      ["--port", "0", "--node-name", "nx", "--cluster", url, ...options.args ?? []],
+      options.env,
+    ),
     30_000,
   );
   const stderr = decoder.decode(output.stderr);
@@ -236,6 +241,25 @@ Deno.test({
       await refused(nats.url);
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a node without --node-name joins as <host>-<port> under deno run's permissions",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using node = await TestServer.start(["--processes", "1", "--cluster", nats.url]);
+    const host = Deno.hostname().replace(/[^A-Za-z0-9_-]/g, "_");
+    const nc = await connect({ servers: nats.url });
+    try {
+      const nodes = await new Kvm(nc).open("chatd_nodes");
+      const keys: string[] = [];
+      for await (const key of await nodes.keys()) keys.push(key);
+      assert.deepEqual(keys, [`${host}-${node.port}`.slice(0, 64)]);
+    } finally {
+      await nc.close();
     }
   },
 });
