@@ -5,6 +5,9 @@
  *   deno task bench                      every scenario (several minutes)
  *   deno task bench --quick              a small version of every scenario (under a minute)
  *   deno task bench --scenario direct    one scenario (repeat the flag, or use commas, for more)
+ *   deno task bench --scenario cluster   the same workloads on one node and across two nodes
+ *                                        joined through a nats-server it starts (skipped
+ *                                        without nats-server)
  *   deno task bench --peers              every scenario against chatd, the reference server
  *                                        (bench/reference_server.ts) and ngircd, side by side
  *
