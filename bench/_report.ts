@@ -41,7 +41,7 @@ export interface Skipped {
 }
 
 const COLUMNS: [string, number][] = [
-  ["scenario", 17],
+  ["scenario", 21],
   ["target", 9],
   ["round", 5],
   ["p×t", 4],
