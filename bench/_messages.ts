@@ -45,6 +45,12 @@ export interface TrafficWorkload {
   placement: Placement;
   /** Connections set up at once. */
   connectConcurrency: number;
+  /**
+   * A second chatd node of the same cluster (cluster scenarios): direct receivers connect
+   * there, their senders to `port`; in a room the senders connect to `port` and every other
+   * user here, so that nearly every delivery crosses nodes.
+   */
+  peerPort?: number;
 }
 
 /** Connection storm: clients connect and JOIN, then stay idle. */

@@ -41,7 +41,7 @@ export interface Skipped {
 }
 
 const COLUMNS: [string, number][] = [
-  ["scenario", 17],
+  ["scenario", 21],
   ["target", 9],
   ["round", 5],
   ["p×t", 4],
@@ -139,6 +139,15 @@ function notesOf(result: RunResult): string[] {
           `for some pairs of clients joining at once, neither heard of the other`,
       );
     }
+  }
+  if (result.serverCpuByRole) {
+    const perDelivery = (ms: number) =>
+      fixed(result.deliveries > 0 ? ms * 1000 / result.deliveries : NaN, 2);
+    notes.push(
+      `${name}: server CPU per delivery by role: ` +
+        Object.entries(result.serverCpuByRole).map(([role, ms]) => `${role} ${perDelivery(ms)} µs`)
+          .join(", "),
+    );
   }
   if (result.sendLagUs) {
     const lag = result.sendLagUs;

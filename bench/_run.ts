@@ -112,6 +112,8 @@ export interface RunResult {
   noticesMs?: number;
   rss?: RssFigures;
   serverCpu: CpuFigures;
+  /** A cluster: the server's CPU time by role (nats-server, supervisors, children), ms. */
+  serverCpuByRole?: Record<string, number>;
   loadgenCpu: CpuFigures;
   /**
    * Cores used meanwhile by everything else: other processes, and the kernel's network
@@ -148,7 +150,12 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     args.push("--max-clients-per-thread", String(Math.max(1024, needed)));
   }
   const env = options.serverV8Flags ? { DENO_V8_FLAGS: options.serverV8Flags } : undefined;
-  await using target = await startTarget(options.target, { chatdArgs: args, chatdEnv: env });
+  const nodes = scenario.kind === "traffic" ? scenario.nodes : undefined;
+  await using target = await startTarget(options.target, {
+    chatdArgs: args,
+    chatdEnv: env,
+    nodes,
+  });
   const shown = target.name === "chatd" ? args : [];
   if (scenario.kind === "conns") {
     const result = await runOnce(
@@ -222,7 +229,8 @@ function workloadOf(scenario: Scenario, place: LoadgenPlace): Workload {
   const { mode, users, senders, window, ratePerSender, processes, threads } = scenario;
   // chatd: a direct receiver goes on another process than its sender, else on another
   // thread. The other servers have one thread.
-  const placement = target.name !== "chatd"
+  // Across nodes any two clients are apart.
+  const placement = target.name !== "chatd" || target.peerPort !== undefined
     ? "any"
     : processes > 1
     ? "process"
@@ -240,6 +248,7 @@ function workloadOf(scenario: Scenario, place: LoadgenPlace): Workload {
     ratePerSender,
     placement,
     connectConcurrency: connectConcurrency(target.name, CONNECT_CONCURRENCY),
+    ...(target.peerPort !== undefined ? { peerPort: target.peerPort } : {}),
   };
 }
 
@@ -290,10 +299,13 @@ async function measureTraffic(scenario: TrafficScenario, run: Running): Promise<
   await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "warmup" })));
   await sleep(scenario.warmupMs);
   const pids = target.pids();
+  const roles = target.roles?.();
+  const rolesBefore = roles && cpuByRole(roles);
   const before = snapshot(pids, loadgenPids);
   await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "measure" })));
   await sleep(scenario.measureMs);
   const after = snapshot(pids, loadgenPids);
+  const rolesAfter = roles && cpuByRole(roles);
   await Promise.all(loadgens.map((loadgen) => loadgen.order({ kind: "stop" })));
   const stopped = await Promise.all(loadgens.map((loadgen) => loadgen.expect("stopped", 10_000)));
   const sent = Object.assign({}, ...stopped.map((report) => report.sent));
@@ -341,6 +353,7 @@ async function measureTraffic(scenario: TrafficScenario, run: Running): Promise<
       users: scenario.users,
       senders: scenario.senders,
       window: scenario.window,
+      nodes: scenario.nodes ?? 1,
       ratePerSender: scenario.ratePerSender,
       warmupMs: scenario.warmupMs,
       measureMs: scenario.measureMs,
@@ -355,8 +368,22 @@ async function measureTraffic(scenario: TrafficScenario, run: Running): Promise<
     ...extra,
     errorSamples,
     ...cpuBetween({ before, after }, deliveries),
+    ...(rolesBefore && rolesAfter
+      ? {
+        serverCpuByRole: Object.fromEntries(
+          Object.entries(rolesAfter).map(([role, ms]) => [role, ms - (rolesBefore[role] ?? 0)]),
+        ),
+      }
+      : {}),
     serverPids: pids,
   };
+}
+
+/** CPU time so far of each role's processes, ms. */
+function cpuByRole(roles: Record<string, number[]>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(roles).map(([role, pids]) => [role, sampleCpu(pids).ms]),
+  );
 }
 
 /**

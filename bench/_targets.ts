@@ -7,6 +7,7 @@
  */
 import { delimiter, join } from "node:path";
 import { TestServer, withTimeout } from "../tests/test_util.ts";
+import { NatsServer } from "../tests/_nats.ts";
 import { childrenOf } from "./_proc.ts";
 import type { Protocol } from "./_messages.ts";
 
@@ -35,8 +36,12 @@ export interface Target extends AsyncDisposable {
   readonly protocol: Protocol;
   readonly host: string;
   readonly port: number;
+  /** A cluster's second node: its line port. */
+  readonly peerPort?: number;
   /** Its processes, for CPU time and RSS. */
   pids(): number[];
+  /** A cluster: its processes by role (`nats-server`, `supervisors`, `children`). */
+  roles?(): Record<string, number[]>;
   /** Warnings and errors it logged, with a few samples. */
   problems(): { lines: number; samples: string[] };
 }
@@ -47,6 +52,11 @@ export interface TargetOptions {
   chatdArgs: string[];
   /** chatd only: environment added for it, such as `DENO_V8_FLAGS`. */
   chatdEnv?: Record<string, string>;
+  /**
+   * chatd only: 2 = two nodes with these flags, joined through a nats-server with JetStream
+   * started for the run (free port, temp store, killed by PID when done). Default 1.
+   */
+  nodes?: 1 | 2;
 }
 
 const READY_TIMEOUT_MS = 20_000;
@@ -120,6 +130,7 @@ export function ngircdConfig(port: number): string {
 export async function startTarget(name: TargetName, options: TargetOptions): Promise<Target> {
   switch (name) {
     case "chatd":
+      if (options.nodes === 2) return await ClusterTarget.start(options);
       return new ChatdTarget(await TestServer.start(options.chatdArgs, { env: options.chatdEnv }));
     case "reference":
       return await ProcessTarget.start("reference", "chatd", Deno.execPath(), {
@@ -192,6 +203,94 @@ class ChatdTarget implements Target {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.#server[Symbol.asyncDispose]();
+  }
+}
+
+/** The supervisor's and its children's pids: from the log when it names them, else /proc. */
+function chatdPids(server: TestServer): { supervisor: number; children: number[] } {
+  const supervisor = server.process.pid;
+  const children = new Set([...server.childPids().values()].flat());
+  for (const pid of childrenOf(supervisor)) children.add(pid);
+  return { supervisor, children: [...children].sort((a, b) => a - b) };
+}
+
+/**
+ * Two chatd nodes joined through one nats-server: clients connect to the first (`port`) and
+ * the second (`peerPort`); CPU time counts all three.
+ */
+class ClusterTarget implements Target {
+  readonly name = "chatd";
+  readonly protocol = "chatd";
+  readonly #nats: NatsServer;
+  readonly #nodes: [TestServer, TestServer];
+
+  private constructor(nats: NatsServer, nodes: [TestServer, TestServer]) {
+    this.#nats = nats;
+    this.#nodes = nodes;
+  }
+
+  /**
+   * Starts nats-server, then the two nodes (`bench-a`, `bench-b`).
+   *
+   * @throws {Error} when nats-server or a node does not start; what did start is stopped.
+   */
+  static async start(options: TargetOptions): Promise<ClusterTarget> {
+    await using stack = new AsyncDisposableStack();
+    const nats = stack.use(await NatsServer.start());
+    const node = async (name: string) =>
+      stack.use(
+        await TestServer.start(
+          [...options.chatdArgs, "--cluster", nats.url, "--node-name", name],
+          { env: options.chatdEnv },
+        ),
+      );
+    const a = await node("bench-a");
+    const b = await node("bench-b");
+    const target = new ClusterTarget(nats, [a, b]);
+    stack.move();
+    return target;
+  }
+
+  get host(): string {
+    return this.#nodes[0].host;
+  }
+
+  get port(): number {
+    return this.#nodes[0].port;
+  }
+
+  get peerPort(): number {
+    return this.#nodes[1].port;
+  }
+
+  pids(): number[] {
+    return Object.values(this.roles()).flat();
+  }
+
+  roles(): Record<string, number[]> {
+    const [a, b] = this.#nodes.map(chatdPids) as [
+      ReturnType<typeof chatdPids>,
+      ReturnType<typeof chatdPids>,
+    ];
+    return {
+      "nats-server": [this.#nats.pid],
+      supervisors: [a.supervisor, b.supervisor],
+      children: [...a.children, ...b.children],
+    };
+  }
+
+  problems(): { lines: number; samples: string[] } {
+    const lines = this.#nodes.flatMap((node) => node.logs).filter((line) => line.trim() !== "");
+    return { lines: lines.length, samples: lines.slice(0, 5).map((line) => line.slice(0, 300)) };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    // The nodes first, so that they leave the buckets clean; then the server.
+    try {
+      await Promise.all(this.#nodes.map((node) => node[Symbol.asyncDispose]()));
+    } finally {
+      await this.#nats[Symbol.asyncDispose]();
+    }
   }
 }
 

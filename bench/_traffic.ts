@@ -98,6 +98,10 @@ export class Traffic implements TextSink {
   #closedByServer = 0;
   #closing = false;
   #lateSends = 0;
+  /** Set-up of a cluster scenario: the `JOINED` names each sender has seen. */
+  readonly #seen = new Map<TcpClient, Set<string>>();
+  /** `<sender> <name>` → wakes the set-up waiting for that notice. */
+  readonly #seenWaiters = new Map<string, () => void>();
 
   constructor(workload: TrafficWorkload) {
     const { users, senders, loadgens } = workload;
@@ -142,8 +146,29 @@ export class Traffic implements TextSink {
     return { clients: this.#clients.length, connects };
   }
 
-  #options(index: number) {
-    return { host: this.#w.host, port: this.#w.port, index, sink: this };
+  /** Where user `index` connects: the second node for receivers in a cluster scenario. */
+  #options(index: number, onPeer = false) {
+    const port = onPeer ? this.#w.peerPort ?? this.#w.port : this.#w.port;
+    return { host: this.#w.host, port, index, sink: this };
+  }
+
+  /**
+   * Resolves once the sender's node has announced `name` with `JOINED`: a direct message to a
+   * user of another node is refused until the sender's node knows it.
+   */
+  #joinedSeen(client: TcpClient, name: string): Promise<void> {
+    const seen = this.#seen.get(client);
+    if (seen?.has(name)) return Promise.resolve();
+    const waiter = Promise.withResolvers<void>();
+    const timer = setTimeout(
+      () => waiter.reject(new Error(`No JOINED ${name} on the sender's node in 10 s`)),
+      10_000,
+    );
+    this.#seenWaiters.set(`${client.name} ${name}`, () => {
+      clearTimeout(timer);
+      waiter.resolve();
+    });
+    return waiter.promise;
   }
 
   /** Pairs connections so that each receiver is placed apart from its sender. */
@@ -153,10 +178,15 @@ export class Traffic implements TextSink {
     const mine: number[] = [];
     for (let g = loadgen; g < pairs; g += loadgens) mine.push(g);
     if (placement === "any") {
-      // Any two clients will do: connect each under its name at once (IRC needs that).
+      // Any two clients will do: connect each under its name at once (IRC needs that). In a
+      // cluster the receiver is on the other node, and joins after its sender so that the
+      // sender sees its JOINED.
+      const peer = this.#w.peerPort !== undefined;
       for (const g of mine) {
         const sender = await connectAs(this.#options(-1), protocol, `${s}${g}`, false);
-        const receiver = await connectAs(this.#options(-1), protocol, `${r}${g}`, false);
+        if (peer) this.#seen.set(sender, new Set());
+        const receiver = await connectAs(this.#options(-1, peer), protocol, `${r}${g}`, false);
+        if (peer) await this.#joinedSeen(sender, `${r}${g}`);
         this.#addJoined(sender, g);
         this.#addJoined(receiver, g);
         this.#addSender(g, sender, `${s}${g}`, `${r}${g}`);
@@ -199,7 +229,13 @@ export class Traffic implements TextSink {
     const worker = async () => {
       while (next < mine.length) {
         const i = next++;
-        clients[i] = await connectAs(this.#options(i), protocol, `${letter}${mine[i]}`, true);
+        const onPeer = mine[i]! >= senders;
+        clients[i] = await connectAs(
+          this.#options(i, onPeer),
+          protocol,
+          `${letter}${mine[i]}`,
+          true,
+        );
       }
     };
     await Promise.all(Array.from({ length: this.#w.connectConcurrency }, worker));
@@ -458,7 +494,11 @@ export class Traffic implements TextSink {
       if (handled !== "ok") this.#sample(line);
       return;
     }
-    if (line.startsWith("JOINED ") || line.startsWith("LEFT ")) return;
+    if (line.startsWith("JOINED ")) {
+      if (this.#phase === "setup" && this.#seen.size > 0) this.#noticed(client, line.slice(7));
+      return;
+    }
+    if (line.startsWith("LEFT ")) return;
     if (line.startsWith("HELLO ") || line.startsWith("OK ")) return client.answer(line);
     if (line.startsWith("ERR ")) {
       if (!client.joined) return client.answer(line);
@@ -468,6 +508,17 @@ export class Traffic implements TextSink {
     }
     this.#unexpected++;
     this.#sample(line);
+  }
+
+  #noticed(client: TcpClient, name: string): void {
+    const seen = this.#seen.get(client);
+    if (seen === undefined) return;
+    seen.add(name);
+    const key = `${client.name} ${name}`;
+    const wake = this.#seenWaiters.get(key);
+    if (wake === undefined) return;
+    this.#seenWaiters.delete(key);
+    wake();
   }
 
   #sample(line: string): void {

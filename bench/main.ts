@@ -5,6 +5,9 @@
  *   deno task bench                      every scenario (several minutes)
  *   deno task bench --quick              a small version of every scenario (under a minute)
  *   deno task bench --scenario direct    one scenario (repeat the flag, or use commas, for more)
+ *   deno task bench --scenario cluster   the same workloads on one node and across two nodes
+ *                                        joined through a nats-server it starts (skipped
+ *                                        without nats-server)
  *   deno task bench --peers              every scenario against chatd, the reference server
  *                                        (bench/reference_server.ts) and ngircd, side by side
  *
@@ -36,7 +39,8 @@ import {
 } from "./_report.ts";
 import { type RunOptions, type RunResult, runScenario } from "./_run.ts";
 import { findNgircd, TARGET_NAMES, type TargetName } from "./_targets.ts";
-import { type Scenario, SCENARIO_NAMES, scenarios } from "./scenarios.ts";
+import { isClustered, type Scenario, SCENARIO_NAMES, scenarios } from "./scenarios.ts";
+import { natsMissing } from "../tests/_nats.ts";
 
 const HELP = `deno task bench [--quick] [--peers] [--scenario NAME]... [--target NAME]...
                 [--loadgens N] [--retries N] [--processes N --threads T]
@@ -169,12 +173,20 @@ async function main(args: string[]): Promise<number> {
   const { targets, skipped } = chooseTargets(values.target, values.peers!);
   // chatd's own default shape (`auto`), unless told otherwise: the figures are its defaults'.
   const shape = autoShape(navigator.hardwareConcurrency ?? 1);
-  const runs = scenarios(names, {
+  const wantedRuns = scenarios(names, {
     quick,
     processes: positive("processes", values.processes, shape.processes),
     threads: positive("threads", values.threads, shape.threads),
     peers: targets.length > 1,
   });
+  // The cluster scenarios need nats-server; without it they are skipped with the reason.
+  const noNats = wantedRuns.some(isClustered) ? natsMissing() : undefined;
+  const runs = noNats === undefined
+    ? wantedRuns
+    : wantedRuns.filter((scenario) => !isClustered(scenario));
+  if (noNats !== undefined) {
+    skipped.push({ target: "chatd", reason: `cluster scenarios, ${noNats}` });
+  }
   const loadgens = positive("loadgens", values.loadgens, 1);
   const retries = values.retries === undefined ? (quick ? 0 : 1) : Number(values.retries);
   if (!Number.isInteger(retries) || retries < 0) {
@@ -202,8 +214,8 @@ async function main(args: string[]): Promise<number> {
   const results: RunResult[] = [];
   const failures: RunFailure[] = [];
   for (const scenario of runs) {
-    // The scaling table is chatd's own shapes; the peers have one.
-    const on = scenario.name.startsWith("scaling/")
+    // The scaling table is chatd's own shapes, the cluster chatd's nodes; the peers have one.
+    const on = scenario.name.startsWith("scaling/") || scenario.name.startsWith("cluster/")
       ? targets.filter((target) => target === "chatd")
       : targets;
     for (const target of on) {

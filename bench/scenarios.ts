@@ -24,6 +24,11 @@ export interface TrafficScenario {
   drainMs: number;
   /** 2: a cold run on a fresh server, then a warm one on the same server; 1: cold only. */
   rounds: 1 | 2;
+  /**
+   * 2: two chatd nodes of this shape joined through one nats-server (started for the run);
+   * direct receivers, and room users other than the senders, on the second node. Default 1.
+   */
+  nodes?: 1 | 2;
 }
 
 /** Many clients connect and JOIN, then stay idle. */
@@ -64,7 +69,20 @@ export const WINDOW = 16;
 export const SMALL_WINDOWS = { fanout100: 8, fanout1000: 4 } as const;
 
 /** The groups `--scenario` can name. */
-export const SCENARIO_NAMES = ["direct", "fanout100", "fanout1000", "rate", "conns", "scaling"];
+export const SCENARIO_NAMES = [
+  "direct",
+  "fanout100",
+  "fanout1000",
+  "rate",
+  "conns",
+  "scaling",
+  "cluster",
+];
+
+/** True for a scenario that needs nats-server: two nodes joined through NATS. */
+export function isClustered(scenario: Scenario): boolean {
+  return scenario.kind === "traffic" && scenario.nodes === 2;
+}
 
 /** Options of {@linkcode scenarios}. */
 export interface ScenarioOptions {
@@ -160,6 +178,17 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     rate: [rate],
     conns: [conns],
     scaling,
+    // The same workload on one node and across two: direct pairs with the receiver on the
+    // other node, and the lobby (`CHAT *`) with its senders on one node and the rest of its
+    // users on the other (named rooms do not span nodes yet).
+    cluster: [1, 2].flatMap((nodes) => {
+      const where = { ...shape, ...timing, nodes: nodes as 1 | 2 };
+      const suffix = nodes === 1 ? "1node" : "2nodes";
+      return [
+        closedLoop({ name: `cluster/direct/${suffix}`, ...direct, ...where }),
+        closedLoop({ name: `cluster/lobby/${suffix}`, ...fanout100, ...where }),
+      ];
+    }),
   };
   return names.flatMap((name) => {
     const group = groups[name];

@@ -67,6 +67,42 @@ export interface ClusterOptions {
   creds?: string;
 }
 
+/** What {@linkcode natsAuth} finds: the URLs without credentials, and the credentials. */
+export interface NatsAuth {
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+}
+
+/**
+ * Takes a user and password (`nats://user:pass@host:port`) or a token (`nats://token@host`)
+ * out of the `--cluster` URLs: the NATS client authenticates with its `user`/`pass`/`token`
+ * options and does not read them from a URL.
+ *
+ * @throws {TypeError} when two URLs carry different credentials.
+ */
+export function natsAuth(urls: readonly string[]): NatsAuth {
+  let userinfo: string | undefined;
+  const servers = urls.map((url) =>
+    url.replace(/^([a-z]+:\/\/)([^@/]*)@/, (_, scheme: string, found: string) => {
+      if (userinfo !== undefined && userinfo !== found) {
+        throw new TypeError("Cannot join the cluster: the URLs carry different credentials");
+      }
+      userinfo = found;
+      return scheme;
+    })
+  );
+  if (userinfo === undefined) return { servers };
+  const colon = userinfo.indexOf(":");
+  if (colon === -1) return { servers, token: decodeURIComponent(userinfo) };
+  return {
+    servers,
+    user: decodeURIComponent(userinfo.slice(0, colon)),
+    pass: decodeURIComponent(userinfo.slice(colon + 1)),
+  };
+}
+
 function parseClusterEntry(data: Uint8Array): ClusterEntry | undefined {
   try {
     const v = JSON.parse(new TextDecoder().decode(data));
@@ -137,7 +173,7 @@ export class Cluster {
    */
   static async join(options: ClusterOptions, handlers: ClusterHandlers): Promise<Cluster> {
     const nc = await connect({
-      servers: options.servers,
+      ...natsAuth(options.servers),
       name: `chatd ${options.node}`,
       maxReconnectAttempts: -1,
       authenticator: options.creds

@@ -494,6 +494,22 @@ function origins(value: string | boolean | string[] | undefined): string[] {
   });
 }
 
+/**
+ * A `--cluster` URL fit to show: its password, or its token, replaced by `***`.
+ *
+ * @example
+ * ```ts
+ * redactClusterUrl("nats://chatd:secret@nats1:4222"); // "nats://chatd:***@nats1:4222"
+ * redactClusterUrl("tls://s3cr3t@nats1:4222"); // "tls://***@nats1:4222"
+ * ```
+ */
+export function redactClusterUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)([^@/]*)@/, (_, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(":");
+    return `${scheme}${colon === -1 ? "***" : `${userinfo.slice(0, colon)}:***`}@`;
+  });
+}
+
 /** The cluster flags: NATS URLs and this node's name. */
 function parseCluster(
   values: Record<string, string | boolean | string[] | undefined>,
@@ -660,7 +676,10 @@ export function configToArgs(config: Config): string[] {
     "log-format": config.logFormat,
     "runtime-dir": config.runtimeDir,
     "web-port": config.webPort,
-    ...(config.cluster.length > 0 ? { cluster: config.cluster.join(",") } : {}),
+    // Children only need to know that there is a cluster: no password in their argv.
+    ...(config.cluster.length > 0
+      ? { cluster: config.cluster.map(redactClusterUrl).join(",") }
+      : {}),
   }).map(([flag, value]) => `--${flag}=${value}`).concat(
     config.web ? [] : ["--no-web"],
     config.tlsCert === "" ? [] : [`--tls-cert=${config.tlsCert}`, `--tls-key=${config.tlsKey}`],

@@ -38,6 +38,7 @@ import {
   type ClusterOptions,
   type JoinCluster,
 } from "./cluster.ts";
+import { redactClusterUrl } from "./config.ts";
 import { Directory } from "./directory.ts";
 import { UnixBus } from "./unix_bus.ts";
 import { type Logger, logger } from "./log.ts";
@@ -147,7 +148,7 @@ export class DirectoryService {
     });
     this.#log.info("joined the cluster", {
       node: options.node,
-      servers: options.servers.join(","),
+      servers: options.servers.map(redactClusterUrl).join(","),
     });
   }
 

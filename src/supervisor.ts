@@ -7,7 +7,7 @@
  * @module
  */
 import { type ChildCommand, childCommand, currentRuntime } from "./child_command.ts";
-import { type Config, parseInvocation } from "./config.ts";
+import { type Config, parseInvocation, redactClusterUrl } from "./config.ts";
 import { startHeartbeat } from "./_heartbeat.ts";
 import { probeTcpPort, readKeyPair, type TlsKeyPair } from "./tcp_transport.ts";
 import { encodeLine, type FromChild, parseFromChild, readLines, type ToChild } from "./control.ts";
@@ -337,12 +337,13 @@ class Supervisor {
     try {
       await this.#directory.joinCluster({
         servers: cluster,
-        node: nodeName || `${Deno.hostname()}-${port}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64),
+        node: nodeName || `${hostName()}-${port}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64),
         creds: clusterCreds,
       });
       return true;
     } catch (error: unknown) {
-      console.error(`chatd: Cannot join the cluster at ${cluster.join(",")}: ${error}`);
+      const at = cluster.map(redactClusterUrl).join(",");
+      console.error(`chatd: Cannot join the cluster at ${at}: ${error}`);
       await this.#directory.close();
       removeRuntimeDir(this.#config.runtimeDir);
       this.#log.info("supervisor exiting");
@@ -660,5 +661,22 @@ class Supervisor {
   #finish(): void {
     clearTimeout(this.#graceTimer);
     this.#stopped.resolve();
+  }
+}
+
+/**
+ * This machine's name, for a node without `--node-name`. `Deno.hostname()` needs
+ * `--allow-sys`, which `deno task start` does not grant (and asking would prompt on a
+ * terminal); /etc/hostname needs only `--allow-read` (/proc/sys/kernel/hostname would need
+ * `--allow-all` in a process allowed to run programs).
+ */
+function hostName(): string {
+  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted") {
+    return Deno.hostname();
+  }
+  try {
+    return Deno.readTextFileSync("/etc/hostname").trim() || "chatd";
+  } catch {
+    return "chatd";
   }
 }

@@ -23,32 +23,60 @@ function freePort(): number {
   return port;
 }
 
+/** Options of {@linkcode NatsServer.start}. */
+export interface NatsServerOptions {
+  /**
+   * Configuration added to the server's file (`tls { ... }`, `authorization { ... }`,
+   * `operator: ...`); default none: then it runs on flags alone, as before.
+   */
+  config?: string;
+  /** The URL's scheme: `tls` for a server configured with TLS. Default `nats`. */
+  scheme?: "nats" | "tls";
+}
+
 /** A running nats-server; `await using` stops it and removes its storage. */
 export class NatsServer implements AsyncDisposable {
   readonly url: string;
   #process: Deno.ChildProcess;
   readonly #dir: string;
   readonly #port: number;
+  readonly #config: string | undefined;
 
-  private constructor(port: number, process: Deno.ChildProcess, dir: string) {
-    this.url = `nats://127.0.0.1:${port}`;
+  private constructor(
+    port: number,
+    process: Deno.ChildProcess,
+    dir: string,
+    options: NatsServerOptions,
+  ) {
+    this.url = `${options.scheme ?? "nats"}://127.0.0.1:${port}`;
+    this.#config = options.config;
     this.#port = port;
     this.#process = process;
     this.#dir = dir;
   }
 
   /** Starts nats-server -js and waits for its ready line. */
-  static async start(): Promise<NatsServer> {
+  static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
     const dir = await Deno.makeTempDir({ prefix: "chatd-nats-" });
     // nats-server 2.9 takes no port 0: a port just seen free, then its ready line.
     const port = freePort();
     let process: Deno.ChildProcess | undefined;
     try {
-      process = await launch(port, dir);
+      process = await launch(port, dir, options.config);
     } finally {
       if (process === undefined) await Deno.remove(dir, { recursive: true });
     }
-    return new NatsServer(port, process, dir);
+    return new NatsServer(port, process, dir, options);
+  }
+
+  /** The port it listens on. */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** The server's process id (for CPU time in the bench). */
+  get pid(): number {
+    return this.#process.pid;
   }
 
   /** Kills the server (SIGKILL). */
@@ -61,7 +89,7 @@ export class NatsServer implements AsyncDisposable {
 
   /** Starts it again on the same port with the same storage. */
   async restart(): Promise<void> {
-    this.#process = await launch(this.#port, this.#dir);
+    this.#process = await launch(this.#port, this.#dir, this.#config);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -70,10 +98,19 @@ export class NatsServer implements AsyncDisposable {
   }
 }
 
-/** Runs nats-server -js on `port` with storage in `dir`, and waits for its ready line. */
-async function launch(port: number, dir: string): Promise<Deno.ChildProcess> {
+/**
+ * Runs nats-server -js on `port` with storage in `dir` (and `config` in a file there), and
+ * waits for its ready line.
+ */
+async function launch(port: number, dir: string, config?: string): Promise<Deno.ChildProcess> {
+  const flags = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir, "-m", "0"];
+  if (config !== undefined) {
+    const file = `${dir}/nats.conf`;
+    await Deno.writeTextFile(file, config + "\n");
+    flags.push("-c", file);
+  }
   const process = new Deno.Command("nats-server", {
-    args: ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir, "-m", "0"],
+    args: flags,
     stdout: "null",
     stderr: "piped",
   }).spawn();
