@@ -207,14 +207,28 @@ export class Thread implements SessionHost {
       case "remove":
         for (const entry of message.entries) this.#removed(entry, message.seq);
         return;
-      case "taken": {
+      case "taken":
+      case "unavailable": {
         const session = this.#owner(message.entry);
         if (session?.state !== "joining") return;
         this.#lobbyHistory.delete(session.id);
         this.#room!.delete(session);
-        session.refused(Reply.error(ErrorCode.NAME_TAKEN, message.entry.name));
+        const code = message.kind === "taken"
+          ? ErrorCode.NAME_TAKEN
+          : ErrorCode.CLUSTER_UNAVAILABLE;
+        session.refused(Reply.error(code, message.entry.name));
         return;
       }
+      case "lost": {
+        const session = this.#owner(message.entry);
+        if (session?.state !== "joined") return;
+        session.reply(Reply.error(ErrorCode.NAME_LOST, message.entry.name));
+        session.end();
+        return;
+      }
+      case "undelivered":
+        this.#owner(message.entry)?.reply(Reply.error(ErrorCode.CLUSTER_UNAVAILABLE, message.to));
+        return;
       case "entered":
         return this.#namedRooms!.entered(
           message.room,

@@ -153,43 +153,121 @@ Deno.test("a node whose NATS server cannot be reached says so and exits 1", asyn
   );
 });
 
+/** Reads lines until `last` (included), each within `timeoutMs`. */
+async function readUntil(client: LineClient, last: string, timeoutMs = 15_000): Promise<string[]> {
+  const lines: string[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    const line = await client.readLine(timeoutMs);
+    lines.push(line);
+    if (line === last) return lines;
+  }
+  throw new Error(`no ${JSON.stringify(last)} in ${lines.length} lines`);
+}
+
+/** The keys of a KV bucket, sorted. */
+async function bucketKeys(url: string, bucket: string): Promise<string[]> {
+  const nc = await connect({ servers: url });
+  try {
+    const found: string[] = [];
+    for await (const key of await (await new Kvm(nc).open(bucket)).keys()) found.push(key);
+    return found.sort();
+  } finally {
+    await nc.close();
+  }
+}
+
 Deno.test({
   name:
-    "two nodes: NATS down for longer than the node timeout and back: no LEFT, WHO equal, messages flow",
+    "two nodes: NATS down during traffic for longer than the node timeout and back: errors, not silence, then one directory",
   ignore: ignore !== undefined,
   async fn() {
     await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    const args = (node: string) => [...nodeArgs(nats, node), "--rate", "0"];
+    await using a = await TestServer.start(args("na"));
+    await using b = await TestServer.start(args("nb"));
     await using alice = await LineClient.connect(a.port);
+    await using dave = await LineClient.connect(a.port);
     await using bob = await LineClient.connect(b.port);
-    await alice.hello();
-    await bob.hello();
+    for (const client of [alice, dave, bob]) await client.hello();
     await join(alice, "alice");
     await join(bob, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
+    await join(dave, "dave");
+    assert.deepEqual(await Promise.all([alice.readLine(), bob.readLine()]), [
+      "JOINED dave",
+      "JOINED dave",
+    ]);
+
+    // Traffic when the broker dies: each message is delivered, or answered with an ERR, or
+    // was on its way in the moment the connection broke (the README's bound).
+    const count = 300;
+    const burst = Array.from({ length: count }, (_, i) => `CHAT bob m${i}\n`).join("");
+    await alice.sendBytes(new TextEncoder().encode(burst));
     await nats.stop();
     // Down until each node has missed more heartbeats than the node timeout allows (3 s).
     const failures = (server: TestServer) =>
       server.logs.filter((line) => line.includes('msg="heartbeat failed"')).length;
     await waitUntil(() => failures(a) >= 4 && failures(b) >= 4, 30_000, "missed heartbeats");
-    // A JOIN that needs the cluster while NATS is down is refused; it must not come back as a
-    // ghost once NATS takes the claim late.
-    await using carol = await LineClient.connect(a.port);
-    await carol.hello();
-    await carol.send("JOIN carol");
-    assert.equal(await carol.readLine(20_000), "ERR NAME_TAKEN carol");
+
+    {
+      // A direct message to a user on the other node: an ERR, not silence.
+      await alice.send("CHAT bob during");
+      // A JOIN needs the cluster's claim: refused at once, as such.
+      await using carol = await LineClient.connect(a.port);
+      await carol.hello();
+      await carol.send("JOIN carol");
+      assert.equal(await carol.readLine(), "ERR CLUSTER_UNAVAILABLE carol");
+      // The lobby still reaches this node's users.
+      await alice.send("CHAT * local only");
+      assert.equal(await dave.readLine(), "ALL alice local only");
+      // A local user leaves while its claim cannot be deleted from the bucket.
+      await dave.send("LEAV");
+      assert.equal(await dave.readLine(), "BYE");
+    }
+
     const reconnects = [a.logs.length, b.logs.length];
     await nats.restart();
     await a.waitForLog({ msg: "cluster reconnected" }, { from: reconnects[0], timeoutMs: 20_000 });
     await b.waitForLog({ msg: "cluster reconnected" }, { from: reconnects[1], timeoutMs: 20_000 });
+    // dave's claim, left in the bucket, is deleted by its node's reconciliation: bob sees him go.
+    const atBob = await readUntil(bob, "LEFT dave");
+    await alice.send("CHAT bob after");
+    atBob.push(...await readUntil(bob, "FROM alice after"));
+    await alice.send("PING end");
+    const atAlice = await readUntil(alice, "PONG end");
+
+    const delivered = atBob.filter((line) => /^FROM alice m\d+$/.test(line))
+      .map((line) => Number(line.slice("FROM alice m".length)));
+    const others = atBob.filter((line) => !/^FROM alice m\d+$/.test(line));
+    assert.deepEqual(others, ["LEFT dave", "FROM alice after"], atBob.join("\n"));
+    assert.ok(
+      delivered.every((n, i) => i === 0 || n > delivered[i - 1]!),
+      `in order, no duplicates: ${delivered.join(",")}`,
+    );
+    const errors = atAlice.filter((line) => line === "ERR CLUSTER_UNAVAILABLE bob").length;
+    assert.ok(errors >= 1, atAlice.join("\n")); // "during" at least
+    assert.deepEqual(
+      atAlice.filter((line) => line !== "ERR CLUSTER_UNAVAILABLE bob"),
+      ["LEFT dave", "PONG end"],
+    );
+    const lost = count - delivered.length - (errors - 1);
+    console.log(
+      `burst of ${count}: ${delivered.length} delivered, ${errors - 1} ERR, ${lost} lost`,
+    );
+    assert.ok(lost >= 0, `more answers than messages: ${lost}`);
+
+    // One directory again: WHO equal, no ghost, no duplicate; the name refused is free.
     await alice.send("WHO");
     assert.equal(await alice.readLine(), "USERS 2 alice bob");
     await bob.send("WHO");
     assert.equal(await bob.readLine(), "USERS 2 alice bob");
-    await alice.send("CHAT bob back");
-    assert.equal(await bob.readLine(10_000), "FROM alice back");
+    assert.deepEqual(await bucketKeys(nats.url, "chatd_names"), ["alice", "bob"]);
+    await using carol = await LineClient.connect(a.port);
+    await carol.hello();
+    await join(carol, "carol");
+    assert.equal(await bob.readLine(10_000), "JOINED carol");
     await bob.send("CHAT * hello again");
+    assert.equal(await alice.readLine(10_000), "JOINED carol");
     assert.equal(await alice.readLine(10_000), "ALL bob hello again");
   },
 });
