@@ -285,6 +285,8 @@ export class Cluster {
       this.#log.info("cluster names reconciled", { changes: actions.map(describe).join(",") });
     }
     for (const action of actions) this.#act(action);
+    // A node that restarted serves once its earlier run's names are free.
+    await Promise.allSettled([...this.#deleting]);
     const namesWatch = await this.#names.watch({ resumeFromRevision: since + 1 });
     this.#namesWatch = namesWatch;
     (async () => {

@@ -222,6 +222,8 @@ export class Thread implements SessionHost {
       case "lost": {
         const session = this.#owner(message.entry);
         if (session?.state !== "joined") return;
+        // Out of the lobby first: the `LEFT` of its name that follows is not for it.
+        this.#room!.delete(session);
         session.reply(Reply.error(ErrorCode.NAME_LOST, message.entry.name));
         session.end();
         return;
