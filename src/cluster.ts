@@ -137,6 +137,9 @@ export class Cluster {
   /** The re-read running now, and whether another was asked for meanwhile. */
   #syncing: Promise<void> | undefined;
   #syncAgain = false;
+  /** What to do for each record published since the flush in flight was sent, should it fail. */
+  #unconfirmed: (() => void)[] = [];
+  #confirming = false;
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   /** Deletes not yet answered: closing waits for them. */
   readonly #deleting = new Set<Promise<void>>();
@@ -506,17 +509,39 @@ export class Cluster {
 
   /**
    * Sends a datagram to node `node`: false when it cannot go now (NATS unreachable), in which
-   * case nothing is queued for later.
+   * case nothing is queued for later. When the connection breaks before NATS has confirmed
+   * that it received the datagram (a flush: a PING answered after it), `unconfirmed` is
+   * called: the NATS client drops what it had not written, and the server what it had not
+   * forwarded, without a word.
    */
-  publish(node: string, data: Uint8Array): boolean {
+  publish(node: string, data: Uint8Array, unconfirmed?: () => void): boolean {
     if (!this.available) return false;
     try {
       this.#nc.publish(`chatd.node.${node}`, data);
-      return true;
     } catch (error: unknown) {
       this.#log.warning("publish failed", { node, error: String(error) });
       return false;
     }
+    if (unconfirmed) {
+      this.#unconfirmed.push(unconfirmed);
+      this.#confirm();
+    }
+    return true;
+  }
+
+  /** One flush at a time; what is published meanwhile waits for the next. */
+  #confirm(): void {
+    if (this.#confirming) return;
+    this.#confirming = true;
+    const batch = this.#unconfirmed;
+    this.#unconfirmed = [];
+    this.#nc.flush().then(() => {}, () => {
+      this.#log.warning("records not confirmed by NATS", { count: batch.length });
+      for (const failed of batch) failed();
+    }).finally(() => {
+      this.#confirming = false;
+      if (this.#unconfirmed.length > 0) this.#confirm();
+    });
   }
 
   /** Sends a datagram to every other live node; nothing while NATS is unreachable. */

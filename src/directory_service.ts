@@ -417,14 +417,18 @@ export class DirectoryService {
       return;
     }
     const node = target.ep.slice(0, target.ep.indexOf("/"));
-    if (cluster.publish(node, datagram(encodeDirect(record.conn, record.name, record.line)))) {
-      return;
-    }
-    // NATS is unreachable: the sender hears so, rather than nothing.
-    const sender = /^FROM (\S+) /.exec(decoder.decode(record.line.subarray(0, 64)))?.[1];
+    const bytes = datagram(encodeDirect(record.conn, record.name, record.line));
+    // NATS unreachable, or gone before it confirmed: the sender hears so, rather than nothing.
+    const undelivered = () => this.#undelivered(record.line, target.name);
+    if (!cluster.publish(node, bytes, undelivered)) undelivered();
+  }
+
+  /** Tells the sender of a direct message `line` (`FROM sender text`) that it was not sent. */
+  #undelivered(line: Uint8Array, to: string): void {
+    const sender = /^FROM (\S+) /.exec(decoder.decode(line.subarray(0, 64)))?.[1];
     const from = sender === undefined ? undefined : this.#directory.lookup(sender);
     if (from !== undefined && this.#endpoints.has(from.ep)) {
-      this.#send(from.ep, { kind: "undelivered", entry: from, to: target.name });
+      this.#send(from.ep, { kind: "undelivered", entry: from, to });
     }
   }
 

@@ -73,8 +73,12 @@ class FakeCluster implements ClusterLink {
   release(name: string): void {
     this.released.push(name);
   }
-  publish(node: string, data: Uint8Array): boolean {
+  /** What to call for each publish, should the connection break before NATS confirms it. */
+  readonly unconfirmed: (() => void)[] = [];
+
+  publish(node: string, data: Uint8Array, unconfirmed?: () => void): boolean {
     if (!this.available) return false;
+    if (unconfirmed) this.unconfirmed.push(unconfirmed);
     this.published.push({ node, records: decode(data) });
     this.#changed();
     return true;
@@ -356,6 +360,13 @@ Deno.test("DirectoryService in a cluster: a direct message the cluster cannot ta
       () => cluster.published.some((p) => p.node === "n2" && p.records[0]?.kind === "direct"),
       "the direct publish",
     );
+    // Published, then the connection broke before NATS confirmed it: the sender hears so too.
+    assert.equal(cluster.unconfirmed.length, 1);
+    cluster.unconfirmed[0]!();
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "undelivered", entry: alice, to: "bob" },
+    });
   });
 });
 
