@@ -32,6 +32,11 @@ export const HEARTBEAT_MS = 1000;
 /** A node silent this long is dead; its users get `LEFT` within this plus a check period. */
 export const NODE_TIMEOUT_MS = 3000;
 const CHECK_MS = 500;
+/**
+ * How long an entry of a live node, missing from a re-read bucket, is still shown: its node
+ * claims it again if the bucket lost it (a NATS server back without its storage).
+ */
+const GHOST_GRACE_MS = NODE_TIMEOUT_MS;
 const NAMES_BUCKET = "chatd_names";
 const NODES_BUCKET = "chatd_nodes";
 
@@ -140,6 +145,8 @@ export class Cluster {
   /** What to do for each record published since the flush in flight was sent, should it fail. */
   #unconfirmed: (() => void)[] = [];
   #confirming = false;
+  /** Ghosts of live nodes waiting out {@linkcode GHOST_GRACE_MS}. */
+  readonly #graceTimers = new Set<ReturnType<typeof setTimeout>>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   /** Deletes not yet answered: closing waits for them. */
   readonly #deleting = new Set<Promise<void>>();
@@ -313,9 +320,20 @@ export class Cluster {
       case "delete":
         return this.#delete(action.key, action.revision);
       case "ghost": {
-        const key = nameKey(action.record.entry.name);
-        this.#remote.delete(key);
-        return this.#handlers.onRemove(action.record.entry, true);
+        const { entry, revision } = action.record;
+        const key = nameKey(entry.name);
+        const remove = () => {
+          if (this.#remote.get(key)?.revision !== revision) return;
+          this.#remote.delete(key);
+          this.#handlers.onRemove(entry, true);
+        };
+        if (!this.#lastSeen.has(entry.node)) return remove();
+        const timer = setTimeout(() => {
+          this.#graceTimers.delete(timer);
+          remove();
+        }, GHOST_GRACE_MS);
+        this.#graceTimers.add(timer);
+        return;
       }
       case "appeared": {
         const { entry, revision } = action.record;
@@ -437,6 +455,11 @@ export class Cluster {
   #showRemote(key: string, entry: ClusterEntry, revision: number): void {
     const previous = this.#remote.get(key);
     if (previous?.revision === revision) return;
+    if (previous && sameClaim(previous.entry, entry)) {
+      // The same user's claim, put again by its node (into a bucket that had lost it).
+      this.#remote.set(key, { entry, revision });
+      return;
+    }
     if (previous) this.#handlers.onRemove(previous.entry, true);
     this.#remote.set(key, { entry, revision });
     if (!this.#lastSeen.has(entry.node)) this.#lastSeen.set(entry.node, performance.now());
@@ -554,6 +577,7 @@ export class Cluster {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
+    for (const timer of this.#graceTimers) clearTimeout(timer);
     await this.#syncing;
     this.#namesWatch?.stop();
     this.#nodesWatch?.stop();
@@ -573,4 +597,9 @@ function describe(action: ReconcileAction): string {
   return "key" in action
     ? `${action.kind} ${action.key}`
     : `${action.kind} ${action.record.entry.name}`;
+}
+
+function sameClaim(a: ClusterEntry, b: ClusterEntry): boolean {
+  return a.name === b.name && a.node === b.node && a.boot === b.boot && a.ep === b.ep &&
+    a.conn === b.conn;
 }

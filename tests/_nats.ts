@@ -59,8 +59,15 @@ export class NatsServer implements AsyncDisposable {
     await this.#process.status;
   }
 
-  /** Starts it again on the same port with the same storage. */
-  async restart(): Promise<void> {
+  /**
+   * Starts it again on the same port, with the same storage or, `fresh`, with none (a
+   * server that lost its disk, or another server in its place).
+   */
+  async restart(options: { fresh?: boolean } = {}): Promise<void> {
+    if (options.fresh) {
+      await Deno.remove(this.#dir, { recursive: true });
+      await Deno.mkdir(this.#dir);
+    }
     this.#process = await launch(this.#port, this.#dir);
   }
 

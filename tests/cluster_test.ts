@@ -505,3 +505,96 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "two nodes: NATS back without its storage: the nodes claim their users' names again and agree",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    await alice.hello();
+    await bob.hello();
+    await join(alice, "alice");
+    {
+      // A claim and release first, so that the new bucket's revisions differ from the old.
+      await using carol = await LineClient.connect(a.port);
+      await carol.hello();
+      await join(carol, "carol");
+      await carol.send("LEAV");
+      assert.equal(await carol.readLine(), "BYE");
+      assert.deepEqual(await alice.readLines(2), ["JOINED carol", "LEFT carol"]);
+    }
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    const marks = [a.logs.length, b.logs.length];
+    await nats.stop();
+    await nats.restart({ fresh: true });
+    await a.waitForLog({ msg: "cluster reconnected" }, { from: marks[0], timeoutMs: 20_000 });
+    await b.waitForLog({ msg: "cluster reconnected" }, { from: marks[1], timeoutMs: 20_000 });
+    // Both names are in the new bucket again, each by its own node.
+    await waitUntil(
+      async () => (await bucketKeys(nats.url, "chatd_names").catch(() => [])).length === 2,
+      15_000,
+      "names claimed again",
+    );
+    assert.deepEqual(await bucketKeys(nats.url, "chatd_names"), ["alice", "bob"]);
+    await alice.send("CHAT bob still here");
+    assert.equal(await bob.readLine(10_000), "FROM alice still here");
+    await bob.send("WHO");
+    assert.equal(await bob.readLine(), "USERS 2 alice bob");
+    await alice.send("WHO");
+    assert.equal(await alice.readLine(), "USERS 2 alice bob");
+    // The name is still held across nodes: a claim of it elsewhere is refused.
+    await using eve = await LineClient.connect(b.port);
+    await eve.hello();
+    await eve.send("JOIN Alice");
+    assert.equal(await eve.readLine(10_000), "ERR NAME_TAKEN Alice");
+  },
+});
+
+Deno.test({
+  name: "two nodes: a node that died during a NATS outage: its users get LEFT after recovery",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    const b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    try {
+      await using bob = await LineClient.connect(b.port);
+      await alice.hello();
+      await bob.hello();
+      await join(alice, "alice");
+      await join(bob, "bob");
+      assert.equal(await alice.readLine(), "JOINED bob");
+      await nats.stop();
+    } finally {
+      const children = [...b.childPids().values()].flat();
+      b.process.kill("SIGKILL");
+      for (const pid of children) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone with its supervisor */ }
+      }
+      await b.status;
+    }
+    const from = a.logs.length;
+    await nats.restart();
+    await a.waitForLog({ msg: "cluster reconnected" }, { from, timeoutMs: 20_000 });
+    const back = performance.now();
+    assert.equal(await alice.readLine(10_000), "LEFT bob");
+    console.log(`LEFT ${Math.round(performance.now() - back)} ms after the reconnect`);
+    await alice.send("WHO");
+    assert.equal(await alice.readLine(), "USERS 1 alice");
+    await waitUntil(
+      async () => (await bucketKeys(nats.url, "chatd_names")).length === 1,
+      10_000,
+      "bob's name deleted",
+    );
+    assert.deepEqual(await bucketKeys(nats.url, "chatd_names"), ["alice"]);
+  },
+});
