@@ -221,10 +221,17 @@ export class Thread implements SessionHost {
       }
       case "lost": {
         const session = this.#owner(message.entry);
-        if (session?.state !== "joined") return;
+        if (session === undefined) return;
         // Out of the lobby first: the `LEFT` of its name that follows is not for it.
         this.#room!.delete(session);
-        session.reply(Reply.error(ErrorCode.NAME_LOST, message.entry.name));
+        const line = Reply.error(ErrorCode.NAME_LOST, message.entry.name);
+        if (session.state === "joining") {
+          // Lost before its confirmation: refused as any claim, the client may try another.
+          this.#lobbyHistory.delete(session.id);
+          return session.refused(line);
+        }
+        if (session.state !== "joined") return;
+        session.reply(line);
         session.end();
         return;
       }
