@@ -12,7 +12,7 @@ import {
   withTimeout,
 } from "./test_util.ts";
 import { Cluster } from "../src/cluster.ts";
-import { natsMissing, NatsServer } from "./_nats.ts";
+import { natsMissing, NatsProxy, NatsServer } from "./_nats.ts";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 
@@ -596,5 +596,77 @@ Deno.test({
       "bob's name deleted",
     );
     assert.deepEqual(await bucketKeys(nats.url, "chatd_names"), ["alice"]);
+  },
+});
+
+Deno.test({
+  name:
+    "two nodes: one node partitioned from NATS while the other goes on: after it heals, one holder per name, newcomers JOINED, the partitioned node's users back",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using proxy = NatsProxy.start(nats);
+    await using a = await TestServer.start([
+      ...nodeArgs(nats, "na").slice(0, 4),
+      "--cluster",
+      proxy.url,
+      "--node-name",
+      "na",
+    ]);
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using erin = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    for (const client of [alice, erin, bob]) await client.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    await join(erin, "erin");
+    assert.equal(await bob.readLine(), "JOINED erin");
+    assert.equal(await alice.readLine(), "JOINED erin");
+
+    const marks = [a.logs.length, b.logs.length];
+    proxy.cut();
+    await a.waitForLog({ msg: "cluster disconnected" }, { from: marks[0], timeoutMs: 10_000 });
+    // Node b goes on: it judges node a dead, and its users take names, one of them a's alice.
+    await b.waitForLog({ msg: "nodes silent, their users removed" }, {
+      from: marks[1],
+      timeoutMs: 15_000,
+    });
+    assert.deepEqual(new Set(await bob.readLines(2)), new Set(["LEFT alice", "LEFT erin"]));
+    await alice.send("CHAT bob are you there");
+    assert.equal(await alice.readLine(), "ERR CLUSTER_UNAVAILABLE bob");
+    await waitUntil(
+      async () => (await bucketKeys(nats.url, "chatd_names")).join() === "bob",
+      10_000,
+      "node a's names deleted by node b",
+    );
+    await using alice2 = await LineClient.connect(b.port);
+    await using carol = await LineClient.connect(b.port);
+    await alice2.hello();
+    await carol.hello();
+    await join(alice2, "alice");
+    await join(carol, "carol");
+    assert.deepEqual(await bob.readLines(2), ["JOINED alice", "JOINED carol"]);
+
+    const healed = a.logs.length;
+    proxy.restore();
+    await a.waitForLog({ msg: "cluster reconnected" }, { from: healed, timeoutMs: 20_000 });
+    // The bucket wins: b's alice stays, a's is told and disconnected.
+    assert.equal(await alice.readLine(15_000), "ERR NAME_LOST alice");
+    await alice.expectEof(10_000);
+    // erin, missing from the bucket, is claimed again; b's users reach a.
+    assert.deepEqual(
+      new Set(await erin.readLines(3, 15_000)),
+      new Set(["LEFT alice", "JOINED alice", "JOINED carol"]),
+    );
+    assert.equal(await bob.readLine(15_000), "JOINED erin");
+    for (const client of [erin, bob, carol]) {
+      await client.send("WHO");
+      let line = await client.readLine();
+      while (!line.startsWith("USERS ")) line = await client.readLine(); // carol: JOINED erin
+      assert.equal(line, "USERS 4 alice bob carol erin");
+    }
+    assert.deepEqual(await bucketKeys(nats.url, "chatd_names"), ["alice", "bob", "carol", "erin"]);
   },
 });
