@@ -572,12 +572,22 @@ export class Cluster {
     for (const node of this.#lastSeen.keys()) this.publish(node, data);
   }
 
-  /** Stops the heartbeat, removes this node's heartbeat key and closes the connection. */
+  /**
+   * Stops the heartbeat, deletes this node's names and heartbeat key, and closes the
+   * connection; cut off from NATS, it just closes.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
     for (const timer of this.#graceTimers) clearTimeout(timer);
+    if (!this.#connected) {
+      // Cut off, nothing would reach NATS: every request would wait for its timeout. The
+      // other nodes remove this node's users once they find it silent.
+      this.#log.warning("cluster left while cut off: names left to the other nodes");
+      await this.#nc.close().catch(() => {});
+      return;
+    }
     await this.#syncing;
     this.#namesWatch?.stop();
     this.#nodesWatch?.stop();

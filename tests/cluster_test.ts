@@ -670,3 +670,41 @@ Deno.test({
     assert.deepEqual(await bucketKeys(nats.url, "chatd_names"), ["alice", "bob", "carol", "erin"]);
   },
 });
+
+Deno.test({
+  name:
+    "a node stopped with SIGTERM while NATS is down exits at once, and the other node removes its users once NATS is back",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    await alice.hello();
+    await bob.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    const marks = [a.logs.length, b.logs.length];
+    await nats.stop();
+    await b.waitForLog({ msg: "cluster disconnected" }, { from: marks[1], timeoutMs: 10_000 });
+    await a.waitForLog({ msg: "cluster disconnected" }, { from: marks[0], timeoutMs: 10_000 });
+    const stopping = performance.now();
+    a.signal("SIGTERM");
+    assert.equal((await a.status).code, 0);
+    const elapsed = performance.now() - stopping;
+    console.log(`exited ${Math.round(elapsed)} ms after SIGTERM`);
+    // Every NATS request would wait 5 s or more for its timeout.
+    assert.ok(elapsed < 4000, `exited ${Math.round(elapsed)} ms after SIGTERM`);
+    const back = b.logs.length;
+    await nats.restart();
+    await b.waitForLog({ msg: "cluster reconnected" }, { from: back, timeoutMs: 20_000 });
+    assert.equal(await bob.readLine(10_000), "LEFT alice");
+    await waitUntil(
+      async () => (await bucketKeys(nats.url, "chatd_names")).join() === "bob",
+      10_000,
+      "alice's name deleted",
+    );
+  },
+});
