@@ -221,7 +221,7 @@ export class Thread implements SessionHost {
       }
       case "lost": {
         const session = this.#owner(message.entry);
-        if (session === undefined) return;
+        if (session?.state !== "joining" && session?.state !== "joined") return;
         // Out of the lobby first: the `LEFT` of its name that follows is not for it.
         this.#room!.delete(session);
         const line = Reply.error(ErrorCode.NAME_LOST, message.entry.name);
@@ -230,7 +230,6 @@ export class Thread implements SessionHost {
           this.#lobbyHistory.delete(session.id);
           return session.refused(line);
         }
-        if (session.state !== "joined") return;
         session.reply(line);
         session.end();
         return;
