@@ -69,6 +69,10 @@ const ERROR_MESSAGES: Readonly<Record<ErrorCode, (detail: string) => string>> = 
   ALREADY_IN_ROOM: (detail) => `you are already in ${detail}`,
   TOO_MANY_ROOMS: (detail) =>
     detail === "server" ? "the server has too many rooms" : `you are in too many rooms (${detail})`,
+  CLUSTER_UNAVAILABLE: (detail) =>
+    `the other servers cannot be reached now${detail ? ` (${detail})` : ""}; try again`,
+  NAME_LOST: (detail) =>
+    `your name ${detail} went to a user on another server after an outage; you were disconnected`,
 };
 
 function isErrorCode(code: string): code is ErrorCode {

@@ -14,18 +14,29 @@
  *   One subject per receiving node, published on one connection per sending node, keeps the
  *   order per sender → receiver.
  *
+ * Cut off from NATS, a node publishes nothing (the client's reconnect buffer would hand
+ * stale records over late, or drop them unseen): {@linkcode Cluster.publish} says so, and a
+ * claim is refused as `unavailable` at once. Back (or after a freeze), it re-reads both
+ * buckets and reconciles (`_reconcile.ts`): the bucket entry wins.
+ *
  * @module
  */
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { type KV, Kvm } from "@nats-io/kv";
+import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
 import { type Logger, logger } from "./log.ts";
 import { nameKey } from "./protocol.ts";
+import { type NameRecord, type ReconcileAction, reconcileNames } from "./_reconcile.ts";
 
 /** How often a node puts its heartbeat. */
 export const HEARTBEAT_MS = 1000;
 /** A node silent this long is dead; its users get `LEFT` within this plus a check period. */
 export const NODE_TIMEOUT_MS = 3000;
 const CHECK_MS = 500;
+/**
+ * How long an entry of a live node, missing from a re-read bucket, is still shown: its node
+ * claims it again if the bucket lost it (a NATS server back without its storage).
+ */
+const GHOST_GRACE_MS = NODE_TIMEOUT_MS;
 const NAMES_BUCKET = "chatd_names";
 const NODES_BUCKET = "chatd_nodes";
 
@@ -43,6 +54,9 @@ export interface ClusterEntry {
   conn: number;
 }
 
+/** How a claim across the cluster ended. */
+export type ClaimResult = "won" | "taken" | "unavailable";
+
 /** What the cluster tells the directory. */
 export interface ClusterHandlers {
   /** Another node's user claimed a name. */
@@ -55,6 +69,11 @@ export interface ClusterHandlers {
   onRemove(entry: ClusterEntry, final: boolean): void;
   /** A datagram another node sent to this one. */
   onDatagram(data: Uint8Array): void;
+  /**
+   * A name this node's user holds is another node's in `chatd_names` (found after an outage
+   * or a freeze): the bucket wins, the local holder loses it. `key` is the lower-cased name.
+   */
+  onLost(key: string): void;
 }
 
 /** Options of {@linkcode joinCluster}. */
@@ -133,8 +152,8 @@ export class Cluster {
   readonly node: string;
   readonly boot = crypto.randomUUID();
   readonly #nc: NatsConnection;
-  readonly #names: KV;
-  readonly #nodes: KV;
+  #names: KV;
+  #nodes: KV;
   readonly #handlers: ClusterHandlers;
   readonly #log: Logger = logger("cluster");
   /** Other nodes' entries by name key, with their revision. */
@@ -145,6 +164,25 @@ export class Cluster {
   readonly #lastSeen = new Map<string, number>();
   /** This node's claims in flight or held: resolves to the revision, or undefined if lost. */
   readonly #own = new Map<string, Promise<number | undefined>>();
+  /** This node's claims won and held, with their revision and what was stored. */
+  readonly #held = new Map<string, number>();
+  readonly #claims = new Map<string, ClusterEntry>();
+  /** The last revision of each key this node applied, so that a replay is ignored. */
+  #revisions = new Map<string, number>();
+  /** Bumped by each re-read: events of an older watch are ignored. */
+  #generation = 0;
+  #namesWatch: { stop(): void } | undefined;
+  #nodesWatch: { stop(): void } | undefined;
+  /** False from a disconnect until the client has reconnected. */
+  #connected = true;
+  /** The re-read running now, and whether another was asked for meanwhile. */
+  #syncing: Promise<void> | undefined;
+  #syncAgain = false;
+  /** What to do for each record published since the flush in flight was sent, should it fail. */
+  #unconfirmed: (() => void)[] = [];
+  #confirming = false;
+  /** Ghosts of live nodes waiting out {@linkcode GHOST_GRACE_MS}. */
+  readonly #graceTimers = new Set<ReturnType<typeof setTimeout>>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   /** Deletes not yet answered: closing waits for them. */
   readonly #deleting = new Set<Promise<void>>();
@@ -196,8 +234,14 @@ export class Cluster {
   async #start(): Promise<void> {
     (async () => {
       for await (const status of this.#nc.status()) {
-        if (status.type === "disconnect") this.#log.warning("cluster disconnected");
-        else if (status.type === "reconnect") this.#log.info("cluster reconnected");
+        if (status.type === "disconnect") {
+          this.#connected = false;
+          this.#log.warning("cluster disconnected");
+        } else if (status.type === "reconnect") {
+          this.#connected = true;
+          this.#log.info("cluster reconnected");
+          this.#resync();
+        }
       }
     })();
     const sub = this.#nc.subscribe(`chatd.node.${this.node}`);
@@ -205,21 +249,176 @@ export class Cluster {
       for await (const message of sub) this.#handlers.onDatagram(message.data);
     })();
     await this.#beat();
+    await this.#sync();
+    this.#timers.push(setInterval(() => this.#beat(), HEARTBEAT_MS));
+    this.#timers.push(setInterval(() => this.#check(), CHECK_MS));
+  }
+
+  /** True while the NATS connection is up: what is published now is sent now. */
+  get available(): boolean {
+    return this.#connected && !this.#closed;
+  }
+
+  /**
+   * Re-reads both buckets and reconciles, once the one running has ended. A failed re-read
+   * (NATS gone again) is tried again with the next heartbeat that reaches NATS.
+   */
+  #resync(): void {
+    if (this.#closed) return;
+    if (this.#syncing) {
+      this.#syncAgain = true;
+      return;
+    }
+    this.#syncing = this.#sync().catch((error: unknown) => {
+      this.#log.warning("cluster re-read failed", { error: String(error) });
+      this.#syncAgain = true;
+    }).finally(() => {
+      this.#syncing = undefined;
+      if (this.#syncAgain && this.#connected) {
+        this.#syncAgain = false;
+        this.#resync();
+      }
+    });
+  }
+
+  /**
+   * Opens the buckets (a NATS server that lost its storage has none), reads `chatd_names` as
+   * of its last revision `since`, reconciles with that, then watches from `since + 1`:
+   * what changed meanwhile comes again and is ignored by its revision.
+   */
+  async #sync(): Promise<void> {
+    const kvm = new Kvm(this.#nc);
+    this.#names = await kvm.create(NAMES_BUCKET, { history: 1 });
+    this.#nodes = await kvm.create(NODES_BUCKET, { history: 1, ttl: 10 * NODE_TIMEOUT_MS });
+    const generation = ++this.#generation;
+    this.#nodesWatch?.stop();
     const nodesWatch = await this.#nodes.watch();
+    this.#nodesWatch = nodesWatch;
     (async () => {
       for await (const e of nodesWatch) {
+        if (generation !== this.#generation) break;
         if (e.key !== this.node && e.operation === "PUT") {
           this.#lastSeen.set(e.key, performance.now());
           this.#booted(e.key, e.value);
         }
       }
     })();
-    const namesWatch = await this.#names.watch();
+    const since = (await this.#names.status()).streamInfo.state.last_seq;
+    const bucket = new Map<string, NameRecord>();
+    for await (const key of await this.#names.keys()) {
+      const e = await this.#names.get(key);
+      if (e === null || e.operation !== "PUT") continue;
+      const entry = parseClusterEntry(e.value);
+      if (entry === undefined || nameKey(entry.name) !== key) {
+        this.#log.warning("malformed name entry ignored", { key });
+        continue;
+      }
+      bucket.set(key, { entry, revision: e.revision });
+    }
+    if (generation !== this.#generation || this.#closed) return;
+    this.#namesWatch?.stop();
+    this.#revisions = new Map([...bucket].map(([key, record]) => [key, record.revision]));
+    const pending = new Set([...this.#own.keys()].filter((key) => !this.#held.has(key)));
+    const actions = reconcileNames({
+      node: this.node,
+      boot: this.boot,
+      held: this.#held,
+      pending,
+      remote: this.#remote,
+      bucket,
+    });
+    if (actions.length > 0) {
+      this.#log.info("cluster names reconciled", { changes: actions.map(describe).join(",") });
+    }
+    for (const action of actions) this.#act(action);
+    // A node that restarted serves once its earlier run's names are free.
+    await Promise.allSettled([...this.#deleting]);
+    const namesWatch = await this.#names.watch({ resumeFromRevision: since + 1 });
+    this.#namesWatch = namesWatch;
     (async () => {
-      for await (const e of namesWatch) this.#onName(e.key, e.operation, e.value, e.revision);
+      for await (const e of namesWatch as AsyncIterable<KvWatchEntry>) {
+        if (generation !== this.#generation) break;
+        this.#onName(e.key, e.operation, e.value, e.revision);
+      }
     })();
-    this.#timers.push(setInterval(() => this.#beat(), HEARTBEAT_MS));
-    this.#timers.push(setInterval(() => this.#check(), CHECK_MS));
+  }
+
+  #act(action: ReconcileAction): void {
+    switch (action.kind) {
+      case "keep":
+        this.#held.set(action.key, action.revision);
+        this.#own.set(action.key, Promise.resolve(action.revision));
+        return;
+      case "reclaim":
+        return void this.#reclaim(action.key);
+      case "lost":
+        return this.#lose(action.key);
+      case "delete":
+        return this.#delete(action.key, action.revision);
+      case "ghost": {
+        const { entry, revision } = action.record;
+        const key = nameKey(entry.name);
+        const remove = () => {
+          if (this.#remote.get(key)?.revision !== revision) return;
+          this.#remote.delete(key);
+          this.#handlers.onRemove(entry, true);
+        };
+        if (!this.#lastSeen.has(entry.node)) return remove();
+        const timer = setTimeout(() => {
+          this.#graceTimers.delete(timer);
+          remove();
+        }, GHOST_GRACE_MS);
+        this.#graceTimers.add(timer);
+        return;
+      }
+      case "appeared": {
+        const { entry, revision } = action.record;
+        return this.#showRemote(nameKey(entry.name), entry, revision);
+      }
+    }
+  }
+
+  /** Claims a held name again that the bucket lost; another node's claim since wins. */
+  async #reclaim(key: string): Promise<void> {
+    const claim = this.#claims.get(key);
+    const own = this.#own.get(key);
+    if (claim === undefined || own === undefined) return;
+    const result = await this.#create(key, JSON.stringify(claim));
+    if (this.#own.get(key) !== own) {
+      // Released meanwhile: what was created is not held.
+      if (typeof result === "number") this.#delete(key, result);
+      return;
+    }
+    if (typeof result === "number") {
+      this.#held.set(key, result);
+      this.#own.set(key, Promise.resolve(result));
+    } else if (result === "taken") this.#lose(key);
+    else this.#syncAgain = true;
+  }
+
+  /** A held name the bucket gives to another node's user. */
+  #lose(key: string): void {
+    if (!this.#held.delete(key)) return;
+    this.#own.delete(key);
+    this.#claims.delete(key);
+    this.#log.warning("name lost to another node", { key });
+    this.#handlers.onLost(key);
+  }
+
+  /** Creates `key`: its revision, or why not. */
+  async #create(key: string, value: string): Promise<number | "taken" | "unavailable"> {
+    try {
+      return await this.#names.create(key, value);
+    } catch (error: unknown) {
+      this.#log.debug("cluster claim refused", { key, error: String(error) });
+      // The create fails for an existing key and for a broker that cannot answer: ask which.
+      try {
+        const e = await this.#names.get(key);
+        return e !== null && e.operation === "PUT" ? "taken" : "unavailable";
+      } catch {
+        return "unavailable";
+      }
+    }
   }
 
   /** A heartbeat of `node`: if it names a new run, the users of its earlier runs are gone. */
@@ -246,6 +445,11 @@ export class Cluster {
       // Back after being cut off from NATS ourselves: the silence was ours, not the others'.
       if (now - this.#lastBeat > 2 * HEARTBEAT_MS) {
         for (const node of this.#lastSeen.keys()) this.#lastSeen.set(node, now);
+        // Frozen, or cut off without the client noticing: what changed meanwhile is re-read.
+        this.#resync();
+      } else if (this.#syncAgain && !this.#syncing) {
+        this.#syncAgain = false;
+        this.#resync();
       }
       this.#lastBeat = now;
     } catch (error: unknown) {
@@ -254,13 +458,19 @@ export class Cluster {
   }
 
   #onName(key: string, operation: string, value: Uint8Array, revision: number): void {
+    const seen = this.#revisions.get(key);
+    if (seen !== undefined && revision <= seen) return;
     if (operation !== "PUT") {
+      this.#revisions.delete(key);
+      // Another node judged this one dead and deleted a name a user here still holds.
+      if (this.#held.has(key)) return this.#resync();
       const gone = this.#remote.get(key);
       if (gone === undefined) return;
       this.#remote.delete(key);
       this.#handlers.onRemove(gone.entry, false);
       return;
     }
+    this.#revisions.set(key, revision);
     const entry = parseClusterEntry(value);
     if (entry === undefined || nameKey(entry.name) !== key) {
       this.#log.warning("malformed name entry ignored", { key });
@@ -272,7 +482,20 @@ export class Cluster {
       if (entry.boot !== this.boot || !this.#own.has(key)) this.#delete(key, revision);
       return;
     }
+    // The bucket wins over a name held here (its holder's claim was deleted meanwhile).
+    if (this.#held.has(key)) this.#lose(key);
+    this.#showRemote(key, entry, revision);
+  }
+
+  /** Shows another node's entry, replacing what was shown under its key. */
+  #showRemote(key: string, entry: ClusterEntry, revision: number): void {
     const previous = this.#remote.get(key);
+    if (previous?.revision === revision) return;
+    if (previous && sameClaim(previous.entry, entry)) {
+      // The same user's claim, put again by its node (into a bucket that had lost it).
+      this.#remote.set(key, { entry, revision });
+      return;
+    }
     if (previous) this.#handlers.onRemove(previous.entry, true);
     this.#remote.set(key, { entry, revision });
     if (!this.#lastSeen.has(entry.node)) this.#lastSeen.set(entry.node, performance.now());
@@ -306,20 +529,26 @@ export class Cluster {
   }
 
   /**
-   * Claims `name` across the cluster for a user of this node: true when this node won it.
-   * A claim that cannot be decided (NATS unreachable) is refused.
+   * Claims `name` across the cluster for a user of this node. A claim that cannot be decided
+   * (NATS unreachable now, or not answering) is `unavailable`, at once when the connection
+   * is known to be down.
    */
-  claim(name: string, ep: string, conn: number): Promise<boolean> {
+  claim(name: string, ep: string, conn: number): Promise<ClaimResult> {
+    if (!this.available) return Promise.resolve("unavailable");
     const key = nameKey(name);
     const value: ClusterEntry = { name, node: this.node, boot: this.boot, ep, conn };
-    const created = this.#names.create(key, JSON.stringify(value)).catch((error: unknown) => {
-      this.#log.debug("cluster claim refused", { name, error: String(error) });
-      return undefined;
-    });
+    const result = this.#create(key, JSON.stringify(value));
+    const created = result.then((r) => typeof r === "number" ? r : undefined);
     this.#own.set(key, created);
-    return created.then((revision) => {
-      if (revision === undefined && this.#own.get(key) === created) this.#own.delete(key);
-      return revision !== undefined;
+    return result.then((r) => {
+      if (this.#own.get(key) !== created) return typeof r === "number" ? "won" : r;
+      if (typeof r !== "number") {
+        this.#own.delete(key);
+        return r;
+      }
+      this.#held.set(key, r);
+      this.#claims.set(key, value);
+      return "won";
     });
   }
 
@@ -329,32 +558,75 @@ export class Cluster {
     const own = this.#own.get(key);
     if (own === undefined) return;
     this.#own.delete(key);
+    this.#held.delete(key);
+    this.#claims.delete(key);
     const releasing = own.then((revision) => {
       if (revision !== undefined) this.#delete(key, revision);
     }).finally(() => this.#deleting.delete(releasing));
     this.#deleting.add(releasing);
   }
 
-  /** Sends a datagram to node `node`. */
-  publish(node: string, data: Uint8Array): void {
-    if (this.#closed) return;
+  /**
+   * Sends a datagram to node `node`: false when it cannot go now (NATS unreachable), in which
+   * case nothing is queued for later. When the connection breaks before NATS has confirmed
+   * that it received the datagram (a flush: a PING answered after it), `unconfirmed` is
+   * called: the NATS client drops what it had not written, and the server what it had not
+   * forwarded, without a word.
+   */
+  publish(node: string, data: Uint8Array, unconfirmed?: () => void): boolean {
+    if (!this.available) return false;
     try {
       this.#nc.publish(`chatd.node.${node}`, data);
     } catch (error: unknown) {
       this.#log.warning("publish failed", { node, error: String(error) });
+      return false;
     }
+    if (unconfirmed) {
+      this.#unconfirmed.push(unconfirmed);
+      this.#confirm();
+    }
+    return true;
   }
 
-  /** Sends a datagram to every other live node. */
+  /** One flush at a time; what is published meanwhile waits for the next. */
+  #confirm(): void {
+    if (this.#confirming) return;
+    this.#confirming = true;
+    const batch = this.#unconfirmed;
+    this.#unconfirmed = [];
+    this.#nc.flush().then(() => {}, () => {
+      this.#log.warning("records not confirmed by NATS", { count: batch.length });
+      for (const failed of batch) failed();
+    }).finally(() => {
+      this.#confirming = false;
+      if (this.#unconfirmed.length > 0) this.#confirm();
+    });
+  }
+
+  /** Sends a datagram to every other live node; nothing while NATS is unreachable. */
   publishAll(data: Uint8Array): void {
     for (const node of this.#lastSeen.keys()) this.publish(node, data);
   }
 
-  /** Stops the heartbeat, removes this node's heartbeat key and closes the connection. */
+  /**
+   * Stops the heartbeat, deletes this node's names and heartbeat key, and closes the
+   * connection; cut off from NATS, it just closes.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
+    for (const timer of this.#graceTimers) clearTimeout(timer);
+    if (!this.#connected) {
+      // Cut off, nothing would reach NATS: every request would wait for its timeout. The
+      // other nodes remove this node's users once they find it silent.
+      this.#log.warning("cluster left while cut off: names left to the other nodes");
+      await this.#nc.close().catch(() => {});
+      return;
+    }
+    await this.#syncing;
+    this.#namesWatch?.stop();
+    this.#nodesWatch?.stop();
     await Promise.allSettled([...this.#own.values()]);
     while (this.#deleting.size > 0) await Promise.allSettled([...this.#deleting]);
     try {
@@ -365,4 +637,15 @@ export class Cluster {
       await this.#nc.close().catch(() => {});
     }
   }
+}
+
+function describe(action: ReconcileAction): string {
+  return "key" in action
+    ? `${action.kind} ${action.key}`
+    : `${action.kind} ${action.record.entry.name}`;
+}
+
+function sameClaim(a: ClusterEntry, b: ClusterEntry): boolean {
+  return a.name === b.name && a.node === b.node && a.boot === b.boot && a.ep === b.ep &&
+    a.conn === b.conn;
 }

@@ -57,6 +57,15 @@ export type ControlMessage =
   | { kind: "remove"; entries: Entry[]; seq: number }
   /** supervisor → owner: the claim failed, the name is taken. */
   | { kind: "taken"; entry: Entry }
+  /** supervisor → owner: the claim could not be decided, the cluster (NATS) is unreachable. */
+  | { kind: "unavailable"; entry: Entry }
+  /**
+   * supervisor → owner: after an outage the cluster gave the name to another node's user; a
+   * `remove` of `entry` follows.
+   */
+  | { kind: "lost"; entry: Entry }
+  /** supervisor → sender: a direct message of `entry` to `to`, on another node, was not sent. */
+  | { kind: "undelivered"; entry: Entry; to: string }
   /** supervisor → threads: the live thread endpoints changed. */
   | { kind: "endpoints"; endpoints: string[] };
 
@@ -190,7 +199,15 @@ export function parseControlMessage(value: unknown): ControlMessage {
     case "claim":
     case "release":
     case "taken":
+    case "unavailable":
+    case "lost":
       return { kind: value.kind, entry: parseEntry(value.entry) };
+    case "undelivered": {
+      if (typeof value.to !== "string" || nameProblem(value.to) !== undefined) {
+        throw new DirectoryMessageError("undelivered");
+      }
+      return { kind: "undelivered", entry: parseEntry(value.entry), to: value.to };
+    }
     case "add":
       return { kind: "add", entry: parseEntry(value.entry), seq: parseSeq(value.seq) };
     case "remove":

@@ -145,6 +145,7 @@ export class DirectoryService {
       onAdd: (entry) => this.#addRemote(fromCluster(entry)),
       onRemove: (entry, final) => this.#removeRemote(fromCluster(entry), final ? "final" : "watch"),
       onDatagram: (data) => this.#fromNode(data),
+      onLost: (key) => this.#lost(key),
     });
     this.#log.info("joined the cluster", {
       node: options.node,
@@ -257,9 +258,12 @@ export class DirectoryService {
       this.#send(entry.ep, { kind: "taken", entry });
       return;
     }
-    if (this.#cluster && !(await this.#cluster.claim(entry.name, entry.ep, entry.conn))) {
+    const result = this.#cluster
+      ? await this.#cluster.claim(entry.name, entry.ep, entry.conn)
+      : "won";
+    if (result !== "won") {
       if (this.#directory.release(entry)) {
-        this.#send(entry.ep, { kind: "taken", entry });
+        this.#send(entry.ep, { kind: result, entry });
       }
       const remote = this.#deferred.get(key);
       if (remote) {
@@ -369,6 +373,17 @@ export class DirectoryService {
     if (released) this.#removed([entry]);
   }
 
+  /**
+   * After an outage, the bucket gave a name a user here holds to another node's user: the
+   * holder is told (`ERR NAME_LOST`, then its connection is closed) and leaves like any user.
+   */
+  #lost(key: string): void {
+    const entry = this.#directory.lookup(key);
+    if (entry === undefined || isRemoteEndpointId(entry.ep)) return;
+    this.#send(entry.ep, { kind: "lost", entry });
+    this.#release(entry);
+  }
+
   /** Remembers that `id` left, for a while, so that a lagging watch does not revive it. */
   #forget(id: string): void {
     const now = performance.now();
@@ -403,7 +418,19 @@ export class DirectoryService {
       return;
     }
     const node = target.ep.slice(0, target.ep.indexOf("/"));
-    cluster.publish(node, datagram(encodeDirect(record.conn, record.name, record.line)));
+    const bytes = datagram(encodeDirect(record.conn, record.name, record.line));
+    // NATS unreachable, or gone before it confirmed: the sender hears so, rather than nothing.
+    const undelivered = () => this.#undelivered(record.line, target.name);
+    if (!cluster.publish(node, bytes, undelivered)) undelivered();
+  }
+
+  /** Tells the sender of a direct message `line` (`FROM sender text`) that it was not sent. */
+  #undelivered(line: Uint8Array, to: string): void {
+    const sender = /^FROM (\S+) /.exec(decoder.decode(line.subarray(0, 64)))?.[1];
+    const from = sender === undefined ? undefined : this.#directory.lookup(sender);
+    if (from !== undefined && this.#endpoints.has(from.ep)) {
+      this.#send(from.ep, { kind: "undelivered", entry: from, to });
+    }
   }
 
   /** Hands a datagram from another node to this node's threads. */

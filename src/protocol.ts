@@ -24,6 +24,8 @@ export const ErrorCode = {
   NOT_IN_ROOM: "NOT_IN_ROOM",
   ALREADY_IN_ROOM: "ALREADY_IN_ROOM",
   TOO_MANY_ROOMS: "TOO_MANY_ROOMS",
+  CLUSTER_UNAVAILABLE: "CLUSTER_UNAVAILABLE",
+  NAME_LOST: "NAME_LOST",
 } as const;
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 

@@ -210,14 +210,36 @@ export class Thread implements SessionHost {
       case "remove":
         for (const entry of message.entries) this.#removed(entry, message.seq);
         return;
-      case "taken": {
+      case "taken":
+      case "unavailable": {
         const session = this.#owner(message.entry);
         if (session?.state !== "joining") return;
         this.#lobbyHistory.delete(session.id);
         this.#room!.delete(session);
-        session.refused(Reply.error(ErrorCode.NAME_TAKEN, message.entry.name));
+        const code = message.kind === "taken"
+          ? ErrorCode.NAME_TAKEN
+          : ErrorCode.CLUSTER_UNAVAILABLE;
+        session.refused(Reply.error(code, message.entry.name));
         return;
       }
+      case "lost": {
+        const session = this.#owner(message.entry);
+        if (session?.state !== "joining" && session?.state !== "joined") return;
+        // Out of the lobby first: the `LEFT` of its name that follows is not for it.
+        this.#room!.delete(session);
+        const line = Reply.error(ErrorCode.NAME_LOST, message.entry.name);
+        if (session.state === "joining") {
+          // Lost before its confirmation: refused as any claim, the client may try another.
+          this.#lobbyHistory.delete(session.id);
+          return session.refused(line);
+        }
+        session.reply(line);
+        session.end();
+        return;
+      }
+      case "undelivered":
+        this.#owner(message.entry)?.reply(Reply.error(ErrorCode.CLUSTER_UNAVAILABLE, message.to));
+        return;
       case "entered":
         return this.#namedRooms!.entered(
           message.room,

@@ -87,8 +87,15 @@ export class NatsServer implements AsyncDisposable {
     await this.#process.status;
   }
 
-  /** Starts it again on the same port with the same storage. */
-  async restart(): Promise<void> {
+  /**
+   * Starts it again on the same port, with the same storage or, `fresh`, with none (a
+   * server that lost its disk, or another server in its place).
+   */
+  async restart(options: { fresh?: boolean } = {}): Promise<void> {
+    if (options.fresh) {
+      await Deno.remove(this.#dir, { recursive: true });
+      await Deno.mkdir(this.#dir);
+    }
     this.#process = await launch(this.#port, this.#dir, this.#config);
   }
 
@@ -134,5 +141,84 @@ async function launch(port: number, dir: string, config?: string): Promise<Deno.
     } catch { /* gone */ }
     await process.status;
     throw error;
+  }
+}
+
+/**
+ * A TCP proxy in front of a nats-server, for one node: {@linkcode cut} partitions that node
+ * from NATS (its connections closed, new ones refused) while others stay connected.
+ */
+export class NatsProxy implements AsyncDisposable {
+  readonly url: string;
+  readonly #port: number;
+  readonly #target: number;
+  #listener: Deno.TcpListener | undefined;
+  readonly #conns = new Set<Deno.TcpConn>();
+
+  private constructor(port: number, target: number) {
+    this.#port = port;
+    this.#target = target;
+    this.url = `nats://127.0.0.1:${port}`;
+  }
+
+  /** Starts a proxy to `nats`. */
+  static start(nats: NatsServer): NatsProxy {
+    const target = Number(new URL(nats.url.replace("nats:", "http:")).port);
+    const proxy = new NatsProxy(freePort(), target);
+    proxy.restore();
+    return proxy;
+  }
+
+  /** Closes every proxied connection and refuses new ones. */
+  cut(): void {
+    this.#listener?.close();
+    this.#listener = undefined;
+    for (const conn of this.#conns) {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+    this.#conns.clear();
+  }
+
+  /** Accepts connections again, on the same port. */
+  restore(): void {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: this.#port });
+    this.#listener = listener;
+    (async () => {
+      try {
+        for await (const client of listener) this.#pipe(client);
+      } catch { /* closed by cut */ }
+    })();
+  }
+
+  async #pipe(client: Deno.TcpConn): Promise<void> {
+    let server: Deno.TcpConn;
+    try {
+      server = await Deno.connect({ hostname: "127.0.0.1", port: this.#target });
+    } catch {
+      client.close();
+      return;
+    }
+    this.#conns.add(client);
+    this.#conns.add(server);
+    const copy = async (from: Deno.TcpConn, to: Deno.TcpConn) => {
+      try {
+        await from.readable.pipeTo(to.writable);
+      } catch { /* either side closed */ }
+      for (const conn of [from, to]) {
+        this.#conns.delete(conn);
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
+    };
+    copy(client, server);
+    copy(server, client);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.cut();
+    return Promise.resolve();
   }
 }

@@ -151,6 +151,9 @@ Deno.test("a CONTROL record decodes to what was encoded, for every kind", async 
     { kind: "release", entry: ENTRY },
     { kind: "add", entry: ENTRY, seq: 1 },
     { kind: "taken", entry: ENTRY },
+    { kind: "unavailable", entry: ENTRY },
+    { kind: "lost", entry: ENTRY },
+    { kind: "undelivered", entry: ENTRY, to: "bob" },
     { kind: "remove", entries: [ENTRY, { name: "bob", ep: "0-0-1-2", conn: 0 }], seq: 2 },
     { kind: "remove", entries: [], seq: 3 },
     { kind: "snapshot", entries: [ENTRY], endpoints: ["1-0-7-0", "0-1-6-3"], rooms: [] },
@@ -440,12 +443,20 @@ Deno.test("a CONTROL record with a malformed entry throws DatagramError", async 
     ["conn 2^32", { name: "a", ep: "1-0-7-0", conn: 4294967296 }],
     ["conn a string", { name: "a", ep: "1-0-7-0", conn: "42" }],
   ];
-  for (const kind of ["claim", "release", "add", "taken"]) {
+  for (const kind of ["claim", "release", "add", "taken", "unavailable", "lost"]) {
     for (const [what, entry] of bad) {
       await t.step(`${kind}: ${what}`, () => {
         assertBadControl(JSON.stringify({ kind, entry }), "Bad CONTROL record: malformed entry");
       });
     }
+  }
+  for (const [what, to] of [["missing", undefined], ["not a name", "b ob"], ["a number", 5]]) {
+    await t.step(`undelivered: to ${what}`, () => {
+      assertBadControl(
+        JSON.stringify({ kind: "undelivered", entry: ENTRY, to }),
+        "Bad CONTROL record: undelivered",
+      );
+    });
   }
   await t.step("remove: one bad entry among good ones", () => {
     assertBadControl(

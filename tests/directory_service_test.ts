@@ -2,7 +2,7 @@
  * DirectoryService in a cluster, with a fake cluster link and a fake thread on a real bus.
  */
 import assert from "node:assert/strict";
-import type { ClusterEntry, ClusterHandlers, ClusterLink } from "../src/cluster.ts";
+import type { ClaimResult, ClusterEntry, ClusterHandlers, ClusterLink } from "../src/cluster.ts";
 import { DirectoryService } from "../src/directory_service.ts";
 import type { ControlMessage } from "../src/directory_messages.ts";
 import { UnixBus } from "../src/unix_bus.ts";
@@ -46,7 +46,9 @@ class Inbox {
 
 class FakeCluster implements ClusterLink {
   handlers: ClusterHandlers | undefined;
-  readonly claims: { name: string; decide: (won: boolean) => void }[] = [];
+  readonly claims: { name: string; decide: (result: ClaimResult) => void }[] = [];
+  /** False: NATS is unreachable, and publish says so. */
+  available = true;
   readonly released: string[] = [];
   readonly published: { node: string | "*"; records: Received[] }[] = [];
   readonly #waiters: (() => void)[] = [];
@@ -62,8 +64,8 @@ class FakeCluster implements ClusterLink {
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
-  claim(name: string): Promise<boolean> {
-    const decided = Promise.withResolvers<boolean>();
+  claim(name: string): Promise<ClaimResult> {
+    const decided = Promise.withResolvers<ClaimResult>();
     this.claims.push({ name, decide: decided.resolve });
     this.#changed();
     return decided.promise;
@@ -71,9 +73,15 @@ class FakeCluster implements ClusterLink {
   release(name: string): void {
     this.released.push(name);
   }
-  publish(node: string, data: Uint8Array): void {
+  /** What to call for each publish, should the connection break before NATS confirms it. */
+  readonly unconfirmed: (() => void)[] = [];
+
+  publish(node: string, data: Uint8Array, unconfirmed?: () => void): boolean {
+    if (!this.available) return false;
+    if (unconfirmed) this.unconfirmed.push(unconfirmed);
     this.published.push({ node, records: decode(data) });
     this.#changed();
+    return true;
   }
   publishAll(data: Uint8Array): void {
     this.published.push({ node: "*", records: decode(data) });
@@ -153,7 +161,7 @@ Deno.test("DirectoryService in a cluster: a local claim is confirmed only once t
     thread.send("supervisor", encodeControl({ kind: "claim", entry }));
     await cluster.until(() => cluster.claims.length > 0, "the cluster claim");
     assert.equal(cluster.claims[0]!.name, "alice");
-    cluster.claims[0]!.decide(true);
+    cluster.claims[0]!.decide("won");
     assert.deepEqual(await inbox.next(), {
       kind: "control",
       message: { kind: "add", entry, seq: 1 },
@@ -168,7 +176,7 @@ Deno.test("DirectoryService in a cluster: a local claim that loses is refused, a
     await cluster.until(() => cluster.claims.length > 0, "the cluster claim");
     // The other node's claim shows up in the watch while ours is being decided; ours loses.
     handlers.onAdd(remoteBob);
-    cluster.claims[0]!.decide(false);
+    cluster.claims[0]!.decide("taken");
     assert.deepEqual(await inbox.next(), { kind: "control", message: { kind: "taken", entry } });
     assert.deepEqual(await inbox.next(), {
       kind: "control",
@@ -221,7 +229,7 @@ Deno.test("DirectoryService in a cluster: a confirmed claim and its release are 
     const entry = { name: "alice", ep: THREAD, conn: 1 };
     thread.send("supervisor", encodeControl({ kind: "claim", entry }));
     await cluster.until(() => cluster.claims.length > 0, "the cluster claim");
-    cluster.claims[0]!.decide(true);
+    cluster.claims[0]!.decide("won");
     assert.deepEqual(await inbox.next(), {
       kind: "control",
       message: { kind: "add", entry, seq: 1 },
@@ -300,5 +308,94 @@ Deno.test("DirectoryService in a cluster: the watch's delete of an announced use
         message: { kind: "remove", entries: [bob2], seq: 4 },
       });
     });
+  });
+});
+
+/** Claims `name` for connection `conn` of the thread, the cluster agreeing. */
+async function joinLocal(
+  fixture: { cluster: FakeCluster; thread: UnixBus; inbox: Inbox },
+  name: string,
+  conn: number,
+): Promise<{ name: string; ep: string; conn: number }> {
+  const entry = { name, ep: THREAD, conn };
+  const before = fixture.cluster.claims.length;
+  fixture.thread.send("supervisor", encodeControl({ kind: "claim", entry }));
+  await fixture.cluster.until(() => fixture.cluster.claims.length > before, "the cluster claim");
+  fixture.cluster.claims[before]!.decide("won");
+  const confirmed = await fixture.inbox.next();
+  assert.equal(confirmed.kind === "control" && confirmed.message.kind, "add");
+  return entry;
+}
+
+Deno.test("DirectoryService in a cluster: a claim the cluster cannot decide is refused as unavailable, and the name stays free", async () => {
+  await setup(async ({ cluster, thread, inbox }) => {
+    const entry = { name: "alice", ep: THREAD, conn: 1 };
+    thread.send("supervisor", encodeControl({ kind: "claim", entry }));
+    await cluster.until(() => cluster.claims.length > 0, "the cluster claim");
+    cluster.claims[0]!.decide("unavailable");
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "unavailable", entry },
+    });
+    // Once NATS is back, the same name can be claimed.
+    await joinLocal({ cluster, thread, inbox }, "alice", 2);
+  });
+});
+
+Deno.test("DirectoryService in a cluster: a direct message the cluster cannot take is answered undelivered to its sender", async () => {
+  await setup(async (fixture) => {
+    const { cluster, thread, inbox, handlers } = fixture;
+    const alice = await joinLocal(fixture, "alice", 1);
+    handlers.onAdd(remoteBob);
+    assert.equal((await inbox.next()).kind, "control"); // bob's add
+    cluster.available = false;
+    thread.send("supervisor", encodeDirect(9, "bob", encoder.encode("FROM alice hi\n")));
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "undelivered", entry: alice, to: "bob" },
+    });
+    cluster.available = true;
+    thread.send("supervisor", encodeDirect(9, "bob", encoder.encode("FROM alice back\n")));
+    await cluster.until(
+      () => cluster.published.some((p) => p.node === "n2" && p.records[0]?.kind === "direct"),
+      "the direct publish",
+    );
+    // Published, then the connection broke before NATS confirmed it: the sender hears so too.
+    assert.equal(cluster.unconfirmed.length, 1);
+    cluster.unconfirmed[0]!();
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "undelivered", entry: alice, to: "bob" },
+    });
+  });
+});
+
+Deno.test("DirectoryService in a cluster: a name lost to another node after an outage: its holder is told, leaves, and the winner joins", async () => {
+  await setup(async (fixture) => {
+    const { cluster, inbox, handlers } = fixture;
+    const alice = await joinLocal(fixture, "Alice", 1);
+    cluster.published.length = 0;
+    // Reconciliation found alice in the bucket held by n2: the bucket wins.
+    handlers.onLost("alice");
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "lost", entry: alice },
+    });
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "remove", entries: [alice], seq: 2 },
+    });
+    const winner: ClusterEntry = { name: "alice", node: "n2", boot: "b", ep: "1-1-3-0", conn: 4 };
+    handlers.onAdd(winner);
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "add", entry: { name: "alice", ep: "n2/1-1-3-0", conn: 4 }, seq: 3 },
+    });
+    assert.deepEqual(cluster.released, ["Alice"]);
+    // A name not held here, or held by another node, is left alone.
+    handlers.onLost("alice");
+    handlers.onLost("nobody");
+    handlers.onDatagram(datagram(encodeRoom(encoder.encode("ALL carol fence\n"))));
+    assert.deepEqual(await inbox.next(), { kind: "room", line: "ALL carol fence\n" });
   });
 });

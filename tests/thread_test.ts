@@ -148,3 +148,60 @@ Deno.test("a client past --max-clients-per-thread gets ERR SERVER_FULL and is cl
   assert.equal(second.closed, true);
   assert.equal(first.closed, false);
 });
+
+Deno.test("cluster outcomes reach the client: a claim NATS cannot decide, a direct message not sent, a name lost", async (t) => {
+  const { acceptor, control } = setup({ history: 0 });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
+  await settle();
+  const connect = async () => {
+    const client = new FakeTransport();
+    assert.ok(acceptor.arrive(client));
+    await settle();
+    return client;
+  };
+  const alice = await connect();
+  const carol = await connect();
+  const aliceEntry: Entry = { name: "alice", ep: EP, conn: 1 };
+  const carolEntry: Entry = { name: "carol", ep: EP, conn: 2 };
+  await t.step(
+    "a JOIN the cluster cannot decide: ERR CLUSTER_UNAVAILABLE, and JOIN again works",
+    async () => {
+      alice.feed("JOIN alice");
+      await settle();
+      control({ kind: "unavailable", entry: aliceEntry });
+      await settle();
+      assert.deepEqual(alice.written.slice(1), ["ERR CLUSTER_UNAVAILABLE alice"]);
+      alice.feed("JOIN alice");
+      await settle();
+      control({ kind: "add", entry: aliceEntry, seq: 1 });
+      await settle();
+      assert.deepEqual(alice.written.slice(2), ["OK JOIN alice"]);
+    },
+  );
+  await t.step(
+    "a direct message not sent: ERR CLUSTER_UNAVAILABLE <to> to its sender",
+    async () => {
+      control({ kind: "undelivered", entry: aliceEntry, to: "bob" });
+      await settle();
+      assert.deepEqual(alice.written.slice(3), ["ERR CLUSTER_UNAVAILABLE bob"]);
+    },
+  );
+  await t.step("a name lost while joining: refused, the connection stays", async () => {
+    carol.feed("JOIN carol");
+    await settle();
+    control({ kind: "lost", entry: carolEntry });
+    await settle();
+    assert.deepEqual(carol.written.slice(1), ["ERR NAME_LOST carol"]);
+    assert.equal(carol.closed, false);
+  });
+  await t.step(
+    "a name lost once joined: ERR NAME_LOST, no LEFT of itself, then closed",
+    async () => {
+      control({ kind: "lost", entry: aliceEntry });
+      control({ kind: "remove", entries: [aliceEntry], seq: 2 });
+      await settle();
+      assert.deepEqual(alice.written.slice(4), ["ERR NAME_LOST alice"]);
+      assert.equal(alice.closed, true);
+    },
+  );
+});

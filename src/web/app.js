@@ -229,7 +229,9 @@ function error(code, detail) {
     showRoomError(text);
     return;
   }
-  if (!state.joined && (code === "NAME_TAKEN" || code === "BAD_NAME")) {
+  // A cluster node cut off from the others cannot decide a name: asked again, like a taken one.
+  const aboutName = code === "NAME_TAKEN" || code === "BAD_NAME" || code === "CLUSTER_UNAVAILABLE";
+  if (!state.joined && aboutName) {
     if (state.rejoining && code === "NAME_TAKEN" && ++state.rejoinTries < REJOIN_TRIES) {
       // The server frees a dropped connection's name a moment after it notices: ask again.
       const delay = reconnectDelay(state.rejoinTries, Math.random());
