@@ -28,6 +28,7 @@ import {
   decodeDatagram,
   encodeControl,
   encodeDirect,
+  encodeNamedRoom,
   encodeRoom,
   MAGIC,
 } from "./wire.ts";
@@ -81,7 +82,10 @@ export class DirectoryService {
   readonly #directory = new Directory();
   readonly #rooms = new RoomTable();
   readonly #maxRooms: number;
-  readonly #history: History;
+  readonly #historyLines: number;
+  #history: History;
+  /** On a cluster node with history, lines go through the cluster's stream (cluster.ts). */
+  #sharedHistory = false;
   readonly #now: () => number;
   readonly #store: HistoryStore | undefined;
   readonly #maxReplayBytes: number;
@@ -110,7 +114,8 @@ export class DirectoryService {
     this.#isLive = options.isLive;
     this.#maxRooms = options.maxRooms ?? 10_000;
     // The lobby and every room that may exist at once, and as many that emptied meanwhile.
-    this.#history = new History({ lines: options.history ?? 0, maxRooms: 2 * this.#maxRooms + 1 });
+    this.#historyLines = options.history ?? 0;
+    this.#history = new History({ lines: this.#historyLines, maxRooms: 2 * this.#maxRooms + 1 });
     this.#now = options.now ?? Date.now;
     this.#store = options.store;
     this.#maxReplayBytes = options.maxReplayBytes ?? 512 * 1024;
@@ -140,10 +145,23 @@ export class DirectoryService {
    */
   async joinCluster(options: ClusterOptions, join: JoinCluster = Cluster.join): Promise<void> {
     this.#node = options.node;
-    this.#cluster = await join(options, {
+    if (this.#history.enabled) {
+      // The stream is the history now, read from its start: what the store loaded would
+      // come twice.
+      this.#history = new History({ lines: this.#historyLines, maxRooms: 2 * this.#maxRooms + 1 });
+      this.#sharedHistory = true;
+      if (this.#store) this.#log.info("history is kept in the cluster's stream, not --data-dir");
+    }
+    this.#cluster = await join({
+      ...options,
+      history: this.#historyLines,
+      historyRooms: 2 * this.#maxRooms + 1,
+    }, {
       onAdd: (entry) => this.#addRemote(fromCluster(entry)),
       onRemove: (entry, final) => this.#removeRemote(fromCluster(entry), final ? "final" : "watch"),
       onDatagram: (data) => this.#fromNode(data),
+      onHistory: (room, line) => this.#history.add(room, line),
+      onNode: (node) => this.#introduce(node),
     });
     this.#log.info("joined the cluster", {
       node: options.node,
@@ -157,9 +175,7 @@ export class DirectoryService {
       this.#remember(record.kind === "room" ? ROOM : record.room, record.line);
     }
     // On a cluster node, lobby messages and records for other nodes' users are forwarded.
-    if ((record.kind === "room" || record.kind === "direct") && this.#cluster) {
-      return this.#toNode(record, this.#cluster);
-    }
+    if (record.kind !== "control" && this.#cluster) return this.#toNode(record, this.#cluster);
     if (record.kind === "room" || record.kind === "named") return;
     if (record.kind !== "control") {
       this.#log.warning("message record sent to the supervisor dropped", { kind: record.kind });
@@ -195,6 +211,7 @@ export class DirectoryService {
       return;
     }
     const kept = { time: this.#now(), sender: parsed.sender, text: parsed.text };
+    if (this.#sharedHistory) return this.#cluster?.publishHistory(room, kept);
     this.#history.add(room, kept);
     this.#store?.add(room === ROOM ? ROOM : nameKey(room), kept);
   }
@@ -256,7 +273,7 @@ export class DirectoryService {
       this.#send(entry.ep, { kind: "taken", entry });
       return;
     }
-    if (this.#cluster && !(await this.#cluster.claim(entry.name, entry.ep, entry.conn))) {
+    if (this.#cluster && !(await this.#clusterClaim(entry, this.#cluster))) {
       if (this.#directory.release(entry)) {
         this.#send(entry.ep, { kind: "taken", entry });
       }
@@ -282,6 +299,8 @@ export class DirectoryService {
   }
 
   async #enter(room: string, entry: Entry): Promise<void> {
+    // Lines said on any node before the entry are in its replay.
+    if (this.#sharedHistory) await this.#cluster?.historySynced();
     // Only a current holder of its name enters; a claim released meanwhile is ignored.
     if (!this.#directory.holds(entry) || this.#rooms.has(room, entry)) {
       this.#log.debug("enter of a name not held, or already in, ignored", { room, ep: entry.ep });
@@ -296,6 +315,7 @@ export class DirectoryService {
     const shown = this.#rooms.add(room, entry, seq)!;
     const message: ControlMessage = { kind: "entered", room: shown, entry, seq };
     this.#broadcast(message, entry.ep);
+    this.#announce({ ...message, entry: this.#remoteForm(entry) });
     await this.#flushed([...this.#endpoints].filter((ep) => ep !== entry.ep));
     // The owner's confirmation, unless it left the room or its thread died meanwhile.
     if (this.#rooms.has(room, entry) && this.#endpoints.has(entry.ep)) {
@@ -310,7 +330,9 @@ export class DirectoryService {
       this.#log.debug("part of a room not in ignored", { room, ep: entry.ep });
       return;
     }
-    this.#broadcast({ kind: "parted", room: shown, entry, seq: ++this.#seq });
+    const message: ControlMessage = { kind: "parted", room: shown, entry, seq: ++this.#seq };
+    this.#broadcast(message);
+    this.#announce({ ...message, entry: this.#remoteForm(entry) });
   }
 
   /** Tells every thread but `except` that `entry` holds its name; returns the seq. */
@@ -331,6 +353,59 @@ export class DirectoryService {
   }
 
   // Cluster ----------------------------------------------------------------------------------
+
+  /**
+   * Decides a claim across the cluster; meanwhile the history catches up with the stream, so
+   * that the lobby replay holds every line stored before, whichever node it was said on.
+   */
+  async #clusterClaim(entry: Entry, cluster: ClusterLink): Promise<boolean> {
+    const synced = this.#sharedHistory ? cluster.historySynced() : undefined;
+    const won = await cluster.claim(entry.name, entry.ep, entry.conn);
+    await synced;
+    return won;
+  }
+
+  /** Another node's user entered a room (its node's notice). */
+  #enterRemote(room: string, entry: Entry): void {
+    if (!this.#directory.holds(entry) || this.#rooms.has(room, entry)) {
+      this.#log.debug("remote enter of a name not held, or already in, ignored", { room });
+      return;
+    }
+    const seq = ++this.#seq;
+    const shown = this.#rooms.add(room, entry, seq)!;
+    this.#broadcast({ kind: "entered", room: shown, entry, seq });
+  }
+
+  /** Another node's user left a room (its node's notice, after the user's last message). */
+  #partRemote(room: string, entry: Entry): void {
+    const shown = this.#rooms.remove(room, entry);
+    if (shown !== undefined) {
+      this.#broadcast({ kind: "parted", room: shown, entry, seq: ++this.#seq });
+    }
+  }
+
+  /**
+   * A node heard from for the first time (or under a new run) learns the rooms of this node's
+   * users: each member's `add`, then its `entered`. Names come to it by the bucket's watch
+   * too; only room members are sent here, all of them confirmed claims.
+   */
+  #introduce(node: string): void {
+    const cluster = this.#cluster;
+    if (cluster === undefined) return;
+    const sent = new Set<string>();
+    for (const room of this.#rooms.snapshot()) {
+      for (const member of room.members) {
+        if (isRemoteEndpointId(member.ep)) continue;
+        const entry = this.#remoteForm(member);
+        if (!sent.has(entryId(entry))) {
+          sent.add(entryId(entry));
+          cluster.publish(node, datagram(encodeControl({ kind: "add", entry, seq: this.#seq })));
+        }
+        const entered: ControlMessage = { kind: "entered", room: room.name, entry, seq: this.#seq };
+        cluster.publish(node, datagram(encodeControl(entered)));
+      }
+    }
+  }
 
   /** Another node's claim, from the KV watch or from that node's own notice. */
   #addRemote(entry: Entry): void {
@@ -392,10 +467,22 @@ export class DirectoryService {
 
   /** Forwards a thread's chat record to the node(s) it is for. */
   #toNode(
-    record: Extract<DatagramRecord, { kind: "room" | "direct" }>,
+    record: Extract<DatagramRecord, { kind: "room" | "direct" | "named" }>,
     cluster: ClusterLink,
   ): void {
     if (record.kind === "room") return cluster.publishAll(datagram(encodeRoom(record.line)));
+    if (record.kind === "named") {
+      // Only to the nodes where the room has members.
+      const info = this.#rooms.get(record.room);
+      const nodes = new Set<string>();
+      for (const ep of info?.endpoints.keys() ?? []) {
+        if (isRemoteEndpointId(ep)) nodes.add(ep.slice(0, ep.indexOf("/")));
+      }
+      if (nodes.size === 0) return;
+      const bytes = datagram(encodeNamedRoom(info!.name, record.line));
+      for (const node of nodes) cluster.publish(node, bytes);
+      return;
+    }
     const target = this.#directory.lookup(record.name);
     if (target === undefined || !isRemoteEndpointId(target.ep) || target.conn !== record.conn) {
       this.#log.debug("stale remote delivery dropped", { name: record.name });
@@ -410,7 +497,7 @@ export class DirectoryService {
     try {
       for (const record of decodeDatagram(data)) {
         if (record.kind === "room") {
-          this.#remember(ROOM, record.line);
+          // History comes through the cluster's stream (cluster.ts), not from here.
           const bytes = encodeRoom(record.line);
           for (const ep of this.#endpoints) this.#bus.send(ep, bytes);
         } else if (record.kind === "direct") {
@@ -421,8 +508,14 @@ export class DirectoryService {
         } else if (record.kind === "control") {
           this.#fromNodeControl(record.message);
         } else {
-          // Named rooms do not span nodes yet (README, "Running several nodes").
-          this.#log.debug("named-room record from another node dropped", { room: record.room });
+          // To this node's threads that host members of the room.
+          const info = this.#rooms.get(record.room);
+          let bytes: Uint8Array | undefined;
+          for (const ep of info?.endpoints.keys() ?? []) {
+            if (!this.#endpoints.has(ep)) continue;
+            bytes ??= encodeNamedRoom(record.room, record.line);
+            this.#bus.send(ep, bytes);
+          }
         }
       }
     } catch (error: unknown) {
@@ -440,6 +533,12 @@ export class DirectoryService {
     if (message.kind === "remove" && message.entries.every(remote)) {
       for (const entry of message.entries) this.#removeRemote(entry, "notice");
       return;
+    }
+    if (message.kind === "entered" && remote(message.entry)) {
+      return this.#enterRemote(message.room, message.entry);
+    }
+    if (message.kind === "parted" && remote(message.entry)) {
+      return this.#partRemote(message.room, message.entry);
     }
     this.#log.warning("control record from another node dropped", { kind: message.kind });
   }

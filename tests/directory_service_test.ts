@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import type { ClusterEntry, ClusterHandlers, ClusterLink } from "../src/cluster.ts";
 import { DirectoryService } from "../src/directory_service.ts";
+import type { HistoryLine } from "../src/history.ts";
 import type { ControlMessage } from "../src/directory_messages.ts";
 import { UnixBus } from "../src/unix_bus.ts";
 import {
@@ -48,6 +49,7 @@ class FakeCluster implements ClusterLink {
   handlers: ClusterHandlers | undefined;
   readonly claims: { name: string; decide: (won: boolean) => void }[] = [];
   readonly released: string[] = [];
+  readonly history: { room: string; line: HistoryLine }[] = [];
   readonly published: { node: string | "*"; records: Received[] }[] = [];
   readonly #waiters: (() => void)[] = [];
 
@@ -78,6 +80,13 @@ class FakeCluster implements ClusterLink {
   publishAll(data: Uint8Array): void {
     this.published.push({ node: "*", records: decode(data) });
     this.#changed();
+  }
+  publishHistory(room: string, line: HistoryLine): void {
+    this.history.push({ room, line });
+    this.#changed();
+  }
+  historySynced(): Promise<void> {
+    return Promise.resolve();
   }
   close(): Promise<void> {
     return Promise.resolve();
