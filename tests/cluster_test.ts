@@ -11,6 +11,7 @@ import {
   waitUntil,
 } from "./test_util.ts";
 import { natsMissing, NatsServer } from "./_nats.ts";
+import { historySubject, parseHistoryMessage } from "../src/cluster.ts";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -370,6 +371,39 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a node that starts later learns the rooms of the other node's users",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using alice = await LineClient.connect(a.port);
+    await alice.hello();
+    await join(alice, "alice");
+    await alice.send("JOIN #tea");
+    assert.deepEqual(await alice.readLines(2), ["OK JOIN #tea", "USERS #tea 1 alice"]);
+    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using bob = await LineClient.connect(b.port);
+    await bob.hello();
+    await join(bob, "bob");
+    // Node a tells nb its members when it first hears nb's heartbeat: within a heartbeat.
+    const deadline = performance.now() + 5000;
+    let who = "";
+    while (who !== "USERS #tea 1 alice" && performance.now() < deadline) {
+      await bob.send("WHO #tea");
+      who = await bob.readLine();
+    }
+    assert.equal(who, "USERS #tea 1 alice");
+    await bob.send("JOIN #tea\nCHAT #tea hi");
+    assert.deepEqual(await bob.readLines(2), ["OK JOIN #tea", "USERS #tea 2 alice bob"]);
+    assert.deepEqual(await alice.readLines(3), [
+      "JOINED bob",
+      "JOINED #tea bob",
+      "ROOM #tea bob hi",
+    ]);
+  },
+});
+
 /** `JOIN <what>` and the replies up to the end of its history, the history lines returned. */
 async function historyOf(client: LineClient, what: string): Promise<string[]> {
   await client.send(`JOIN ${what}`);
@@ -453,3 +487,25 @@ async function waitForStream(nats: NatsServer, count: number): Promise<void> {
     await nc.close();
   }
 }
+
+Deno.test("history messages: the subject names the room, and a malformed line is refused", () => {
+  const data = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+  const line = { time: 7, sender: "alice", text: "hi  there" };
+  assert.equal(historySubject("*"), "chatd.history.lobby");
+  assert.equal(historySubject("#Tea-2"), "chatd.history.room.tea-2");
+  assert.deepEqual(parseHistoryMessage(historySubject("#Tea"), data(line)), { room: "#tea", line });
+  assert.deepEqual(parseHistoryMessage(historySubject("*"), data(line)), { room: "*", line });
+  for (
+    const [subject, value] of [
+      ["chatd.history.room.t%a", line],
+      ["chatd.history.other", line],
+      ["chatd.history.room.tea", { ...line, text: "bell\u0007" }],
+      ["chatd.history.room.tea", { ...line, sender: "a b" }],
+      ["chatd.history.room.tea", { ...line, time: "now" }],
+      ["chatd.history.room.tea", "junk"],
+    ] as const
+  ) {
+    assert.equal(parseHistoryMessage(subject, data(value)), undefined, `${subject} ${value}`);
+  }
+  assert.equal(parseHistoryMessage("chatd.history.lobby", new Uint8Array([0xff])), undefined);
+});
