@@ -473,6 +473,50 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "two nodes: a replay waits until the node has read the stream as far as it went at the entry",
+  ignore: ignore !== undefined,
+  async fn() {
+    await using nats = await NatsServer.start();
+    const args = (node: string) => [...nodeArgs(nats, node), "--history", "3", "--rate", "0"];
+    await using a = await TestServer.start(args("na"));
+    await using b = await TestServer.start(args("nb"));
+    await using alice = await LineClient.connect(a.port);
+    await using bob = await LineClient.connect(b.port);
+    await alice.hello();
+    await bob.hello();
+    assert.deepEqual(await historyOf(alice, "alice"), []);
+    assert.deepEqual(await historyOf(alice, "#tea"), []);
+    assert.deepEqual(await historyOf(bob, "bob"), []);
+    // Node b's supervisor is stopped while the lines are said and bob asks to enter, so that
+    // when it runs again it has the entry to handle and most of the lines still to read.
+    const count = 20_000;
+    b.signal("SIGSTOP");
+    try {
+      await alice.sendBytes(
+        new TextEncoder().encode(
+          Array.from({ length: count }, (_, i) => `CHAT #tea m${i}\n`).join(""),
+        ),
+      );
+      await waitForStream(nats, count);
+      await bob.send("JOIN #tea");
+    } finally {
+      b.signal("SIGCONT");
+    }
+    const replies = await bob.readLines(6);
+    assert.deepEqual(
+      replies.map((line) => line.replace(/^(HISTORY #tea) \S+ /, "$1 T ")),
+      [
+        "OK JOIN #tea",
+        ...[3, 2, 1].map((back) => `HISTORY #tea T alice m${count - back}`),
+        "HISTORY #tea END",
+        "USERS #tea 2 alice bob",
+      ],
+    );
+  },
+});
+
 /** Waits until the history stream has taken `count` lines (some may be gone since, beyond the limit). */
 async function waitForStream(nats: NatsServer, count: number): Promise<void> {
   const nc = await connect({ servers: nats.url });

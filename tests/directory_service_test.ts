@@ -534,6 +534,9 @@ Deno.test("DirectoryService in a cluster with history: lines go to the stream, a
       thread.send("supervisor", encodeControl({ kind: "claim", entry }));
       await cluster.until(() => cluster.syncs!.length > 1 && cluster.claims.length > 1, "sync");
       cluster.claims[1]!.decide(true);
+      // A line through the bus and back out: the service has taken in the claim's decision.
+      thread.send("supervisor", encodeRoom(encoder.encode("ALL alice fence\n")));
+      await cluster.until(() => cluster.history.length === 3, "the fence line");
       handlers.onHistory!("*", { time: 7, sender: "bob", text: "while claiming" });
       cluster.syncs![1]!();
       assert.deepEqual(await inbox.next(), {
