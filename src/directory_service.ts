@@ -371,8 +371,11 @@ export class DirectoryService {
       this.#log.debug("remote enter of a name not held, or already in, ignored", { room });
       return;
     }
-    const seq = ++this.#seq;
-    const shown = this.#rooms.add(room, entry, seq)!;
+    const seq = this.#seq + 1;
+    // Undefined when an earlier claim of the same name is still seated there.
+    const shown = this.#rooms.add(room, entry, seq);
+    if (shown === undefined) return;
+    this.#seq = seq;
     this.#broadcast({ kind: "entered", room: shown, entry, seq });
   }
 
