@@ -11,6 +11,10 @@
  * - Named rooms follow the same rules: an `entered` reaches the owner's thread only after
  *   every other thread has it, and a user whose name is removed leaves every room with it
  *   (each replica takes it out of its rooms when it applies the `remove`).
+ * - On a cluster node (cluster.ts), this node's changes go to the other nodes as notices on
+ *   their subjects (`add`, `remove`, `entered`, `parted`), and theirs come in the same way;
+ *   room messages go only to the nodes with members; history goes through the cluster's
+ *   stream, and a replay is taken once this node has read the stream as far as it went.
  *
  * @module
  */

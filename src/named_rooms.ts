@@ -5,7 +5,8 @@
  * `part` a room, and it hands every change, numbered with the directory's `seq`, to every
  * thread's {@linkcode RoomTable} replica, the entering user's thread last. So every thread
  * knows which threads host members of a room, and a member's message goes only to those
- * (a `NAMED` record each); notices (`JOINED #room`, `LEFT #room`) ride on the changes. A
+ * (a `NAMED` record each, and on a cluster node one to the supervisor for all the members on
+ * other nodes); notices (`JOINED #room`, `LEFT #room`) ride on the changes. A
  * user whose name is removed (`LEAV`, disconnect, death of its thread or process) leaves
  * every room with that same update, before the lobby's `LEFT`.
  *
