@@ -180,7 +180,7 @@ export function scenarios(names: readonly string[], options: ScenarioOptions): S
     scaling,
     // The same workload on one node and across two: direct pairs with the receiver on the
     // other node, and the lobby (`CHAT *`) with its senders on one node and the rest of its
-    // users on the other (named rooms do not span nodes yet).
+    // users on the other (the lobby: written before named rooms spanned nodes).
     cluster: [1, 2].flatMap((nodes) => {
       const where = { ...shape, ...timing, nodes: nodes as 1 | 2 };
       const suffix = nodes === 1 ? "1node" : "2nodes";

@@ -13,6 +13,10 @@
  * - `chatd.node.<node>` (core NATS): chat records for one node, as bus datagrams (`wire.ts`).
  *   One subject per receiving node, published on one connection per sending node, keeps the
  *   order per sender → receiver.
+ * - `chatd_history` (JetStream stream, with `--history`): subjects `chatd.history.lobby` and
+ *   `chatd.history.room.<room key without #>`, the last `--history` lines of each. Every node
+ *   publishes the lines its users say and reads the whole stream back in stream order, so every
+ *   node holds the same history in the same order.
  *
  * Cut off from NATS, a node publishes nothing (the client's reconnect buffer would hand
  * stale records over late, or drop them unseen): {@linkcode Cluster.publish} says so, and a
@@ -23,8 +27,16 @@
  */
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
+import {
+  DiscardPolicy,
+  type JetStreamManager,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
 import { type Logger, logger } from "./log.ts";
-import { nameKey } from "./protocol.ts";
+import { hasControlCharacter, nameKey, nameProblem, ROOM, roomProblem } from "./protocol.ts";
+import type { HistoryLine } from "./history.ts";
 import { type NameRecord, type ReconcileAction, reconcileNames } from "./_reconcile.ts";
 
 /** How often a node puts its heartbeat. */
@@ -39,6 +51,10 @@ const CHECK_MS = 500;
 const GHOST_GRACE_MS = NODE_TIMEOUT_MS;
 const NAMES_BUCKET = "chatd_names";
 const NODES_BUCKET = "chatd_nodes";
+const HISTORY_STREAM = "chatd_history";
+const HISTORY_SUBJECTS = "chatd.history.>";
+/** How long an entry waits at most for the node's history to catch up with the stream. */
+const HISTORY_SYNC_MS = 2000;
 
 /** A node name: also a NATS subject token and a KV key. */
 export const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -74,6 +90,10 @@ export interface ClusterHandlers {
    * or a freeze): the bucket wins, the local holder loses it. `key` is the lower-cased name.
    */
   onLost(key: string): void;
+  /** A line of history (`room` is `*` or a room key), in stream order; with `history` only. */
+  onHistory?(room: string, line: HistoryLine): void;
+  /** Another node was heard from for the first time, or under a new run. */
+  onNode?(node: string): void;
 }
 
 /** Options of {@linkcode joinCluster}. */
@@ -84,6 +104,10 @@ export interface ClusterOptions {
   node: string;
   /** A NATS credentials file; empty = none (a token or user may be in the URL). */
   creds?: string;
+  /** Lines of history kept per room (`--history`); 0 (the default) keeps no stream. */
+  history?: number;
+  /** Rooms whose history the stream keeps at most, the lobby included; default 20,001. */
+  historyRooms?: number;
 }
 
 /** What {@linkcode natsAuth} finds: the URLs without credentials, and the credentials. */
@@ -138,8 +162,42 @@ function parseClusterEntry(data: Uint8Array): ClusterEntry | undefined {
   return undefined;
 }
 
+/** The history subject of `room` (`*` for the lobby, or a room name in any letter case). */
+export function historySubject(room: string): string {
+  return room === ROOM ? "chatd.history.lobby" : `chatd.history.room.${nameKey(room).slice(1)}`;
+}
+
+/** The room (`*` or a room key) and line of a history message, or undefined if malformed. */
+export function parseHistoryMessage(
+  subject: string,
+  data: Uint8Array,
+): { room: string; line: HistoryLine } | undefined {
+  const room = subject === "chatd.history.lobby"
+    ? ROOM
+    : subject.startsWith("chatd.history.room.")
+    ? `#${subject.slice("chatd.history.room.".length)}`
+    : undefined;
+  if (room === undefined || (room !== ROOM && roomProblem(room) !== undefined)) return undefined;
+  try {
+    const v = JSON.parse(new TextDecoder().decode(data));
+    if (
+      typeof v === "object" && v !== null && Number.isFinite(v.time) &&
+      typeof v.sender === "string" && nameProblem(v.sender) === undefined &&
+      typeof v.text === "string" && !hasControlCharacter(v.text)
+    ) {
+      return { room: nameKey(room), line: { time: v.time, sender: v.sender, text: v.text } };
+    }
+  } catch {
+    // fall through
+  }
+  return undefined;
+}
+
 /** What the directory uses of a {@linkcode Cluster}; tests give a fake. */
-export type ClusterLink = Pick<Cluster, "claim" | "release" | "publish" | "publishAll" | "close">;
+export type ClusterLink = Pick<
+  Cluster,
+  "claim" | "release" | "publish" | "publishAll" | "close" | "publishHistory" | "historySynced"
+>;
 
 /** Joins a cluster: {@linkcode Cluster.join}, or a fake's. */
 export type JoinCluster = (
@@ -189,6 +247,14 @@ export class Cluster {
   /** When this node's own heartbeat last reached NATS. */
   #lastBeat = performance.now();
   #closed = false;
+  /** The history stream's manager, when the node keeps history. */
+  #jsm: JetStreamManager | undefined;
+  /** The stream sequence of the last history line read. */
+  #historySeq = 0;
+  /** Entries waiting for the history to reach a stream sequence. */
+  #historyWaiters: { seq: number; resolve: () => void }[] = [];
+  /** The history stream's messages, stopped on close. */
+  #historyMessages: { stop(): void } | undefined;
 
   private constructor(
     nc: NatsConnection,
@@ -223,6 +289,9 @@ export class Cluster {
       const names = await kvm.create(NAMES_BUCKET, { history: 1 });
       const nodes = await kvm.create(NODES_BUCKET, { history: 1, ttl: 10 * NODE_TIMEOUT_MS });
       const cluster = new Cluster(nc, names, nodes, options.node, handlers);
+      if ((options.history ?? 0) > 0) {
+        await cluster.#openHistory(options.history!, options.historyRooms ?? 20_001);
+      }
       await cluster.#start();
       return cluster;
     } catch (error: unknown) {
@@ -421,6 +490,48 @@ export class Cluster {
     }
   }
 
+  /**
+   * Creates the history stream (or uses the one there: its limits are those of the node that
+   * created it) and reads it from the start, in stream order.
+   */
+  async #openHistory(lines: number, rooms: number): Promise<void> {
+    const jsm = await jetstreamManager(this.#nc);
+    try {
+      await jsm.streams.info(HISTORY_STREAM);
+    } catch {
+      await jsm.streams.add({
+        name: HISTORY_STREAM,
+        subjects: [HISTORY_SUBJECTS],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        discard: DiscardPolicy.Old,
+        max_msgs_per_subject: lines,
+        max_msgs: lines * rooms,
+      });
+    }
+    this.#jsm = jsm;
+    // Ordered: one message after the other, from the start; recreated by the client after a
+    // NATS restart, from where it was.
+    const consumer = await jsm.jetstream().consumers.get(HISTORY_STREAM, {
+      filter_subjects: HISTORY_SUBJECTS,
+    });
+    const messages = await consumer.consume();
+    this.#historyMessages = messages;
+    (async () => {
+      for await (const message of messages) {
+        this.#historySeq = message.seq;
+        const parsed = parseHistoryMessage(message.subject, message.data);
+        if (parsed === undefined) this.#log.warning("malformed history line ignored");
+        else this.#handlers.onHistory?.(parsed.room, parsed.line);
+        this.#historyWaiters = this.#historyWaiters.filter((waiter) => {
+          if (waiter.seq > this.#historySeq) return true;
+          waiter.resolve();
+          return false;
+        });
+      }
+    })();
+  }
+
   /** A heartbeat of `node`: if it names a new run, the users of its earlier runs are gone. */
   #booted(node: string, value: Uint8Array): void {
     let boot: unknown;
@@ -436,6 +547,7 @@ export class Cluster {
       this.#remote.delete(key);
       this.#handlers.onRemove(entry, true);
     }
+    this.#handlers.onNode?.(node);
   }
 
   async #beat(): Promise<void> {
@@ -609,6 +721,45 @@ export class Cluster {
   }
 
   /**
+   * Adds a line to the history of `room` (`*` or a room name) on every node: published to the
+   * stream on this node's one connection, so one sender's lines keep their order.
+   */
+  publishHistory(room: string, line: HistoryLine): void {
+    // Cut off, nothing is left to the client's reconnect buffer (see publish): a line said
+    // then is delivered live but kept in no history (README, "Running several nodes").
+    if (this.#closed || this.#jsm === undefined || !this.#connected) return;
+    try {
+      this.#nc.publish(historySubject(room), JSON.stringify(line));
+    } catch (error: unknown) {
+      this.#log.warning("history line not published", { room, error: String(error) });
+    }
+  }
+
+  /**
+   * Resolves once this node has read every history line the stream held when called (so a
+   * user entering now gets every line stored before, whichever node it was said on); at once
+   * without history, and after {@linkcode HISTORY_SYNC_MS} at most (NATS slow or away).
+   */
+  async historySynced(): Promise<void> {
+    if (this.#jsm === undefined || this.#closed) return;
+    const reached = Promise.withResolvers<void>();
+    const timer = setTimeout(reached.resolve, HISTORY_SYNC_MS);
+    try {
+      const info = this.#jsm.streams.info(HISTORY_STREAM).then(
+        (i) => i.state.last_seq,
+        (error: unknown) => void this.#log.debug("history not synced", { error: String(error) }),
+      );
+      const last = await Promise.race([info, reached.promise]);
+      if (typeof last !== "number" || last <= this.#historySeq) return;
+      this.#historyWaiters.push({ seq: last, resolve: reached.resolve });
+      await reached.promise;
+    } finally {
+      clearTimeout(timer);
+      this.#historyWaiters = this.#historyWaiters.filter((w) => w.resolve !== reached.resolve);
+    }
+  }
+
+  /**
    * Stops the heartbeat, deletes this node's names and heartbeat key, and closes the
    * connection; cut off from NATS, it just closes.
    */
@@ -616,6 +767,7 @@ export class Cluster {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
+    this.#historyMessages?.stop();
     for (const timer of this.#graceTimers) clearTimeout(timer);
     if (!this.#connected) {
       // Cut off, nothing would reach NATS: every request would wait for its timeout. The

@@ -11,6 +11,10 @@
  * - Named rooms follow the same rules: an `entered` reaches the owner's thread only after
  *   every other thread has it, and a user whose name is removed leaves every room with it
  *   (each replica takes it out of its rooms when it applies the `remove`).
+ * - On a cluster node (cluster.ts), this node's changes go to the other nodes as notices on
+ *   their subjects (`add`, `remove`, `entered`, `parted`), and theirs come in the same way;
+ *   room messages go only to the nodes with members; history goes through the cluster's
+ *   stream, and a replay is taken once this node has read the stream as far as it went.
  *
  * @module
  */
@@ -28,10 +32,12 @@ import {
   decodeDatagram,
   encodeControl,
   encodeDirect,
+  encodeNamedRoom,
   encodeRoom,
   MAGIC,
 } from "./wire.ts";
 import {
+  type ClaimResult,
   Cluster,
   type ClusterEntry,
   type ClusterLink,
@@ -82,7 +88,10 @@ export class DirectoryService {
   readonly #directory = new Directory();
   readonly #rooms = new RoomTable();
   readonly #maxRooms: number;
-  readonly #history: History;
+  readonly #historyLines: number;
+  #history: History;
+  /** On a cluster node with history, lines go through the cluster's stream (cluster.ts). */
+  #sharedHistory = false;
   readonly #now: () => number;
   readonly #store: HistoryStore | undefined;
   readonly #maxReplayBytes: number;
@@ -111,7 +120,8 @@ export class DirectoryService {
     this.#isLive = options.isLive;
     this.#maxRooms = options.maxRooms ?? 10_000;
     // The lobby and every room that may exist at once, and as many that emptied meanwhile.
-    this.#history = new History({ lines: options.history ?? 0, maxRooms: 2 * this.#maxRooms + 1 });
+    this.#historyLines = options.history ?? 0;
+    this.#history = new History({ lines: this.#historyLines, maxRooms: 2 * this.#maxRooms + 1 });
     this.#now = options.now ?? Date.now;
     this.#store = options.store;
     this.#maxReplayBytes = options.maxReplayBytes ?? 512 * 1024;
@@ -141,11 +151,24 @@ export class DirectoryService {
    */
   async joinCluster(options: ClusterOptions, join: JoinCluster = Cluster.join): Promise<void> {
     this.#node = options.node;
-    this.#cluster = await join(options, {
+    if (this.#history.enabled) {
+      // The stream is the history now, read from its start: what the store loaded would
+      // come twice.
+      this.#history = new History({ lines: this.#historyLines, maxRooms: 2 * this.#maxRooms + 1 });
+      this.#sharedHistory = true;
+      if (this.#store) this.#log.info("history is kept in the cluster's stream, not --data-dir");
+    }
+    this.#cluster = await join({
+      ...options,
+      history: this.#historyLines,
+      historyRooms: 2 * this.#maxRooms + 1,
+    }, {
       onAdd: (entry) => this.#addRemote(fromCluster(entry)),
       onRemove: (entry, final) => this.#removeRemote(fromCluster(entry), final ? "final" : "watch"),
       onDatagram: (data) => this.#fromNode(data),
       onLost: (key) => this.#lost(key),
+      onHistory: (room, line) => this.#history.add(room, line),
+      onNode: (node) => this.#introduce(node),
     });
     this.#log.info("joined the cluster", {
       node: options.node,
@@ -159,9 +182,7 @@ export class DirectoryService {
       this.#remember(record.kind === "room" ? ROOM : record.room, record.line);
     }
     // On a cluster node, lobby messages and records for other nodes' users are forwarded.
-    if ((record.kind === "room" || record.kind === "direct") && this.#cluster) {
-      return this.#toNode(record, this.#cluster);
-    }
+    if (record.kind !== "control" && this.#cluster) return this.#toNode(record, this.#cluster);
     if (record.kind === "room" || record.kind === "named") return;
     if (record.kind !== "control") {
       this.#log.warning("message record sent to the supervisor dropped", { kind: record.kind });
@@ -197,6 +218,7 @@ export class DirectoryService {
       return;
     }
     const kept = { time: this.#now(), sender: parsed.sender, text: parsed.text };
+    if (this.#sharedHistory) return this.#cluster?.publishHistory(room, kept);
     this.#history.add(room, kept);
     this.#store?.add(room === ROOM ? ROOM : nameKey(room), kept);
   }
@@ -258,9 +280,7 @@ export class DirectoryService {
       this.#send(entry.ep, { kind: "taken", entry });
       return;
     }
-    const result = this.#cluster
-      ? await this.#cluster.claim(entry.name, entry.ep, entry.conn)
-      : "won";
+    const result = this.#cluster ? await this.#clusterClaim(entry, this.#cluster) : "won";
     if (result !== "won") {
       if (this.#directory.release(entry)) {
         this.#send(entry.ep, { kind: result, entry });
@@ -287,6 +307,8 @@ export class DirectoryService {
   }
 
   async #enter(room: string, entry: Entry): Promise<void> {
+    // Lines said on any node before the entry are in its replay.
+    if (this.#sharedHistory) await this.#cluster?.historySynced();
     // Only a current holder of its name enters; a claim released meanwhile is ignored.
     if (!this.#directory.holds(entry) || this.#rooms.has(room, entry)) {
       this.#log.debug("enter of a name not held, or already in, ignored", { room, ep: entry.ep });
@@ -301,6 +323,7 @@ export class DirectoryService {
     const shown = this.#rooms.add(room, entry, seq)!;
     const message: ControlMessage = { kind: "entered", room: shown, entry, seq };
     this.#broadcast(message, entry.ep);
+    this.#announce({ ...message, entry: this.#remoteForm(entry) });
     await this.#flushed([...this.#endpoints].filter((ep) => ep !== entry.ep));
     // The owner's confirmation, unless it left the room or its thread died meanwhile.
     if (this.#rooms.has(room, entry) && this.#endpoints.has(entry.ep)) {
@@ -315,7 +338,9 @@ export class DirectoryService {
       this.#log.debug("part of a room not in ignored", { room, ep: entry.ep });
       return;
     }
-    this.#broadcast({ kind: "parted", room: shown, entry, seq: ++this.#seq });
+    const message: ControlMessage = { kind: "parted", room: shown, entry, seq: ++this.#seq };
+    this.#broadcast(message);
+    this.#announce({ ...message, entry: this.#remoteForm(entry) });
   }
 
   /** Tells every thread but `except` that `entry` holds its name; returns the seq. */
@@ -336,6 +361,62 @@ export class DirectoryService {
   }
 
   // Cluster ----------------------------------------------------------------------------------
+
+  /**
+   * Decides a claim across the cluster; meanwhile the history catches up with the stream, so
+   * that the lobby replay holds every line stored before, whichever node it was said on.
+   */
+  async #clusterClaim(entry: Entry, cluster: ClusterLink): Promise<ClaimResult> {
+    const synced = this.#sharedHistory ? cluster.historySynced() : undefined;
+    const result = await cluster.claim(entry.name, entry.ep, entry.conn);
+    await synced;
+    return result;
+  }
+
+  /** Another node's user entered a room (its node's notice). */
+  #enterRemote(room: string, entry: Entry): void {
+    if (!this.#directory.holds(entry) || this.#rooms.has(room, entry)) {
+      this.#log.debug("remote enter of a name not held, or already in, ignored", { room });
+      return;
+    }
+    const seq = this.#seq + 1;
+    // Undefined when an earlier claim of the same name is still seated there.
+    const shown = this.#rooms.add(room, entry, seq);
+    if (shown === undefined) return;
+    this.#seq = seq;
+    this.#broadcast({ kind: "entered", room: shown, entry, seq });
+  }
+
+  /** Another node's user left a room (its node's notice, after the user's last message). */
+  #partRemote(room: string, entry: Entry): void {
+    const shown = this.#rooms.remove(room, entry);
+    if (shown !== undefined) {
+      this.#broadcast({ kind: "parted", room: shown, entry, seq: ++this.#seq });
+    }
+  }
+
+  /**
+   * A node heard from for the first time (or under a new run) learns the rooms of this node's
+   * users: each member's `add`, then its `entered`. Names come to it by the bucket's watch
+   * too; only room members are sent here, all of them confirmed claims.
+   */
+  #introduce(node: string): void {
+    const cluster = this.#cluster;
+    if (cluster === undefined) return;
+    const sent = new Set<string>();
+    for (const room of this.#rooms.snapshot()) {
+      for (const member of room.members) {
+        if (isRemoteEndpointId(member.ep)) continue;
+        const entry = this.#remoteForm(member);
+        if (!sent.has(entryId(entry))) {
+          sent.add(entryId(entry));
+          cluster.publish(node, datagram(encodeControl({ kind: "add", entry, seq: this.#seq })));
+        }
+        const entered: ControlMessage = { kind: "entered", room: room.name, entry, seq: this.#seq };
+        cluster.publish(node, datagram(encodeControl(entered)));
+      }
+    }
+  }
 
   /** Another node's claim, from the KV watch or from that node's own notice. */
   #addRemote(entry: Entry): void {
@@ -408,10 +489,22 @@ export class DirectoryService {
 
   /** Forwards a thread's chat record to the node(s) it is for. */
   #toNode(
-    record: Extract<DatagramRecord, { kind: "room" | "direct" }>,
+    record: Extract<DatagramRecord, { kind: "room" | "direct" | "named" }>,
     cluster: ClusterLink,
   ): void {
     if (record.kind === "room") return cluster.publishAll(datagram(encodeRoom(record.line)));
+    if (record.kind === "named") {
+      // Only to the nodes where the room has members.
+      const info = this.#rooms.get(record.room);
+      const nodes = new Set<string>();
+      for (const ep of info?.endpoints.keys() ?? []) {
+        if (isRemoteEndpointId(ep)) nodes.add(ep.slice(0, ep.indexOf("/")));
+      }
+      if (nodes.size === 0) return;
+      const bytes = datagram(encodeNamedRoom(info!.name, record.line));
+      for (const node of nodes) cluster.publish(node, bytes);
+      return;
+    }
     const target = this.#directory.lookup(record.name);
     if (target === undefined || !isRemoteEndpointId(target.ep) || target.conn !== record.conn) {
       this.#log.debug("stale remote delivery dropped", { name: record.name });
@@ -438,7 +531,7 @@ export class DirectoryService {
     try {
       for (const record of decodeDatagram(data)) {
         if (record.kind === "room") {
-          this.#remember(ROOM, record.line);
+          // History comes through the cluster's stream (cluster.ts), not from here.
           const bytes = encodeRoom(record.line);
           for (const ep of this.#endpoints) this.#bus.send(ep, bytes);
         } else if (record.kind === "direct") {
@@ -449,8 +542,14 @@ export class DirectoryService {
         } else if (record.kind === "control") {
           this.#fromNodeControl(record.message);
         } else {
-          // Named rooms do not span nodes yet (README, "Running several nodes").
-          this.#log.debug("named-room record from another node dropped", { room: record.room });
+          // To this node's threads that host members of the room.
+          const info = this.#rooms.get(record.room);
+          let bytes: Uint8Array | undefined;
+          for (const ep of info?.endpoints.keys() ?? []) {
+            if (!this.#endpoints.has(ep)) continue;
+            bytes ??= encodeNamedRoom(record.room, record.line);
+            this.#bus.send(ep, bytes);
+          }
         }
       }
     } catch (error: unknown) {
@@ -468,6 +567,12 @@ export class DirectoryService {
     if (message.kind === "remove" && message.entries.every(remote)) {
       for (const entry of message.entries) this.#removeRemote(entry, "notice");
       return;
+    }
+    if (message.kind === "entered" && remote(message.entry)) {
+      return this.#enterRemote(message.room, message.entry);
+    }
+    if (message.kind === "parted" && remote(message.entry)) {
+      return this.#partRemote(message.room, message.entry);
     }
     this.#log.warning("control record from another node dropped", { kind: message.kind });
   }

@@ -5,7 +5,8 @@
  * `part` a room, and it hands every change, numbered with the directory's `seq`, to every
  * thread's {@linkcode RoomTable} replica, the entering user's thread last. So every thread
  * knows which threads host members of a room, and a member's message goes only to those
- * (a `NAMED` record each); notices (`JOINED #room`, `LEFT #room`) ride on the changes. A
+ * (a `NAMED` record each, and on a cluster node one to the supervisor for all the members on
+ * other nodes); notices (`JOINED #room`, `LEFT #room`) ride on the changes. A
  * user whose name is removed (`LEAV`, disconnect, death of its thread or process) leaves
  * every room with that same update, before the lobby's `LEFT`.
  *
@@ -18,7 +19,12 @@
 import type { OutputChunks } from "./_output_chunks.ts";
 import type { Bus } from "./bus.ts";
 
-import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
+import {
+  type ControlMessage,
+  type Entry,
+  isRemoteEndpointId,
+  SUPERVISOR_EP,
+} from "./directory_messages.ts";
 import type { HistoryLine } from "./history.ts";
 import { ErrorCode, nameKey, Reply } from "./protocol.ts";
 import { Room, type RoomMember } from "./room.ts";
@@ -217,12 +223,18 @@ export class NamedRooms {
     const info = this.#table.get(key);
     if (info === undefined) return;
     let record: Uint8Array | undefined;
+    let remote = false;
     for (const ep of info.endpoints.keys()) {
       if (ep === this.#options.ep) continue;
+      // Another node's members: the supervisor forwards one copy to each node that hosts some.
+      if (isRemoteEndpointId(ep)) {
+        remote = true;
+        continue;
+      }
       record ??= encodeNamedRoom(info.name, line);
       this.#options.bus.send(ep, record);
     }
-    if (this.#options.history) {
+    if (this.#options.history || remote) {
       this.#options.bus.send(SUPERVISOR_EP, record ?? encodeNamedRoom(info.name, line));
     }
   }

@@ -2,8 +2,15 @@
  * DirectoryService in a cluster, with a fake cluster link and a fake thread on a real bus.
  */
 import assert from "node:assert/strict";
-import type { ClaimResult, ClusterEntry, ClusterHandlers, ClusterLink } from "../src/cluster.ts";
+import type {
+  ClaimResult,
+  ClusterEntry,
+  ClusterHandlers,
+  ClusterLink,
+  ClusterOptions,
+} from "../src/cluster.ts";
 import { DirectoryService } from "../src/directory_service.ts";
+import type { HistoryLine } from "../src/history.ts";
 import type { ControlMessage } from "../src/directory_messages.ts";
 import { UnixBus } from "../src/unix_bus.ts";
 import {
@@ -50,6 +57,7 @@ class FakeCluster implements ClusterLink {
   /** False: NATS is unreachable, and publish says so. */
   available = true;
   readonly released: string[] = [];
+  readonly history: { room: string; line: HistoryLine }[] = [];
   readonly published: { node: string | "*"; records: Received[] }[] = [];
   readonly #waiters: (() => void)[] = [];
 
@@ -87,6 +95,19 @@ class FakeCluster implements ClusterLink {
     this.published.push({ node: "*", records: decode(data) });
     this.#changed();
   }
+  publishHistory(room: string, line: HistoryLine): void {
+    this.history.push({ room, line });
+    this.#changed();
+  }
+  /** When set, each historySynced waits until the test calls the resolver it pushes here. */
+  syncs: (() => void)[] | undefined;
+  historySynced(): Promise<void> {
+    if (this.syncs === undefined) return Promise.resolve();
+    const synced = Promise.withResolvers<void>();
+    this.syncs.push(synced.resolve);
+    this.#changed();
+    return synced.promise;
+  }
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -114,24 +135,38 @@ function datagram(record: Uint8Array): Uint8Array {
 /** A service in a cluster, a thread that said hello, and the thread's snapshot read. */
 async function setup(
   run: (
-    fixture: { cluster: FakeCluster; thread: UnixBus; inbox: Inbox; handlers: ClusterHandlers },
+    fixture: {
+      cluster: FakeCluster;
+      thread: UnixBus;
+      inbox: Inbox;
+      handlers: ClusterHandlers;
+      options: ClusterOptions;
+    },
   ) => Promise<void>,
+  history = 0,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "chatd-ds-" });
-  const service = new DirectoryService({ runtimeDir: dir, isLive: () => true });
+  const service = new DirectoryService({
+    runtimeDir: dir,
+    isLive: () => true,
+    history,
+    now: () => 1000,
+  });
   const inbox = new Inbox();
   const thread = new UnixBus(dir, THREAD, {
     onRecord: (record) => inbox.push(decode(datagram(encodeRecord(record)))[0]!),
   });
   try {
     const cluster = new FakeCluster();
-    await service.joinCluster({ servers: [], node: "n1" }, (_options, handlers) => {
+    let joined: ClusterOptions | undefined;
+    await service.joinCluster({ servers: [], node: "n1" }, (options, handlers) => {
+      joined = options;
       cluster.handlers = handlers;
       return Promise.resolve(cluster);
     });
     thread.send("supervisor", encodeControl({ kind: "hello", ep: THREAD }));
     assert.equal((await inbox.next()).kind, "control"); // the snapshot
-    await run({ cluster, thread, inbox, handlers: cluster.handlers! });
+    await run({ cluster, thread, inbox, handlers: cluster.handlers!, options: joined! });
   } finally {
     thread.close();
     await service.close();
@@ -398,4 +433,227 @@ Deno.test("DirectoryService in a cluster: a name lost to another node after an o
     handlers.onDatagram(datagram(encodeRoom(encoder.encode("ALL carol fence\n"))));
     assert.deepEqual(await inbox.next(), { kind: "room", line: "ALL carol fence\n" });
   });
+});
+
+/** Claims `name` for connection `conn` of the fake thread and reads the confirmation. */
+async function claimed(
+  fixture: { cluster: FakeCluster; thread: UnixBus; inbox: Inbox },
+  name: string,
+  conn: number,
+): Promise<{ name: string; ep: string; conn: number }> {
+  const { cluster, thread, inbox } = fixture;
+  const entry = { name, ep: THREAD, conn };
+  const before = cluster.claims.length;
+  thread.send("supervisor", encodeControl({ kind: "claim", entry }));
+  await cluster.until(() => cluster.claims.length > before, "the cluster claim");
+  cluster.claims[before]!.decide("won");
+  for (;;) {
+    const item = await inbox.next();
+    if (item.kind === "control" && item.message.kind === "add") return entry;
+  }
+}
+
+/** The control messages in what was published, with where to. */
+function notices(cluster: FakeCluster): { node: string; message: ControlMessage }[] {
+  return cluster.published.flatMap(({ node, records }) =>
+    records.flatMap((record) =>
+      record.kind === "control" ? [{ node, message: record.message }] : []
+    )
+  );
+}
+
+const bobAt2 = { name: "bob", ep: "n2/1-1-3-0", conn: 9 };
+
+Deno.test("DirectoryService in a cluster: a local user's entry and PART are announced to the other nodes", async () => {
+  await setup(async (fixture) => {
+    const { cluster, thread, inbox } = fixture;
+    const alice = await claimed(fixture, "alice", 1);
+    cluster.published.length = 0;
+    thread.send("supervisor", encodeControl({ kind: "enter", room: "#Tea", entry: alice }));
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "entered", room: "#Tea", entry: alice, seq: 2 },
+    });
+    const remote = { ...alice, ep: `n1/${THREAD}` };
+    assert.deepEqual(notices(cluster), [{
+      node: "*",
+      message: { kind: "entered", room: "#Tea", entry: remote, seq: 2 },
+    }]);
+    cluster.published.length = 0;
+    thread.send("supervisor", encodeControl({ kind: "part", room: "#tea", entry: alice }));
+    assert.deepEqual(await inbox.next(), {
+      kind: "control",
+      message: { kind: "parted", room: "#Tea", entry: alice, seq: 3 },
+    });
+    assert.deepEqual(notices(cluster), [{
+      node: "*",
+      message: { kind: "parted", room: "#Tea", entry: remote, seq: 3 },
+    }]);
+  });
+});
+
+Deno.test("DirectoryService in a cluster: another node's room notices and messages reach the thread; room traffic goes only to nodes with members", async (t) => {
+  await setup(async (fixture) => {
+    const { cluster, thread, inbox, handlers } = fixture;
+    const notice = (message: ControlMessage) =>
+      handlers.onDatagram(datagram(encodeControl(message)));
+    const alice = await claimed(fixture, "alice", 1);
+    thread.send("supervisor", encodeControl({ kind: "enter", room: "#tea", entry: alice }));
+    assert.equal((await inbox.next()).kind, "control"); // alice's confirmation
+    await t.step("an entry of a name not held here is ignored: no ghost member", async () => {
+      notice({ kind: "entered", room: "#tea", entry: bobAt2, seq: 1 });
+      handlers.onDatagram(datagram(encodeRoom(encoder.encode("ALL carol fence\n"))));
+      assert.deepEqual(await inbox.next(), { kind: "room", line: "ALL carol fence\n" });
+    });
+    await t.step("a remote member's entry, message and part, in order", async () => {
+      notice({ kind: "add", entry: bobAt2, seq: 1 });
+      notice({ kind: "entered", room: "#TEA", entry: bobAt2, seq: 2 });
+      handlers.onDatagram(datagram(encodeNamedRoom("#tea", encoder.encode("ROOM #tea bob hi\n"))));
+      assert.deepEqual(await inbox.next(), {
+        kind: "control",
+        message: { kind: "add", entry: bobAt2, seq: 3 },
+      });
+      assert.deepEqual(await inbox.next(), {
+        kind: "control",
+        message: { kind: "entered", room: "#tea", entry: bobAt2, seq: 4 },
+      });
+      assert.deepEqual(await inbox.next(), {
+        kind: "named",
+        room: "#tea",
+        line: "ROOM #tea bob hi\n",
+      });
+    });
+    await t.step("a member's message goes to the nodes with members only", async () => {
+      cluster.published.length = 0;
+      thread.send("supervisor", encodeNamedRoom("#tea", encoder.encode("ROOM #tea alice yo\n")));
+      await cluster.until(() => cluster.published.length > 0, "a publish");
+      assert.deepEqual(cluster.published, [{
+        node: "n2",
+        records: [{ kind: "named", room: "#tea", line: "ROOM #tea alice yo\n" }],
+      }]);
+    });
+    await t.step("a remote part reaches the thread; then no node hosts members", async () => {
+      notice({ kind: "parted", room: "#tea", entry: bobAt2, seq: 5 });
+      assert.deepEqual(await inbox.next(), {
+        kind: "control",
+        message: { kind: "parted", room: "#tea", entry: bobAt2, seq: 5 },
+      });
+      cluster.published.length = 0;
+      thread.send("supervisor", encodeNamedRoom("#tea", encoder.encode("ROOM #tea alice x\n")));
+      // A message of a room with members on another thread of this node only: nothing out.
+      handlers.onDatagram(datagram(encodeNamedRoom("#else", encoder.encode("ROOM #else z y\n"))));
+      handlers.onDatagram(datagram(encodeRoom(encoder.encode("ALL carol fence\n"))));
+      assert.deepEqual(await inbox.next(), { kind: "room", line: "ALL carol fence\n" });
+      assert.deepEqual(cluster.published, []);
+    });
+    await t.step("a remote member's death takes it out of the room", async () => {
+      notice({ kind: "entered", room: "#tea", entry: bobAt2, seq: 6 });
+      assert.equal((await inbox.next()).kind, "control");
+      handlers.onRemove(remoteBob, true);
+      assert.deepEqual(await inbox.next(), {
+        kind: "control",
+        message: { kind: "remove", entries: [bobAt2], seq: 7 },
+      });
+      cluster.published.length = 0;
+      thread.send("supervisor", encodeNamedRoom("#tea", encoder.encode("ROOM #tea alice z\n")));
+      handlers.onDatagram(datagram(encodeRoom(encoder.encode("ALL carol fence\n"))));
+      assert.deepEqual(await inbox.next(), { kind: "room", line: "ALL carol fence\n" });
+      assert.deepEqual(cluster.published, []);
+    });
+  });
+});
+
+Deno.test("DirectoryService in a cluster: a node heard from for the first time learns this node's room members", async () => {
+  await setup(async (fixture) => {
+    const { cluster, thread, inbox, handlers } = fixture;
+    const alice = await claimed(fixture, "alice", 1);
+    await claimed(fixture, "carol", 2); // in no room: the name reaches n3 by the watch only
+    thread.send("supervisor", encodeControl({ kind: "enter", room: "#a", entry: alice }));
+    thread.send("supervisor", encodeControl({ kind: "enter", room: "#b", entry: alice }));
+    await inbox.next();
+    await inbox.next();
+    handlers.onAdd(remoteBob);
+    assert.equal((await inbox.next()).kind, "control");
+    handlers.onDatagram(
+      datagram(encodeControl({ kind: "entered", room: "#a", entry: bobAt2, seq: 1 })),
+    );
+    assert.equal((await inbox.next()).kind, "control");
+    cluster.published.length = 0;
+    handlers.onNode!("n3");
+    const remote = { ...alice, ep: `n1/${THREAD}` };
+    assert.deepEqual(
+      notices(cluster).map(({ node, message }) => ({
+        node,
+        kind: message.kind,
+        room: "room" in message ? message.room : "",
+        entry: "entry" in message ? message.entry : undefined,
+      })),
+      [
+        { node: "n3", kind: "add", room: "", entry: remote },
+        { node: "n3", kind: "entered", room: "#a", entry: remote },
+        { node: "n3", kind: "entered", room: "#b", entry: remote },
+      ],
+    );
+  });
+});
+
+Deno.test("DirectoryService in a cluster with history: lines go to the stream, and a replay waits for the stream", async (t) => {
+  await setup(async (fixture) => {
+    const { cluster, thread, inbox, handlers, options } = fixture;
+    assert.equal(options.history, 3);
+    const alice = await claimed(fixture, "alice", 1);
+    await t.step("a thread's room and lobby lines are published, not kept here", async () => {
+      thread.send("supervisor", encodeNamedRoom("#tea", encoder.encode("ROOM #tea alice hi\n")));
+      thread.send("supervisor", encodeRoom(encoder.encode("ALL alice yo\n")));
+      await cluster.until(() => cluster.history.length === 2, "two history lines");
+      assert.deepEqual(cluster.history, [
+        { room: "#tea", line: { time: 1000, sender: "alice", text: "hi" } },
+        { room: "*", line: { time: 1000, sender: "alice", text: "yo" } },
+      ]);
+    });
+    await t.step(
+      "an entry's replay holds what the stream brought before it was synced",
+      async () => {
+        cluster.syncs = [];
+        thread.send("supervisor", encodeControl({ kind: "enter", room: "#tea", entry: alice }));
+        await cluster.until(() => cluster.syncs!.length > 0, "a history sync");
+        handlers.onHistory!("#tea", { time: 5, sender: "bob", text: "from n2" });
+        cluster.syncs[0]!();
+        assert.deepEqual(await inbox.next(), {
+          kind: "control",
+          message: {
+            kind: "history",
+            room: "#tea",
+            entry: alice,
+            lines: [{ time: 5, sender: "bob", text: "from n2" }],
+          },
+        });
+        assert.equal((await inbox.next()).kind, "control"); // the confirmation
+      },
+    );
+    await t.step("a lobby claim's replay too", async () => {
+      handlers.onHistory!("*", { time: 6, sender: "bob", text: "lobby" });
+      const entry = { name: "dan", ep: THREAD, conn: 4 };
+      thread.send("supervisor", encodeControl({ kind: "claim", entry }));
+      await cluster.until(() => cluster.syncs!.length > 1 && cluster.claims.length > 1, "sync");
+      cluster.claims[1]!.decide("won");
+      // A line through the bus and back out: the service has taken in the claim's decision.
+      thread.send("supervisor", encodeRoom(encoder.encode("ALL alice fence\n")));
+      await cluster.until(() => cluster.history.length === 3, "the fence line");
+      handlers.onHistory!("*", { time: 7, sender: "bob", text: "while claiming" });
+      cluster.syncs![1]!();
+      assert.deepEqual(await inbox.next(), {
+        kind: "control",
+        message: {
+          kind: "history",
+          room: "*",
+          entry,
+          lines: [
+            { time: 6, sender: "bob", text: "lobby" },
+            { time: 7, sender: "bob", text: "while claiming" },
+          ],
+        },
+      });
+    });
+  }, 3);
 });

@@ -194,3 +194,15 @@ Deno.test("PART answers at once and tells the directory only once what was sent 
   await parting;
   assert.deepEqual(toSupervisor, [{ kind: "part", room: "#A", entry: entryOf(ann) }]);
 });
+
+Deno.test("a room with members on other nodes costs one record to the supervisor, whatever their threads", async () => {
+  const { bus, table, rooms } = setup();
+  const ann = new User(1, "ann");
+  table.add("#tea", { name: "bob", ep: "n2/1-0-3-0", conn: 5 }, 1);
+  table.add("#tea", { name: "cy", ep: "n2/1-1-3-0", conn: 6 }, 2);
+  table.add("#tea", { name: "dee", ep: "n3/0-0-1-0", conn: 7 }, 3);
+  table.add("#tea", { name: "eve", ep: OTHER, conn: 8 }, 4);
+  await enterConfirmed(rooms, ann, "#tea", 5);
+  rooms.say(ann, "#tea", "hi");
+  assert.deepEqual(bus.sent.map((sent) => sent.to).sort(), [OTHER, "supervisor"]);
+});
