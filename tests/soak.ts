@@ -299,10 +299,21 @@ async function soak(
   // SIGINT with clients still connected and talking.
   const talkers = await Promise.all(
     Array.from({ length: 6 }, async () => {
-      const client = await server.connect();
-      clients.add(client);
-      await client.hello();
-      return client;
+      // A recycle may still be under way: a reset before the greeting is the documented
+      // SO_REUSEPORT race (counted, and bounded below), and the talker connects again.
+      for (let attempt = 1;; attempt++) {
+        const client = await server.connect();
+        clients.add(client);
+        try {
+          await client.hello();
+          return client;
+        } catch (error: unknown) {
+          if (attempt === 3 || !cutOff(error, client) || !client.wasReset) throw error;
+          report.resets++;
+          clients.delete(client);
+          client.close();
+        }
+      }
     }),
   );
   for (const talker of talkers) talker.send("PING x\nPING y\nHELP").catch(() => {});
