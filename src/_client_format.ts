@@ -70,7 +70,11 @@ const ERROR_MESSAGES: Readonly<Record<ErrorCode, (detail: string) => string>> = 
   TOO_MANY_ROOMS: (detail) =>
     detail === "server" ? "the server has too many rooms" : `you are in too many rooms (${detail})`,
   CLUSTER_UNAVAILABLE: (detail) =>
-    `the other servers cannot be reached now${detail ? ` (${detail})` : ""}; try again`,
+    detail === "*" || detail.startsWith("#")
+      ? `the other servers cannot be reached now: your line in ${
+        detail === "*" ? "the lobby" : detail
+      } reached only this server's users`
+      : `the other servers cannot be reached now${detail ? ` (${detail})` : ""}; try again`,
   NAME_LOST: (detail) =>
     `your name ${detail} went to a user on another server after an outage; you were disconnected`,
 };

@@ -715,9 +715,14 @@ export class Cluster {
     });
   }
 
-  /** Sends a datagram to every other live node; nothing while NATS is unreachable. */
-  publishAll(data: Uint8Array): void {
-    for (const node of this.#lastSeen.keys()) this.publish(node, data);
+  /**
+   * Sends a datagram to every other live node; nothing while NATS is unreachable. False when
+   * there are other nodes and it could not be sent to them (see {@linkcode publish}).
+   */
+  publishAll(data: Uint8Array): boolean {
+    let sent = true;
+    for (const node of this.#lastSeen.keys()) sent = this.publish(node, data) && sent;
+    return sent;
   }
 
   /**

@@ -64,7 +64,10 @@ export type ControlMessage =
    * `remove` of `entry` follows.
    */
   | { kind: "lost"; entry: Entry }
-  /** supervisor → sender: a direct message of `entry` to `to`, on another node, was not sent. */
+  /**
+   * supervisor → sender: a line of `entry` to `to` (a user on another node, `*` or a room) did
+   * not reach the other nodes.
+   */
   | { kind: "undelivered"; entry: Entry; to: string }
   /** supervisor → threads: the live thread endpoints changed. */
   | { kind: "endpoints"; endpoints: string[] };
@@ -203,10 +206,15 @@ export function parseControlMessage(value: unknown): ControlMessage {
     case "lost":
       return { kind: value.kind, entry: parseEntry(value.entry) };
     case "undelivered": {
-      if (typeof value.to !== "string" || nameProblem(value.to) !== undefined) {
+      // A user, the lobby (`*`) or a room: echoed to the sender in `ERR CLUSTER_UNAVAILABLE`.
+      const to = value.to;
+      if (
+        typeof to !== "string" ||
+        (to !== ROOM && nameProblem(to) !== undefined && roomProblem(to) !== undefined)
+      ) {
         throw new DirectoryMessageError("undelivered");
       }
-      return { kind: "undelivered", entry: parseEntry(value.entry), to: value.to };
+      return { kind: "undelivered", entry: parseEntry(value.entry), to };
     }
     case "add":
       return { kind: "add", entry: parseEntry(value.entry), seq: parseSeq(value.seq) };

@@ -492,7 +492,14 @@ export class DirectoryService {
     record: Extract<DatagramRecord, { kind: "room" | "direct" | "named" }>,
     cluster: ClusterLink,
   ): void {
-    if (record.kind === "room") return cluster.publishAll(datagram(encodeRoom(record.line)));
+    // A lobby or room line NATS cannot take reached this node's members only: its sender is
+    // told so (`ERR CLUSTER_UNAVAILABLE *` or `#room`), as for a direct message.
+    if (record.kind === "room") {
+      if (!cluster.publishAll(datagram(encodeRoom(record.line)))) {
+        this.#undelivered(record.line, ROOM);
+      }
+      return;
+    }
     if (record.kind === "named") {
       // Only to the nodes where the room has members.
       const info = this.#rooms.get(record.room);
@@ -502,7 +509,9 @@ export class DirectoryService {
       }
       if (nodes.size === 0) return;
       const bytes = datagram(encodeNamedRoom(info!.name, record.line));
-      for (const node of nodes) cluster.publish(node, bytes);
+      let sent = true;
+      for (const node of nodes) sent = cluster.publish(node, bytes) && sent;
+      if (!sent) this.#undelivered(record.line, info!.name);
       return;
     }
     const target = this.#directory.lookup(record.name);
@@ -517,9 +526,13 @@ export class DirectoryService {
     if (!cluster.publish(node, bytes, undelivered)) undelivered();
   }
 
-  /** Tells the sender of a direct message `line` (`FROM sender text`) that it was not sent. */
+  /**
+   * Tells the sender of `line` (`FROM sender text`, `ALL sender text` or `ROOM #room sender
+   * text`) that it did not reach `to` (a user, `*` or a room) on the other nodes.
+   */
   #undelivered(line: Uint8Array, to: string): void {
-    const sender = /^FROM (\S+) /.exec(decoder.decode(line.subarray(0, 64)))?.[1];
+    const head = decoder.decode(line.subarray(0, 128));
+    const sender = /^(?:FROM|ALL|ROOM \S+) (\S+) /.exec(head)?.[1];
     const from = sender === undefined ? undefined : this.#directory.lookup(sender);
     if (from !== undefined && this.#endpoints.has(from.ep)) {
       this.#send(from.ep, { kind: "undelivered", entry: from, to });

@@ -514,3 +514,15 @@ Deno.test("/quit gives up waiting for BYE after 2 s and still exits 0", async ()
     },
   );
 });
+
+Deno.test("formatServerLine: CLUSTER_UNAVAILABLE for a lobby or room line says where it did reach", () => {
+  assert.equal(
+    formatServerLine("ERR CLUSTER_UNAVAILABLE *"),
+    "! the other servers cannot be reached now: your line in the lobby reached only this " +
+      "server's users",
+  );
+  assert.equal(
+    formatServerLine("ERR CLUSTER_UNAVAILABLE bob"),
+    "! the other servers cannot be reached now (bob); try again",
+  );
+});

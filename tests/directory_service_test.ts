@@ -91,9 +91,11 @@ class FakeCluster implements ClusterLink {
     this.#changed();
     return true;
   }
-  publishAll(data: Uint8Array): void {
+  publishAll(data: Uint8Array): boolean {
+    if (!this.available) return false;
     this.published.push({ node: "*", records: decode(data) });
     this.#changed();
+    return true;
   }
   publishHistory(room: string, line: HistoryLine): void {
     this.history.push({ room, line });
@@ -532,6 +534,23 @@ Deno.test("DirectoryService in a cluster: another node's room notices and messag
         records: [{ kind: "named", room: "#tea", line: "ROOM #tea alice yo\n" }],
       }]);
     });
+    await t.step(
+      "cut off from NATS: the sender of a room or lobby line hears the other nodes missed it",
+      async () => {
+        cluster.available = false;
+        thread.send("supervisor", encodeNamedRoom("#tea", encoder.encode("ROOM #tea alice cut\n")));
+        assert.deepEqual(await inbox.next(), {
+          kind: "control",
+          message: { kind: "undelivered", entry: alice, to: "#tea" },
+        });
+        thread.send("supervisor", encodeRoom(encoder.encode("ALL alice cut\n")));
+        assert.deepEqual(await inbox.next(), {
+          kind: "control",
+          message: { kind: "undelivered", entry: alice, to: "*" },
+        });
+        cluster.available = true;
+      },
+    );
     await t.step("a remote part reaches the thread; then no node hosts members", async () => {
       notice({ kind: "parted", room: "#tea", entry: bobAt2, seq: 5 });
       assert.deepEqual(await inbox.next(), {

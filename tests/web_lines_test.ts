@@ -126,3 +126,21 @@ Deno.test("reconnectDelay doubles from 0.5 s up to 10 s, spread by a quarter", (
   assert.equal(reconnectDelay(0, 0), 375);
   assert.equal(reconnectDelay(5, 0.999999), 12500);
 });
+
+Deno.test("describeError: CLUSTER_UNAVAILABLE for a lobby or room line says where it did reach", () => {
+  assert.equal(
+    describeError("CLUSTER_UNAVAILABLE", "*"),
+    "The other servers cannot be reached right now: your line in the lobby reached only this " +
+      "server's users.",
+  );
+  assert.equal(
+    describeError("CLUSTER_UNAVAILABLE", "#tea"),
+    "The other servers cannot be reached right now: your line in #tea reached only this " +
+      "server's users.",
+  );
+  assert.equal(
+    describeError("CLUSTER_UNAVAILABLE", "bob"),
+    "The other servers cannot be reached right now (bob): that was not sent or done. " +
+      "Try again shortly.",
+  );
+});

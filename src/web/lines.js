@@ -123,9 +123,13 @@ const ERRORS = {
       ? "The server holds as many rooms as it may: join an existing one."
       : `You are in as many rooms as you may (${detail}): leave one first.`,
   CLUSTER_UNAVAILABLE: (detail) =>
-    `The other servers cannot be reached right now${
-      detail ? ` (${detail})` : ""
-    }: that was not sent or done. Try again shortly.`,
+    detail === "*" || String(detail ?? "").startsWith("#")
+      ? `The other servers cannot be reached right now: your line in ${
+        detail === "*" ? "the lobby" : detail
+      } reached only this server's users.`
+      : `The other servers cannot be reached right now${
+        detail ? ` (${detail})` : ""
+      }: that was not sent or done. Try again shortly.`,
   NAME_LOST: (detail) => `Your name ${detail} went to a user on another server after an outage.`,
 };
 
