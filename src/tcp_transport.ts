@@ -27,33 +27,43 @@ export interface TcpTransportOptions {
   maxLineBytes: number;
 }
 
+/**
+ * The line splitter's sink, one per thread rather than one (with two closures) per connection:
+ * {@linkcode TcpTransport.lines} points it at its receiver for the length of one synchronous
+ * `push`, and a receiver only records lines (it never reads another connection meanwhile).
+ */
+const sink = {
+  receiver: undefined as LineReceiver | undefined,
+  line(bytes: Uint8Array): void {
+    let text: string;
+    try {
+      text = decoder.decode(bytes);
+    } catch {
+      return sink.receiver!.invalid("BAD_ENCODING");
+    }
+    sink.receiver!.line(text);
+  },
+  tooLong(): void {
+    sink.receiver!.invalid("LINE_TOO_LONG");
+  },
+};
+
 /** One client over TCP (or TLS). */
 export class TcpTransport implements Transport {
-  readonly peer: string;
   readonly #conn: Deno.Conn;
   readonly #splitter: LineSplitter;
   readonly #small = new Uint8Array(READ_BUFFER_SMALL);
   #buffer = this.#small;
-  /** The receiver of the lines being split: the splitter's sink forwards to it. */
-  #receiver: LineReceiver | undefined;
-  /** The splitter's sink: one object for the connection's life, not one per read. */
-  readonly #sink = {
-    line: (bytes: Uint8Array) => {
-      let text: string;
-      try {
-        text = decoder.decode(bytes);
-      } catch {
-        return this.#receiver!.invalid("BAD_ENCODING");
-      }
-      this.#receiver!.line(text);
-    },
-    tooLong: () => this.#receiver!.invalid("LINE_TOO_LONG"),
-  };
 
   constructor(conn: Deno.Conn, options: TcpTransportOptions) {
     this.#conn = conn;
     this.#splitter = new LineSplitter(options.maxLineBytes);
-    this.peer = prepareClientConn(conn);
+    setSocketOptions(conn);
+  }
+
+  /** Made when a log asks for it: most connections never log a line, and each would keep it. */
+  get peer(): string {
+    return peerName(this.#conn.remoteAddr);
   }
 
   read(): Promise<number | null> {
@@ -62,8 +72,13 @@ export class TcpTransport implements Transport {
 
   lines(count: number, receiver: LineReceiver): boolean {
     const buffer = this.#buffer;
-    this.#receiver = receiver;
-    this.#splitter.push(buffer.subarray(0, count), this.#sink);
+    sink.receiver = receiver;
+    try {
+      this.#splitter.push(buffer.subarray(0, count), sink);
+    } finally {
+      // Not kept past the call: a closed session is not held alive by the sink.
+      sink.receiver = undefined;
+    }
     if (count === buffer.length && buffer === this.#small) {
       this.#buffer = new Uint8Array(READ_BUFFER_LARGE);
     } else if (count < READ_BUFFER_SMALL && buffer !== this.#small) this.#buffer = this.#small;
@@ -182,7 +197,11 @@ export function probeTcpPort(hostname: string, port: number, tls?: TlsKeyPair): 
  * @returns the peer as `HOST:PORT`.
  */
 export function prepareClientConn(conn: Deno.Conn): string {
-  const remote = conn.remoteAddr;
+  setSocketOptions(conn);
+  return peerName(conn.remoteAddr);
+}
+
+function setSocketOptions(conn: Deno.Conn): void {
   const tcp = conn as Partial<Deno.TcpConn>;
   try {
     tcp.setNoDelay?.(true);
@@ -190,5 +209,9 @@ export function prepareClientConn(conn: Deno.Conn): string {
   } catch {
     // The peer is already gone; the first read finds out.
   }
+}
+
+/** A peer's address for logs: `HOST:PORT`, or the transport's name when it has no port. */
+export function peerName(remote: Deno.Addr): string {
   return remote.transport === "tcp" ? `${remote.hostname}:${remote.port}` : remote.transport;
 }
