@@ -92,7 +92,10 @@ export class TcpTransport implements Transport {
   async #write(data: Uint8Array, done: WriteDone): Promise<void> {
     try {
       let written = 0;
-      while (written < data.length) written += await this.#conn.write(data.subarray(written));
+      // Most writes go in one call: no view is made for them (one object less per write).
+      while (written < data.length) {
+        written += await this.#conn.write(written === 0 ? data : data.subarray(written));
+      }
     } catch (error: unknown) {
       return done.failed(error);
     }

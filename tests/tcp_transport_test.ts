@@ -94,3 +94,25 @@ Deno.test("TcpTransport names its peer HOST:PORT, also once closed", async () =>
   transport.close();
   assert.equal(transport.peer, expected);
 });
+
+Deno.test("TcpTransport writes all of a write the kernel takes in parts, in order", async () => {
+  using setup = await connections(1);
+  const [{ client, transport }] = setup.pairs as [typeof setup.pairs[0]];
+  // More than loopback's socket buffers hold: the kernel takes it in several parts.
+  const data = new Uint8Array(8 * 1024 * 1024);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 12)) & 0xff;
+  const { promise: written, resolve, reject } = Promise.withResolvers<void>();
+  transport.write([data.subarray(0, 4096), data.subarray(4096)], {
+    written: resolve,
+    failed: reject,
+  });
+  const received = new Uint8Array(data.length);
+  let at = 0;
+  while (at < data.length) {
+    const n = await withTimeout(client.read(received.subarray(at)), 5000, "client read");
+    assert.ok(n !== null, `end of stream after ${at} bytes`);
+    at += n;
+  }
+  await withTimeout(written, 5000, "write done");
+  assert.ok(received.every((byte, i) => byte === data[i]), "bytes differ");
+});
