@@ -25,6 +25,17 @@ export const CHILD_DENO_FLAGS: readonly string[] = [
   "--allow-env",
 ];
 
+/**
+ * V8 flags of a child under `deno run`. After a burst (a reconnect storm, a busy minute) V8's
+ * memory reducer gives back the heap the garbage grew, but only once it has looked: by default
+ * 8 s and 30 s after the triggers it waits for, and then only when the allocation rate has been
+ * low for a while. With 1 s each, a child's RSS comes down 5–7 s after a storm of 5 000 joins
+ * instead of 10–40 s (README "Performance"). The reducer runs only when little is allocated, so
+ * a busy child is not slowed by it.
+ */
+export const CHILD_V8_FLAGS =
+  "--memory-reducer-delay-ms=1000,--gc-memory-reducer-start-delay-ms=1000";
+
 /** The Deno flags the supervisor needs: a child's, and `--allow-run` to start children. */
 export const SERVER_DENO_FLAGS: readonly string[] = [...CHILD_DENO_FLAGS, "--allow-run"];
 
@@ -83,6 +94,7 @@ export function childCommand(
       "--quiet",
       ...configFlags,
       ...profileFlags,
+      `--v8-flags=${CHILD_V8_FLAGS}`,
       ...CHILD_DENO_FLAGS,
       runtime.mainModule,
       ...childArgs,

@@ -16,6 +16,9 @@ export interface TokenBucketOptions {
   now?: () => number;
 }
 
+/** The default clock: one function for every bucket, not a closure each (one per client). */
+const performanceNow = () => performance.now();
+
 /**
  * A token bucket that lends ahead: {@linkcode take} always succeeds and says how long the
  * caller must wait first, so waits queue up in order.
@@ -41,7 +44,7 @@ export class TokenBucket {
     }
     this.#rate = options.rate;
     this.#burst = options.burst;
-    this.#now = options.now ?? (() => performance.now());
+    this.#now = options.now ?? performanceNow;
     this.#tokens = options.burst;
     this.#last = this.#now();
   }

@@ -102,7 +102,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
    * seq Infinity; notices the seq of their directory change (see {@linkcode joined}). Their
    * bytes count against the send-queue limit.
    */
-  #held: { line: Uint8Array; seq: number }[] = [];
+  #held: { line: Uint8Array; seq: number }[] | undefined;
   #heldBytes = 0;
   /** Lines of the last read, not yet run. */
   readonly #items: Item[] = [];
@@ -150,9 +150,18 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
    * session is closed. What was queued for the client is written before the transport
    * closes.
    */
-  async serve(greeting: string): Promise<void> {
+  serve(greeting: string): Promise<void> {
     this.reply(greeting);
-    this.#joinTimer = this.#clock.setTimeout(this.#onJoinTimeout, this.#options.joinTimeoutMs);
+    this.#armJoinTimer();
+    return this.#serve();
+  }
+
+  /**
+   * The read loop of {@linkcode serve}. Its frame lives as long as the connection, so it
+   * takes no parameter (an async function keeps its arguments: the greeting, per client) and
+   * makes no closure (one capturing `this` would give every frame a context object).
+   */
+  async #serve(): Promise<void> {
     const items = this.#items;
     try {
       while (this.#readable()) {
@@ -164,7 +173,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
           // Over its rate, the client waits here; meanwhile nothing is read from it.
           const wait = this.#bucket?.take() ?? 0;
           if (wait > 0) {
-            await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, wait));
+            await this.#sleep(wait);
             // The session may have timed out, overflowed or been shut down meanwhile.
             if (!this.#readable()) break;
           }
@@ -196,14 +205,29 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
     if (this.#state !== "leaving") this.end();
   }
 
-  readonly #onJoinTimeout = (): void => {
+  /**
+   * The timer's callback is made here, not kept as a field: a joined session (most of them,
+   * for long) then holds no closure for a timer it no longer has.
+   */
+  #armJoinTimer(): void {
+    this.#joinTimer = this.#clock.setTimeout(
+      () => this.#onJoinTimeout(),
+      this.#options.joinTimeoutMs,
+    );
+  }
+
+  #onJoinTimeout(): void {
     this.#joinTimer = undefined;
     // A joining session is timed out only if its claim is refused (see refused()).
     if (this.#state !== "anonymous") return;
     this.#host.joinTimedOut(this);
     this.reply(Reply.error(ErrorCode.TIMEOUT, "no JOIN in time"));
     this.end();
-  };
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => this.#clock.setTimeout(resolve, ms));
+  }
 
   #readable(): boolean {
     return this.#state !== "closed" && this.#state !== "leaving" && !this.#out.ending;
@@ -307,8 +331,11 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
     this.#heldBytes = 0;
     this.reply(Reply.joined(this.#name!));
     if (history !== undefined) this.reply(history);
-    for (const held of this.#held) if (held.seq > seq) this.#out.write(held.line);
-    this.#held = [];
+    const held = this.#held;
+    this.#held = undefined;
+    if (held !== undefined) {
+      for (const { line, seq: at } of held) if (at > seq) this.#out.write(line);
+    }
     this.#settleJoin();
   }
 
@@ -320,9 +347,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
     this.#dropHeld();
     this.reply(line);
     // The join timeout passed while joining: the client gets a new one to try again in.
-    if (this.#joinTimer === undefined && this.#readable()) {
-      this.#joinTimer = this.#clock.setTimeout(this.#onJoinTimeout, this.#options.joinTimeoutMs);
-    }
+    if (this.#joinTimer === undefined && this.#readable()) this.#armJoinTimer();
     this.#settleJoin();
   }
 
@@ -342,7 +367,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
   #dropHeld(): void {
     this.#out.discharge(this.#heldBytes);
     this.#heldBytes = 0;
-    this.#held = [];
+    this.#held = undefined;
   }
 
   /** True when a delivery addressed to session `this.id` under `name` is for this client. */
@@ -384,7 +409,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
     // Held lines count against the send-queue limit: a joining client is no exception.
     if (!this.#out.charge(line.length)) return;
     this.#heldBytes += line.length;
-    this.#held.push({ line, seq });
+    (this.#held ??= []).push({ line, seq });
   }
 
   /** Counts bytes held for this client elsewhere (a room it enters); false when that overflowed it. */
@@ -415,7 +440,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
     this.#clock.clearTimeout(this.#joinTimer);
     this.#joinTimer = undefined;
     this.#out.close();
-    this.#held = [];
+    this.#held = undefined;
     this.#heldBytes = 0;
     this.#transport.close();
     this.#settleJoin();
@@ -432,7 +457,7 @@ export class Session implements CommandSession, LineReceiver, RoomUser {
   /** @internal The client does not read: it gets `ERR SLOW_CONSUMER` and is closed. */
   overflowed(): Uint8Array {
     this.#host.slowConsumer(this);
-    this.#held = [];
+    this.#held = undefined;
     this.#heldBytes = 0;
     return encoder.encode(Reply.error(ErrorCode.SLOW_CONSUMER, "not reading"));
   }

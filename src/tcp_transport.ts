@@ -30,35 +30,67 @@ export interface TcpTransportOptions {
   maxLineBytes: number;
 }
 
+/**
+ * The line splitter's sink, one per thread rather than one (with two closures) per connection:
+ * {@linkcode TcpTransport.lines} points it at its receiver for the length of one synchronous
+ * `push`, and a receiver only records lines (it never reads another connection meanwhile).
+ */
+const sink = {
+  receiver: undefined as LineReceiver | undefined,
+  line(bytes: Uint8Array): void {
+    let text: string;
+    try {
+      text = decoder.decode(bytes);
+    } catch {
+      return sink.receiver!.invalid("BAD_ENCODING");
+    }
+    sink.receiver!.line(text);
+  },
+  tooLong(): void {
+    sink.receiver!.invalid("LINE_TOO_LONG");
+  },
+};
+
+/**
+ * Passes the lines in `bytes[0, end)`, which ends with an LF, decoded at once, to `receiver`.
+ * False, having passed on nothing, when they are not valid UTF-8: the splitter then finds the
+ * line at fault.
+ */
+function decodeLines(bytes: Uint8Array, end: number, receiver: LineReceiver): boolean {
+  let text: string;
+  try {
+    text = decoder.decode(bytes.subarray(0, end));
+  } catch {
+    return false;
+  }
+  let start = 0;
+  while (start < text.length) {
+    const lf = text.indexOf("\n", start);
+    const stop = text.charCodeAt(lf - 1) === CR && lf > start ? lf - 1 : lf;
+    receiver.line(text.slice(start, stop));
+    start = lf + 1;
+  }
+  return true;
+}
+
 /** One client over TCP (or TLS). */
 export class TcpTransport implements Transport {
-  readonly peer: string;
   readonly #conn: Deno.Conn;
   readonly #maxLineBytes: number;
   readonly #splitter: LineSplitter;
   readonly #small = new Uint8Array(READ_BUFFER_SMALL);
   #buffer = this.#small;
-  /** The receiver of the lines being split: the splitter's sink forwards to it. */
-  #receiver: LineReceiver | undefined;
-  /** The splitter's sink: one object for the connection's life, not one per read. */
-  readonly #sink = {
-    line: (bytes: Uint8Array) => {
-      let text: string;
-      try {
-        text = decoder.decode(bytes);
-      } catch {
-        return this.#receiver!.invalid("BAD_ENCODING");
-      }
-      this.#receiver!.line(text);
-    },
-    tooLong: () => this.#receiver!.invalid("LINE_TOO_LONG"),
-  };
 
   constructor(conn: Deno.Conn, options: TcpTransportOptions) {
     this.#conn = conn;
     this.#maxLineBytes = options.maxLineBytes;
     this.#splitter = new LineSplitter(options.maxLineBytes);
-    this.peer = prepareClientConn(conn);
+    setSocketOptions(conn);
+  }
+
+  /** Made when a log asks for it: most connections never log a line, and each would keep it. */
+  get peer(): string {
+    return peerName(this.#conn.remoteAddr);
   }
 
   read(): Promise<number | null> {
@@ -67,40 +99,22 @@ export class TcpTransport implements Transport {
 
   lines(count: number, receiver: LineReceiver): boolean {
     const buffer = this.#buffer;
-    this.#receiver = receiver;
     const bytes = buffer.subarray(0, count);
     const whole = this.#splitter.idle ? bytes.lastIndexOf(LF) + 1 : 0;
-    // The common case: the read holds whole lines, together no longer than one line may be
-    // (so none is too long), in valid UTF-8: one decode for all of them, not one per line.
-    if (whole > 0 && whole <= this.#maxLineBytes + 1 && this.#decodeLines(bytes, whole)) {
-      if (whole < count) this.#splitter.push(bytes.subarray(whole), this.#sink);
-    } else this.#splitter.push(bytes, this.#sink);
+    sink.receiver = receiver;
+    try {
+      // The common case: the read holds whole lines, together no longer than one line may be
+      // (so none is too long), in valid UTF-8: one decode for all of them, not one per line.
+      if (whole > 0 && whole <= this.#maxLineBytes + 1 && decodeLines(bytes, whole, receiver)) {
+        if (whole < count) this.#splitter.push(bytes.subarray(whole), sink);
+      } else this.#splitter.push(bytes, sink);
+    } finally {
+      // Not kept past the call: a closed session is not held alive by the sink.
+      sink.receiver = undefined;
+    }
     if (count === buffer.length && buffer === this.#small) {
       this.#buffer = new Uint8Array(READ_BUFFER_LARGE);
     } else if (count < READ_BUFFER_SMALL && buffer !== this.#small) this.#buffer = this.#small;
-    return true;
-  }
-
-  /**
-   * Passes on the lines in `bytes[0, end)`, which ends with an LF, decoded at once. False,
-   * having passed on nothing, when they are not valid UTF-8: the splitter then finds the line
-   * at fault.
-   */
-  #decodeLines(bytes: Uint8Array, end: number): boolean {
-    let text: string;
-    try {
-      text = decoder.decode(bytes.subarray(0, end));
-    } catch {
-      return false;
-    }
-    const receiver = this.#receiver!;
-    let start = 0;
-    while (start < text.length) {
-      const lf = text.indexOf("\n", start);
-      const stop = text.charCodeAt(lf - 1) === CR && lf > start ? lf - 1 : lf;
-      receiver.line(text.slice(start, stop));
-      start = lf + 1;
-    }
     return true;
   }
 
@@ -111,7 +125,10 @@ export class TcpTransport implements Transport {
   async #write(data: Uint8Array, done: WriteDone): Promise<void> {
     try {
       let written = 0;
-      while (written < data.length) written += await this.#conn.write(data.subarray(written));
+      // Most writes go in one call: no view is made for them (one object less per write).
+      while (written < data.length) {
+        written += await this.#conn.write(written === 0 ? data : data.subarray(written));
+      }
     } catch (error: unknown) {
       return done.failed(error);
     }
@@ -217,7 +234,11 @@ export function probeTcpPort(hostname: string, port: number, tls?: TlsKeyPair): 
  * @returns the peer as `HOST:PORT`.
  */
 export function prepareClientConn(conn: Deno.Conn): string {
-  const remote = conn.remoteAddr;
+  setSocketOptions(conn);
+  return peerName(conn.remoteAddr);
+}
+
+function setSocketOptions(conn: Deno.Conn): void {
   const tcp = conn as Partial<Deno.TcpConn>;
   try {
     tcp.setNoDelay?.(true);
@@ -225,5 +246,9 @@ export function prepareClientConn(conn: Deno.Conn): string {
   } catch {
     // The peer is already gone; the first read finds out.
   }
+}
+
+/** A peer's address for logs: `HOST:PORT`, or the transport's name when it has no port. */
+export function peerName(remote: Deno.Addr): string {
   return remote.transport === "tcp" ? `${remote.hostname}:${remote.port}` : remote.transport;
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import {
   CHILD_DENO_FLAGS,
+  CHILD_V8_FLAGS,
   childCommand,
   currentRuntime,
   type Runtime,
@@ -50,6 +51,7 @@ Deno.test("under deno run, the child command is deno run with the config, flags 
       "--quiet",
       "--config",
       "/srv/chatd/deno.json",
+      `--v8-flags=${CHILD_V8_FLAGS}`,
       "--unstable-net",
       "--allow-net",
       "--allow-read",
@@ -72,6 +74,7 @@ Deno.test("under deno run without a deno.json, the child command has no --config
     args: [
       "run",
       "--quiet",
+      `--v8-flags=${CHILD_V8_FLAGS}`,
       "--unstable-net",
       "--allow-net",
       "--allow-read",

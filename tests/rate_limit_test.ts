@@ -53,3 +53,17 @@ Deno.test("TokenBucket refuses a rate that is not positive", () => {
     assert.throws(() => new TokenBucket({ rate, burst: 1 }), RangeError);
   }
 });
+
+Deno.test("TokenBucket without a clock refills by performance.now", () => {
+  const bucket = new TokenBucket({ rate: 1000, burst: 1 });
+  assert.equal(bucket.take(), 0);
+  const owed = bucket.take();
+  assert.ok(owed > 0 && owed <= 1, `waits ${owed} ms`);
+  // The token borrowed and the next one are due 2 ms on: wait for the clock, bounded.
+  const due = performance.now() + 2.5;
+  const deadline = performance.now() + 1000;
+  while (performance.now() < due && performance.now() < deadline) {
+    // A busy wait of 2.5 ms: the bucket reads performance.now, not a timer.
+  }
+  assert.equal(bucket.take(), 0);
+});
