@@ -31,6 +31,7 @@ import { Listener } from "./listener.ts";
 import { type Logger, logger, RateLimitedWarnings, setupLogging } from "./log.ts";
 import { ErrorCode, Reply, ROOM } from "./protocol.ts";
 import type { HistoryLine } from "./history.ts";
+import { JoinHistory } from "./_join_history.ts";
 import { NamedRooms } from "./named_rooms.ts";
 import { Room } from "./room.ts";
 import { RoomTable } from "./room_table.ts";
@@ -87,8 +88,8 @@ export class Thread implements SessionHost {
   readonly #warnings: RateLimitedWarnings;
   readonly #replica = new Replica();
   readonly #roomTable = new RoomTable();
-  /** Lobby history lines for joining sessions, by session id, until their confirmation. */
-  readonly #lobbyHistory = new Map<number, string>();
+  /** Lobby history lines for joining sessions, until their confirmation. */
+  readonly #lobbyHistory: JoinHistory;
   readonly #sessions = new Map<number, Session>();
   readonly #rounds = new FlushRounds<OutputQueue>();
   /** One settings object for every session: each holds a reference, not a copy. */
@@ -130,6 +131,7 @@ export class Thread implements SessionHost {
     this.#makeAcceptors = options.acceptors ??
       ((options) => defaultAcceptors(config, options.tls, options.onlyTls));
     this.#clock = options.clock;
+    this.#lobbyHistory = new JoinHistory(config.history > 0);
     this.#sessionOptions = {
       joinTimeoutMs: config.joinTimeout * 1000,
       rate: config.rate,
@@ -214,7 +216,7 @@ export class Thread implements SessionHost {
       case "unavailable": {
         const session = this.#owner(message.entry);
         if (session?.state !== "joining") return;
-        this.#lobbyHistory.delete(session.id);
+        this.#lobbyHistory.drop(session.id);
         this.#room!.delete(session);
         const code = message.kind === "taken"
           ? ErrorCode.NAME_TAKEN
@@ -230,7 +232,7 @@ export class Thread implements SessionHost {
         const line = Reply.error(ErrorCode.NAME_LOST, message.entry.name);
         if (session.state === "joining") {
           // Lost before its confirmation: refused as any claim, the client may try another.
-          this.#lobbyHistory.delete(session.id);
+          this.#lobbyHistory.drop(session.id);
           return session.refused(line);
         }
         session.reply(line);
@@ -277,9 +279,7 @@ export class Thread implements SessionHost {
     if (owner === undefined) return;
     if (room !== ROOM) return this.#namedRooms!.history(room, owner, lines);
     if (owner.state !== "joining") return;
-    let text = this.#lobbyHistory.get(owner.id) ?? "";
-    for (const line of lines) text += Reply.history(ROOM, line.time, line.sender, line.text);
-    this.#lobbyHistory.set(owner.id, text);
+    this.#lobbyHistory.hold(owner.id, lines);
   }
 
   #added(entry: Entry, seq: number): void {
@@ -289,11 +289,7 @@ export class Thread implements SessionHost {
     if (entry.ep !== this.#ep) return;
     if (owner?.state === "joining") {
       this.#log.debug("client joined", { conn: entry.conn, name: entry.name, peer: owner.peer });
-      const history = this.#config.history > 0
-        ? (this.#lobbyHistory.get(owner.id) ?? "") + Reply.historyEnd(ROOM)
-        : undefined;
-      this.#lobbyHistory.delete(owner.id);
-      owner.joined(seq, history);
+      owner.joined(seq, this.#lobbyHistory.take(owner.id));
     } // The claimant is gone: hand the name straight back.
     else if (owner === undefined) this.#toSupervisor({ kind: "release", entry });
   }
@@ -481,7 +477,7 @@ export class Thread implements SessionHost {
 
   closed(session: Session, previous: SessionState): void {
     this.#sessions.delete(session.id);
-    this.#lobbyHistory.delete(session.id);
+    this.#lobbyHistory.drop(session.id);
     this.#log.debug("client closed", { conn: session.id, peer: session.peer, state: previous });
     this.#counters.closed();
     if (previous === "joined" || previous === "joining") this.release(session);
