@@ -242,3 +242,22 @@ Deno.test("history held for a claim that is refused is forgotten: the next claim
     });
   }
 });
+
+Deno.test("a draining thread whose last client leaves before its listener closes is done only once the listener has closed", async () => {
+  const { clock, bus, acceptor, posted, thread, control } = setup();
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
+  await settle();
+  const client = new FakeTransport();
+  acceptor.arrive(client);
+  await settle();
+  thread.drain();
+  client.eof();
+  await settle();
+  assert.equal(client.closed, true);
+  assert.equal(acceptor.closed, false, "the listener still takes late arrivals");
+  assert.deepEqual(posted, ["listening"]);
+  await clock.advance(DRAIN_IDLE_MS);
+  assert.equal(acceptor.closed, true);
+  assert.equal(bus.closed, true);
+  assert.deepEqual(posted, ["listening", "done"]);
+});
