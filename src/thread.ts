@@ -27,17 +27,22 @@ import { processCapacity } from "./capacity.ts";
 import { type ControlMessage, type Entry, SUPERVISOR_EP } from "./directory_messages.ts";
 import { type DatagramRecord, encodeControl, encodeDirect, encodeRoom } from "./wire.ts";
 import { Replica } from "./directory.ts";
-import { Listener } from "./listener.ts";
 import { type Logger, logger, RateLimitedWarnings, setupLogging } from "./log.ts";
 import { ErrorCode, Reply, ROOM } from "./protocol.ts";
 import type { HistoryLine } from "./history.ts";
+import { JoinHistory } from "./_join_history.ts";
 import { NamedRooms } from "./named_rooms.ts";
 import { Room } from "./room.ts";
 import { RoomTable } from "./room_table.ts";
 import { Session, type SessionHost, type SessionOptions, type SessionState } from "./session.ts";
-import { listenTcp, readKeyPair, type TlsKeyPair } from "./tcp_transport.ts";
-import type { Acceptor, Transport } from "./transport.ts";
-import { listenWeb } from "./web_acceptor.ts";
+import type { TlsKeyPair } from "./tcp_transport.ts";
+import type { Transport } from "./transport.ts";
+import {
+  type AcceptorRequest,
+  defaultAcceptors,
+  type MadeAcceptor,
+  ThreadListeners,
+} from "./_thread_listeners.ts";
 import { UnixBus } from "./unix_bus.ts";
 
 const encoder = new TextEncoder();
@@ -61,7 +66,7 @@ export interface ThreadOptions {
    * reload) or the files' own, and says which speak TLS. Default:
    * {@linkcode defaultAcceptors}. With `onlyTls`, just the TLS ones (a reload).
    */
-  acceptors?: (options: { tls?: TlsKeyPair; onlyTls?: boolean }) => MadeAcceptor[];
+  acceptors?: (options: AcceptorRequest) => MadeAcceptor[];
   /** Default {@linkcode SYSTEM_CLOCK}. */
   clock?: Clock;
 }
@@ -80,15 +85,13 @@ export class Thread implements SessionHost {
   readonly #processCap: number;
   readonly #post: (message: FromThread) => void;
   readonly #makeBus: (handlers: BusHandlers) => Bus;
-  readonly #makeAcceptors: (options: { tls?: TlsKeyPair; onlyTls?: boolean }) => MadeAcceptor[];
-  readonly #clock: Clock | undefined;
   readonly #log: Logger;
   /** SERVER_FULL and slow consumers come in floods: one line per interval with a count. */
   readonly #warnings: RateLimitedWarnings;
   readonly #replica = new Replica();
   readonly #roomTable = new RoomTable();
-  /** Lobby history lines for joining sessions, by session id, until their confirmation. */
-  readonly #lobbyHistory = new Map<number, string>();
+  /** Lobby history lines for joining sessions, until their confirmation. */
+  readonly #lobbyHistory: JoinHistory;
   readonly #sessions = new Map<number, Session>();
   readonly #rounds = new FlushRounds<OutputQueue>();
   /** One settings object for every session: each holds a reference, not a copy. */
@@ -96,9 +99,7 @@ export class Thread implements SessionHost {
   #bus: Bus | undefined;
   #room: Room<Session> | undefined;
   #namedRooms: NamedRooms | undefined;
-  #listeners: Listener[] = [];
-  /** The listeners that speak TLS (some of {@linkcode #listeners}): a reload replaces them. */
-  #tlsListeners = new Set<Listener>();
+  readonly #listeners: ThreadListeners;
   #nextId = 1;
   #phase: "starting" | "serving" | "draining" | "stopping" = "starting";
   /** Releases waiting for the bus to flush: the thread is not done before they are sent. */
@@ -127,9 +128,19 @@ export class Thread implements SessionHost {
           },
           onDropped: () => this.#metrics[M.records_dropped]! += 1,
         }));
-    this.#makeAcceptors = options.acceptors ??
-      ((options) => defaultAcceptors(config, options.tls, options.onlyTls));
-    this.#clock = options.clock;
+    this.#listeners = new ThreadListeners({
+      acceptors: options.acceptors ??
+        ((request) => defaultAcceptors(config, request.tls, request.onlyTls)),
+      onAccept: (transport) => this.#accept(transport),
+      // EMFILE: the connection waits in the kernel's queue until a descriptor is free.
+      onAcceptFailed: (error) =>
+        this.#warnings.warn("accept failed, retrying", { error: String(error) }),
+      onStopped: () => this.#maybeDone(),
+      log: this.#log,
+      ep: options.ep,
+      clock: options.clock,
+    });
+    this.#lobbyHistory = new JoinHistory(config.history > 0);
     this.#sessionOptions = {
       joinTimeoutMs: config.joinTimeout * 1000,
       rate: config.rate,
@@ -214,7 +225,7 @@ export class Thread implements SessionHost {
       case "unavailable": {
         const session = this.#owner(message.entry);
         if (session?.state !== "joining") return;
-        this.#lobbyHistory.delete(session.id);
+        this.#lobbyHistory.drop(session.id);
         this.#room!.delete(session);
         const code = message.kind === "taken"
           ? ErrorCode.NAME_TAKEN
@@ -230,7 +241,7 @@ export class Thread implements SessionHost {
         const line = Reply.error(ErrorCode.NAME_LOST, message.entry.name);
         if (session.state === "joining") {
           // Lost before its confirmation: refused as any claim, the client may try another.
-          this.#lobbyHistory.delete(session.id);
+          this.#lobbyHistory.drop(session.id);
           return session.refused(line);
         }
         session.reply(line);
@@ -277,9 +288,7 @@ export class Thread implements SessionHost {
     if (owner === undefined) return;
     if (room !== ROOM) return this.#namedRooms!.history(room, owner, lines);
     if (owner.state !== "joining") return;
-    let text = this.#lobbyHistory.get(owner.id) ?? "";
-    for (const line of lines) text += Reply.history(ROOM, line.time, line.sender, line.text);
-    this.#lobbyHistory.set(owner.id, text);
+    this.#lobbyHistory.hold(owner.id, lines);
   }
 
   #added(entry: Entry, seq: number): void {
@@ -289,11 +298,7 @@ export class Thread implements SessionHost {
     if (entry.ep !== this.#ep) return;
     if (owner?.state === "joining") {
       this.#log.debug("client joined", { conn: entry.conn, name: entry.name, peer: owner.peer });
-      const history = this.#config.history > 0
-        ? (this.#lobbyHistory.get(owner.id) ?? "") + Reply.historyEnd(ROOM)
-        : undefined;
-      this.#lobbyHistory.delete(owner.id);
-      owner.joined(seq, history);
+      owner.joined(seq, this.#lobbyHistory.take(owner.id));
     } // The claimant is gone: hand the name straight back.
     else if (owner === undefined) this.#toSupervisor({ kind: "release", entry });
   }
@@ -309,57 +314,20 @@ export class Thread implements SessionHost {
   // Clients ----------------------------------------------------------------------------------
 
   #listen(): void {
-    const acceptors = this.#makeAcceptors({});
+    this.#listeners.listen();
     this.#phase = "serving";
     this.#log.debug("thread listening", { ep: this.#ep, port: this.#config.port });
     this.#post({ kind: "listening" });
-    this.#serveAcceptors(acceptors);
-  }
-
-  #serveAcceptors(acceptors: MadeAcceptor[]): void {
-    for (const { acceptor, tls } of acceptors) {
-      const listener: Listener = new Listener(acceptor, {
-        clock: this.#clock,
-        onAccept: (transport) => this.#accept(transport),
-        // EMFILE: the connection waits in the kernel's queue until a descriptor is free.
-        onAcceptFailed: (error) =>
-          this.#warnings.warn("accept failed, retrying", { error: String(error) }),
-        onStopped: () => {
-          if (this.#listeners.some((each) => each.running)) {
-            // A listener replaced by a reload: the others serve on.
-            this.#listeners = this.#listeners.filter((each) => each !== listener);
-            this.#tlsListeners.delete(listener);
-            return;
-          }
-          this.#log.info("thread stopped accepting", { ep: this.#ep });
-          this.#maybeDone();
-        },
-      });
-      this.#listeners.push(listener);
-      if (tls) this.#tlsListeners.add(listener);
-    }
   }
 
   /**
-   * SIGHUP's new certificate: new TLS listeners with it, then the old ones drain (accepting
-   * until arrivals pause, as when recycling) and close. Connected clients stay. When the new
-   * listeners cannot be made, the old ones stay.
+   * SIGHUP's new certificate: new TLS listeners with it, then the old ones drain and close
+   * (`_thread_listeners.ts`). Connected clients stay. When the new listeners cannot be made,
+   * the old ones stay.
    */
   reloadTls(tls: TlsKeyPair): void {
     if (this.#phase !== "serving") return;
-    let acceptors: MadeAcceptor[];
-    try {
-      acceptors = this.#makeAcceptors({ tls, onlyTls: true });
-    } catch (error: unknown) {
-      this.#log.error("TLS certificate not reloaded, the old one stays", { ep: this.#ep, error });
-      return;
-    }
-    const old = [...this.#tlsListeners];
-    this.#serveAcceptors(acceptors);
-    for (const listener of old) listener.drain();
-    Promise.all(old.map((listener) => listener.stopped)).then(() => {
-      this.#log.info("TLS certificate reloaded", { ep: this.#ep, replaced: old.length });
-    });
+    this.#listeners.reloadTls(tls);
   }
 
   #accept(transport: Transport): void {
@@ -481,7 +449,7 @@ export class Thread implements SessionHost {
 
   closed(session: Session, previous: SessionState): void {
     this.#sessions.delete(session.id);
-    this.#lobbyHistory.delete(session.id);
+    this.#lobbyHistory.drop(session.id);
     this.#log.debug("client closed", { conn: session.id, peer: session.peer, state: previous });
     this.#counters.closed();
     if (previous === "joined" || previous === "joining") this.release(session);
@@ -494,7 +462,7 @@ export class Thread implements SessionHost {
   drain(): void {
     if (this.#phase !== "serving") return;
     this.#phase = "draining";
-    for (const listener of this.#listeners) listener.drain();
+    this.#listeners.drain();
     this.#log.info("thread draining", { ep: this.#ep, clients: this.#sessions.size });
   }
 
@@ -509,7 +477,7 @@ export class Thread implements SessionHost {
   /** Closes the listener, says `BYE shutting down` to every client and closes them. */
   shutdown(): void {
     this.#phase = "stopping";
-    for (const listener of this.#listeners) listener.stop();
+    this.#listeners.stop();
     const bye = encoder.encode(Reply.shuttingDown());
     for (const session of this.#sessions.values()) {
       session.write(bye);
@@ -522,7 +490,7 @@ export class Thread implements SessionHost {
     if (this.#done || this.#sessions.size > 0 || this.#releasing > 0) return;
     if (
       this.#phase === "stopping" ||
-      (this.#phase === "draining" && this.#listeners.every((listener) => !listener.running))
+      (this.#phase === "draining" && !this.#listeners.running)
     ) {
       this.#done = true;
       // The last records (releases) leave before the bus closes.
@@ -533,54 +501,6 @@ export class Thread implements SessionHost {
       });
     }
   }
-}
-
-/** An acceptor, and whether it speaks TLS. */
-export interface MadeAcceptor {
-  acceptor: Acceptor;
-  tls: boolean;
-}
-
-/**
- * The thread's acceptors: the line port (TLS with a certificate, unless `--tls-port` adds a
- * TLS line port beside it), and the web port (https with a certificate) unless `--no-web`.
- * Binding with `reusePort`, every thread of every process shares every port.
- *
- * @param tls the certificate to use; default: read from `--tls-cert` and `--tls-key`.
- * @param onlyTls just the acceptors that speak TLS (a certificate reload).
- * @throws when a port cannot be bound or the certificate is not usable; nothing stays open.
- */
-export function defaultAcceptors(
-  config: Config,
-  tls?: TlsKeyPair,
-  onlyTls = false,
-): MadeAcceptor[] {
-  if (config.tlsCert === "") {
-    if (onlyTls) return [];
-  } else tls ??= readKeyPair(config.tlsCert, config.tlsKey);
-  const common = { hostname: config.host, reusePort: true, maxLineBytes: config.maxLineBytes };
-  const made: MadeAcceptor[] = [];
-  const add = (secure: boolean, make: () => Acceptor) => {
-    if (!onlyTls || secure) made.push({ acceptor: make(), tls: secure });
-  };
-  try {
-    const lineTls = config.tlsPort === -1 ? tls : undefined;
-    add(lineTls !== undefined, () => listenTcp({ ...common, port: config.port, tls: lineTls }));
-    if (config.tlsPort !== -1) add(true, () => listenTcp({ ...common, port: config.tlsPort, tls }));
-    if (config.web) {
-      add(tls !== undefined, () =>
-        listenWeb({
-          ...common,
-          port: config.webPort,
-          tls,
-          allowedOrigins: config.webOrigins,
-        }));
-    }
-  } catch (error: unknown) {
-    for (const { acceptor } of made) acceptor.close();
-    throw error;
-  }
-  return made;
 }
 
 /** Says `line` to a client that is not served, then closes it. */

@@ -205,3 +205,59 @@ Deno.test("cluster outcomes reach the client: a claim NATS cannot decide, a dire
     },
   );
 });
+
+Deno.test("history held for a claim that is refused is forgotten: the next claim's confirmation gets only its own", async (t) => {
+  const { acceptor, control } = setup({ history: 100 });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
+  await settle();
+  const time = Date.UTC(2026, 10, 30, 19, 0, 0, 7);
+  let conn = 0;
+  let seq = 0;
+  for (const refusal of ["taken", "unavailable", "lost"] as const) {
+    await t.step(`refused as ${refusal}`, async () => {
+      const client = new FakeTransport();
+      assert.ok(acceptor.arrive(client));
+      await settle();
+      conn++;
+      const refused: Entry = { name: `${refusal}x`, ep: EP, conn };
+      client.feed(`JOIN ${refused.name}`);
+      await settle();
+      const old = [{ time, sender: "bob", text: "old" }];
+      control({ kind: "history", room: "*", entry: refused, lines: old });
+      control({ kind: refusal, entry: refused });
+      await settle();
+      assert.match(client.written.at(-1)!, new RegExp(`^ERR \\S+ ${refused.name}$`));
+      const entry: Entry = { name: `${refusal}y`, ep: EP, conn };
+      client.feed(`JOIN ${entry.name}`);
+      await settle();
+      const lines = [{ time, sender: "bob", text: "new" }];
+      control({ kind: "history", room: "*", entry, lines });
+      control({ kind: "add", entry, seq: ++seq });
+      await settle();
+      assert.deepEqual(client.written.slice(-3), [
+        `OK JOIN ${entry.name}`,
+        "HISTORY * 2026-11-30T19:00:00.007Z bob new",
+        "HISTORY * END",
+      ]);
+    });
+  }
+});
+
+Deno.test("a draining thread whose last client leaves before its listener closes is done only once the listener has closed", async () => {
+  const { clock, bus, acceptor, posted, thread, control } = setup();
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
+  await settle();
+  const client = new FakeTransport();
+  acceptor.arrive(client);
+  await settle();
+  thread.drain();
+  client.eof();
+  await settle();
+  assert.equal(client.closed, true);
+  assert.equal(acceptor.closed, false, "the listener still takes late arrivals");
+  assert.deepEqual(posted, ["listening"]);
+  await clock.advance(DRAIN_IDLE_MS);
+  assert.equal(acceptor.closed, true);
+  assert.equal(bus.closed, true);
+  assert.deepEqual(posted, ["listening", "done"]);
+});
