@@ -301,3 +301,47 @@ Deno.test("recycling: clients connecting without pause through recycles are serv
   }
   assert.fail(`three times more failures than the SO_REUSEPORT race explains; the last: ${last}`);
 });
+
+Deno.test("recycling: a replacement that retires before its last thread listens leaves the old child accepting", async () => {
+  // Child 1's second thread starts only once child 1 has retired (CHATD_FAULT_LATE_THREAD), as
+  // a thread slow to start on a cold module cache: its first thread takes its whole quota of 4
+  // beside child 0's threads, then it listens, retired, while child 2 does not listen yet.
+  await using server = await TestServer.start(
+    ["--processes", "1", "--threads", "2", "--clients-per-process", "4"],
+    { env: { CHATD_FAULTS: "1", CHATD_FAULT_LATE_THREAD: "1" } },
+  );
+  const [first] = server.childPids().get(0)!;
+  const retired = (pid: string) =>
+    server.parsedLogs().some((f) => f.msg === "process retiring" && f.pid === pid);
+  let second: string | undefined;
+  for (let i = 0; i < 2000 && (second === undefined || !retired(second)); i++) {
+    await using client = await server.connect();
+    await client.hello();
+    second ??= server.parsedLogs().find((f) => f.msg === "child started" && f.instance === "1")
+      ?.pid;
+  }
+  assert.ok(second !== undefined && retired(second), "child 1 never retired");
+  // No more arrivals from here: a drain ordered now would close the old listeners in 50 ms.
+  const third = await server.waitForLog({ msg: "child started", instance: 2 });
+  await server.waitForLog({ msg: "child listening", pid: second });
+  const up = await server.waitForLog({ msg: "child listening", pid: third.pid! });
+  const logs = server.parsedLogs();
+  const upAt = logs.findIndex((f) => f.msg === up.msg && f.pid === up.pid);
+  const old = new Set([String(first), second]);
+  const closedEarly = logs.slice(0, upAt).filter((f) =>
+    (f.msg === "process draining" || f.msg === "thread stopped accepting") && old.has(f.pid!)
+  );
+  assert.deepEqual(closedEarly, [], "the old children drained before child 2 listened");
+  // Then both old children drain, and child 2 serves.
+  await waitUntil(
+    () =>
+      server.parsedLogs().filter((f) => f.msg === "thread stopped accepting" && old.has(f.pid!))
+        .length === 4,
+    10_000,
+    "the old children's 4 listeners closed",
+  );
+  await using client = await server.connect();
+  await client.hello();
+  await client.send("PING after the handover");
+  assert.equal(await client.readLine(), "PONG after the handover");
+});
