@@ -48,6 +48,8 @@ interface Child {
   startedAt: number;
   listening: boolean;
   retiring: boolean;
+  /** Set once it has been ordered to drain (after its replacement listened). */
+  draining: boolean;
   /** When the oldest unanswered heartbeat was sent; undefined when all are answered. */
   pingSentAt: number | undefined;
   /** Set once the watchdog has killed it. */
@@ -159,6 +161,40 @@ function bindProblem(error: unknown): string {
 export function respawnDelay(failures: number): number {
   if (failures <= 0) return 0;
   return Math.min(BACKOFF_FIRST_MS * 2 ** (failures - 1), BACKOFF_MAX_MS);
+}
+
+/** What {@linkcode handover} needs to know of a child. */
+export interface HandoverChild {
+  pId: number;
+  retiring: boolean;
+  /** Set once it has been ordered to drain. */
+  draining: boolean;
+}
+
+/**
+ * The children to order to drain now that `listening` reports that every thread of its child
+ * accepts: the retired children of its p_id, but only when it is the child serving that
+ * p_id now. A replacement that itself retired before its last thread listened (its first
+ * threads accepted its quota meanwhile) hands over nothing: its own replacement may not
+ * listen yet, and draining the old children then would leave the port without a listener.
+ * Children already draining are not ordered again.
+ *
+ * @param current the child serving each p_id now.
+ * @param children every child alive.
+ */
+export function handover<C extends HandoverChild>(
+  listening: C,
+  current: readonly (C | undefined)[],
+  children: Iterable<C>,
+): C[] {
+  if (current[listening.pId] !== listening) return [];
+  const drain: C[] = [];
+  for (const old of children) {
+    if (old !== listening && old.pId === listening.pId && old.retiring && !old.draining) {
+      drain.push(old);
+    }
+  }
+  return drain;
 }
 
 /**
@@ -368,6 +404,7 @@ class Supervisor {
       startedAt: performance.now(),
       listening: false,
       retiring: false,
+      draining: false,
       pingSentAt: undefined,
       killed: false,
       sample: undefined,
@@ -439,9 +476,9 @@ class Supervisor {
         child.listening = true;
         this.#lifecycle("child listening", context);
         if (this.#stopping) return this.#order(child, { kind: "shutdown" });
-        // A replacement is up: the children it replaces may stop accepting now.
-        for (const old of this.#children.values()) {
-          if (old.pId === child.pId && old.retiring) this.#order(old, { kind: "drain" });
+        for (const old of handover(child, this.#current, this.#children.values())) {
+          old.draining = true;
+          this.#order(old, { kind: "drain" });
         }
         return this.#announce();
       }

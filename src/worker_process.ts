@@ -42,6 +42,21 @@ const EXIT_THREAD_HUNG = 75;
 /** The exit code of a process told to exit by `FAULT exit` (EX_SOFTWARE). */
 const EXIT_FAULT_INJECTED = 70;
 
+/**
+ * Fault injection (with CHATD_FAULTS=1): in the child whose instance this variable names, the
+ * last thread starts only once the process has reported `retiring`, so that its first threads
+ * take its whole `--clients-per-process` quota before it listens (a slow thread start, as on
+ * a cold module cache). Ignored with one thread: that thread would never listen.
+ */
+const LATE_THREAD_VARIABLE = "CHATD_FAULT_LATE_THREAD";
+
+/** The instance CHATD_FAULT_LATE_THREAD names, with fault injection on; else undefined. */
+function lateThreadInstance(config: Config): number | undefined {
+  if (!config.faults || config.threads < 2) return undefined;
+  const value = Deno.env.get(LATE_THREAD_VARIABLE);
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
 /** One thread as the process sees it. */
 interface ThreadSlot {
   tId: number;
@@ -89,6 +104,8 @@ class WorkerProcess {
   readonly #threads: ThreadSlot[] = [];
   #reportedListening = false;
   #retiring = false;
+  /** Starts the thread held back by CHATD_FAULT_LATE_THREAD, once the process retires. */
+  #lateStart: (() => void) | undefined;
   #ending: ToChild["kind"] | undefined;
 
   constructor(options: WorkerProcessOptions, log: Logger) {
@@ -148,6 +165,14 @@ class WorkerProcess {
       counters: this.#counters.buffer,
       metrics: this.#metrics.buffer,
     };
+    if (
+      restarts === 0 && tId === this.#config.threads - 1 && !this.#retiring &&
+      lateThreadInstance(this.#config) === this.#instance
+    ) {
+      this.#log.warning("injecting fault: last thread starts after the quota", { t_id: tId });
+      this.#lateStart = () => worker.postMessage(init);
+      return;
+    }
     worker.postMessage(init);
   }
 
@@ -199,6 +224,8 @@ class WorkerProcess {
         this.#retiring = true;
         this.#log.info("process retiring", { accepted: this.#counters.handled });
         this.#report({ kind: "retiring" });
+        this.#lateStart?.();
+        this.#lateStart = undefined;
         return;
       case "done":
         slot.done = true;
@@ -265,6 +292,9 @@ class WorkerProcess {
     }
     if (this.#ending === "shutdown") return;
     this.#ending = message.kind;
+    // A thread held back by CHATD_FAULT_LATE_THREAD gets the order once it listens.
+    this.#lateStart?.();
+    this.#lateStart = undefined;
     this.#log.info(message.kind === "drain" ? "process draining" : "process shutting down", {
       open: this.#counters.open,
       handled: this.#counters.handled,
