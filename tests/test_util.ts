@@ -537,6 +537,23 @@ export async function join(client: LineClient, name: string): Promise<void> {
   }
 }
 
+/**
+ * Connects a client to `server`, reads its greeting and joins it as `name`.
+ *
+ * @throws Error when the reply to `JOIN name` is not `OK JOIN name`.
+ */
+export async function joinAs(server: TestServer, name: string): Promise<LineClient> {
+  const client = await server.connect();
+  try {
+    await client.hello();
+    await join(client, name);
+  } catch (error: unknown) {
+    client.close();
+    throw error;
+  }
+  return client;
+}
+
 /** VmRSS of a process, in MiB. */
 export function rssMiB(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
