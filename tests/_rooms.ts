@@ -46,3 +46,12 @@ export async function joinAtOnce(clients: LineClient[]): Promise<void> {
     assert.equal(await client.readLine(), `OK JOIN u${i}`);
   }
 }
+
+/** Reads `client`'s lines up to `last`; the set of those before it. */
+export async function linesBefore(client: LineClient, last: string): Promise<Set<string>> {
+  const lines = new Set<string>();
+  for (let line = await client.readLine(); line !== last; line = await client.readLine()) {
+    lines.add(line);
+  }
+  return lines;
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { connectTo, join, joinAs, type LineClient, TestServer } from "./test_util.ts";
-import { expectNothingPending, joinAtOnce, joinUsers } from "./_rooms.ts";
+import { expectNothingPending, joinAtOnce, joinUsers, linesBefore } from "./_rooms.ts";
 
 /**
  * Joins users `u0`..`u<count-1>` one after another into `users` (filled as they join, so the
@@ -141,17 +141,7 @@ Deno.test("of two users who join at once, exactly one hears JOINED of the other:
     // The supervisor sends every change to a thread in order: once a client has read
     // JOINED last, it has read every notice of the joins before.
     await using _last = await joinAs(server, "last");
-    const heard = await Promise.all(clients.map(async (client) => {
-      const lines = new Set<string>();
-      for (
-        let line = await client.readLine();
-        line !== "JOINED last";
-        line = await client.readLine()
-      ) {
-        lines.add(line);
-      }
-      return lines;
-    }));
+    const heard = await Promise.all(clients.map((client) => linesBefore(client, "JOINED last")));
     for (let a = 0; a < count; a++) {
       for (let b = a + 1; b < count; b++) {
         const aHeardB = heard[a]!.has(`JOINED u${b}`);

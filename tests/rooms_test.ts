@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { connectTo, join, joinAs, type LineClient, TestServer } from "./test_util.ts";
-import { expectNothingPending, joinAtOnce, joinUsers } from "./_rooms.ts";
+import { expectNothingPending, joinAtOnce, joinUsers, linesBefore } from "./_rooms.ts";
 
 /** A 3×2 server: three processes of two threads. */
 const SERVER = ["--processes", "3", "--threads", "2"];
@@ -185,17 +185,9 @@ Deno.test("of two users who enter a room at once, exactly one hears JOINED #room
     await last.send("JOIN #race");
     assert.equal(await last.readLine(), "OK JOIN #race");
     assert.equal((await last.readLine()).split(" ")[2], `${count + 1}`);
-    const heard = await Promise.all(clients.map(async (client) => {
-      const lines = new Set<string>();
-      for (
-        let line = await client.readLine();
-        line !== "JOINED #race last";
-        line = await client.readLine()
-      ) {
-        lines.add(line);
-      }
-      return lines;
-    }));
+    const heard = await Promise.all(
+      clients.map((client) => linesBefore(client, "JOINED #race last")),
+    );
     for (let a = 0; a < count; a++) {
       for (let b = a + 1; b < count; b++) {
         const aHeardB = heard[a]!.has(`JOINED #race u${b}`);
