@@ -48,13 +48,13 @@ async function openSocket(url: string) {
   return { socket, next, closed };
 }
 
-Deno.test({
-  name: "the web port speaks the line protocol to a WebSocket client, one line per message",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    await using server = await TestServer.start();
-    await using nc = await server.connect();
+/**
+ * carol over TCP and dora over a WebSocket, both joined; carol has read dora's `JOINED`.
+ * The caller closes carol.
+ */
+async function carolAndDora(server: TestServer) {
+  const nc = await server.connect();
+  try {
     await nc.hello();
     await join(nc, "carol");
     const ws = await openSocket(`ws://127.0.0.1:${server.webPort}/ws`);
@@ -62,6 +62,21 @@ Deno.test({
     ws.socket.send("JOIN dora");
     assert.equal(await ws.next(), "OK JOIN dora");
     assert.equal(await nc.readLine(), "JOINED dora");
+    return { nc, ws };
+  } catch (error: unknown) {
+    nc.close();
+    throw error;
+  }
+}
+
+Deno.test({
+  name: "the web port speaks the line protocol to a WebSocket client, one line per message",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await TestServer.start();
+    const { nc, ws } = await carolAndDora(server);
+    await using _nc = nc;
     ws.socket.send("CHAT carol  two  spaces ");
     assert.equal(await nc.readLine(), "FROM dora  two  spaces ");
     await nc.send("CHAT dora é ünïcödé");
@@ -80,14 +95,8 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using server = await TestServer.start(["--processes", "1", "--threads", "1"]);
-    await using nc = await server.connect();
-    await nc.hello();
-    await join(nc, "carol");
-    const ws = await openSocket(`ws://127.0.0.1:${server.webPort}/ws`);
-    assert.match(await ws.next(), /^HELLO chatd /);
-    ws.socket.send("JOIN dora");
-    assert.equal(await ws.next(), "OK JOIN dora");
-    assert.equal(await nc.readLine(), "JOINED dora");
+    const { nc, ws } = await carolAndDora(server);
+    await using _nc = nc;
     ws.socket.send(`CHAT * ${"x".repeat(4096 - "CHAT * ".length)}`);
     assert.equal(await nc.readLine(), `ALL dora ${"x".repeat(4096 - "CHAT * ".length)}`);
     ws.socket.send(`CHAT * ${"x".repeat(4096 - "CHAT * ".length + 1)}`);
