@@ -1,12 +1,14 @@
+/// <reference lib="dom" />
 /**
  * The browser for page tests: Debian's Chromium driven by puppeteer-core, which downloads
  * nothing (`executablePath` points at the system browser). Tests that need it call
  * {@linkcode browserTest}, which reports them ignored, with the reason, when Chromium is
- * missing.
+ * missing. The chat page's set-up and what several page tests read from it are here too.
  *
  * @module
  */
-import puppeteer, { type Browser } from "puppeteer-core";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { waitUntil } from "./test_util.ts";
 
 /** Where Debian's chromium package puts the browser; `CHATD_CHROMIUM` overrides it. */
 export const CHROMIUM = Deno.env.get("CHATD_CHROMIUM") ?? "/usr/bin/chromium";
@@ -25,6 +27,20 @@ export function browserMissing(): string | undefined {
 /** A launched browser that `await using` closes. */
 export interface TestBrowser extends AsyncDisposable {
   browser: Browser;
+  /**
+   * Opens `url` in a new page at a desktop window size, 1100 × 700, and waits for it to load.
+   * What goes wrong in the page from then on is pushed to `errors`: uncaught exceptions, and
+   * console errors but those `options.ignoreConsole` matches.
+   */
+  openPage(url: string, errors: string[], options?: OpenPageOptions): Promise<Page>;
+}
+
+/** Options of {@linkcode TestBrowser.openPage}. */
+export interface OpenPageOptions {
+  /** Console errors that are not errors of the page. */
+  ignoreConsole?: RegExp;
+  /** Runs on the new page before it loads `url` (to watch its traffic, say). */
+  beforeLoad?: (page: Page) => Promise<void>;
 }
 
 /**
@@ -45,6 +61,20 @@ export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrows
   });
   return {
     browser,
+    async openPage(url, errors, options = {}) {
+      const page = await browser.newPage();
+      page.on("pageerror", (error) => errors.push(String(error)));
+      page.on("console", (message) => {
+        if (message.type() !== "error") return;
+        const text = message.text();
+        if (options.ignoreConsole?.test(text)) return;
+        errors.push(text);
+      });
+      await options.beforeLoad?.(page);
+      await page.setViewport({ width: 1100, height: 700 });
+      await page.goto(url, { waitUntil: "load" });
+      return page;
+    },
     async [Symbol.asyncDispose]() {
       const process = browser.process();
       try {
@@ -70,4 +100,39 @@ export function browserTest(name: string, fn: (t: Deno.TestContext) => Promise<v
     sanitizeResources: false,
     fn,
   });
+}
+
+/** How long a page test waits for what a page shows. */
+export const WAIT_MS = 15_000;
+
+/** The message list's entries, as `kind|body`. */
+export function entries(page: Page): Promise<string[]> {
+  return page.$$eval(
+    "#messages li",
+    (items) =>
+      items.map((item) =>
+        `${(item as HTMLElement).dataset.kind}|${item.querySelector(".body")?.textContent}`
+      ),
+  );
+}
+
+/** The user list as shown. */
+export function users(page: Page): Promise<string[]> {
+  return page.$$eval(
+    "#users button",
+    (buttons) => buttons.map((button) => (button as HTMLElement).dataset.name ?? ""),
+  );
+}
+
+/**
+ * Waits until the user list shows `expected`, in order.
+ *
+ * @throws Error when it does not within {@linkcode WAIT_MS}.
+ */
+export async function waitForUsers(page: Page, expected: string[]): Promise<void> {
+  await waitUntil(
+    async () => JSON.stringify(await users(page)) === JSON.stringify(expected),
+    WAIT_MS,
+    `user list ${expected.join(",")}`,
+  );
 }

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { formatServerLine, parseUserLine, showable } from "../src/_client_format.ts";
 import { CHILD_DENO_FLAGS } from "../src/child_command.ts";
 import { ErrorCode } from "../src/protocol.ts";
-import { type LineClient, ROOT, TestServer, withTimeout } from "./test_util.ts";
+import { joinAs, type LineClient, ROOT, TestServer, withTimeout } from "./test_util.ts";
+import { TmuxPane, type TmuxPaneOptions } from "./_tmux.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -144,145 +145,35 @@ Deno.test("parseUserLine reads /join, /part, /rooms and /who #room", () => {
   assert.deepEqual(parseUserLine("/who #tea"), { kind: "who", room: "#tea" });
 });
 
-/** Quotes `word` for `sh`. */
-function shellQuote(word: string): string {
-  return `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
-let tmuxSessions = 0;
-
-/** `chatd client` running in a detached tmux pane of its own tmux server. */
-class TmuxClient implements AsyncDisposable {
-  readonly socket: string;
-  /** The tmux server's socket file, which `kill-server` leaves behind. */
-  #socketPath = "";
-
-  private constructor(socket: string) {
-    this.socket = socket;
-  }
-
-  /**
-   * Starts `chatd client ...args`; once it exits the pane shows `EXIT=<code>` and stays
-   * open so that it can still be read.
-   */
-  static async start(args: string[]): Promise<TmuxClient> {
-    const client = new TmuxClient(`chatd-client-test-${Deno.pid}-${tmuxSessions++}`);
-    const command = [
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      ...CHILD_DENO_FLAGS,
-      "--allow-run",
-      MAIN,
-      "client",
-      ...args,
-    ].map(shellQuote).join(" ");
-    await client.#tmux([
-      "new-session",
-      "-d",
-      "-x",
-      "120",
-      "-y",
-      "30",
-      "-c",
-      ROOT,
-      `${command}; echo EXIT=$?; sleep 30`,
-    ]);
-    try {
-      client.#socketPath = (await client.#tmux(["display-message", "-p", "#{socket_path}"]))
-        .trim();
-    } catch (error: unknown) {
-      await client[Symbol.asyncDispose]();
-      throw error;
-    }
-    return client;
-  }
-
-  async #tmux(args: string[]): Promise<string> {
-    const output = await withTimeout(
-      new Deno.Command("tmux", {
-        args: ["-f", "/dev/null", "-L", this.socket, ...args],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output(),
-      10_000,
-      `tmux ${args[0]}`,
-    );
-    if (!output.success) {
-      throw new Error(`tmux ${args.join(" ")} failed: ${decoder.decode(output.stderr)}`);
-    }
-    return decoder.decode(output.stdout);
-  }
-
-  /** What the pane shows now, trailing blank lines removed. */
-  async screen(): Promise<string> {
-    return (await this.#tmux(["capture-pane", "-p"])).trimEnd();
-  }
-
-  /** Types `text` as it is, without Enter. */
-  async type(text: string): Promise<void> {
-    await this.#tmux(["send-keys", "-l", text]);
-  }
-
-  /** Types `line` and Enter. */
-  async enter(line: string): Promise<void> {
-    if (line !== "") await this.type(line);
-    await this.#tmux(["send-keys", "Enter"]);
-  }
-
-  /** Polls the pane until `pattern` matches it; returns the screen. */
-  async waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const screen = await this.screen();
-      if (pattern.test(screen)) return screen;
-      if (performance.now() > deadline) {
-        throw new Error(`the pane never showed ${pattern} in ${timeoutMs} ms:\n${screen}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      await this.#tmux(["kill-server"]);
-    } catch {
-      // Already gone.
-    }
-    if (this.#socketPath !== "") await Deno.remove(this.#socketPath).catch(() => {});
-  }
-}
-
-async function joinAs(server: TestServer, name: string): Promise<LineClient> {
-  const client = await server.connect();
-  await client.hello();
-  await client.send(`JOIN ${name}`);
-  assert.equal(await client.readLine(), `OK JOIN ${name}`);
-  return client;
-}
+/** The pane the client runs in: 120 × 30, with the `--allow-run` that `chatd client` needs. */
+const PANE: TmuxPaneOptions = {
+  columns: 120,
+  rows: 30,
+  label: "client-test",
+  denoFlags: ["--allow-run"],
+};
 
 Deno.test("in a terminal, the client joins, chats with bob and quits", async (t) => {
   await using server = await TestServer.start();
   await using carol = await joinAs(server, "carol");
-  await using tmux = await TmuxClient.start(["--port", String(server.port)]);
+  await using tmux = await TmuxPane.start(["--port", String(server.port)], PANE);
   let bob: LineClient | undefined;
   try {
     await t.step("it asks for a name, and again when the name is taken", async () => {
-      await tmux.waitFor(/^\* connected to chatd \S+\nEnter your name:$/m);
+      await tmux.waitForScreen(/^\* connected to chatd \S+\nEnter your name:$/m);
       await tmux.enter("carol");
-      await tmux.waitFor(/^! the name carol is taken\nEnter your name:$/m);
+      await tmux.waitForScreen(/^! the name carol is taken\nEnter your name:$/m);
       await tmux.enter("alice");
-      await tmux.waitFor(/^\* you joined as alice; \/help lists the commands\n>$/m);
+      await tmux.waitForScreen(/^\* you joined as alice; \/help lists the commands\n>$/m);
     });
 
     await t.step("bob's arrival and his room and direct messages show readably", async () => {
       bob = await joinAs(server, "bob");
-      await tmux.waitFor(/^\* bob joined$/m);
+      await tmux.waitForScreen(/^\* bob joined$/m);
       await bob.send("CHAT * hello from bob");
-      await tmux.waitFor(/^bob: hello from bob$/m);
+      await tmux.waitForScreen(/^bob: hello from bob$/m);
       await bob.send("CHAT alice psst");
-      await tmux.waitFor(/^\[bob → you\] psst\n>$/m);
+      await tmux.waitForScreen(/^\[bob → you\] psst\n>$/m);
     });
 
     await t.step(
@@ -301,18 +192,18 @@ Deno.test("in a terminal, the client joins, chats with bob and quits", async (t)
 
     await t.step("/who lists the users and /help the commands", async () => {
       await tmux.enter("/who");
-      await tmux.waitFor(/^\* users \(3\): alice, bob, carol$/m);
+      await tmux.waitForScreen(/^\* users \(3\): alice, bob, carol$/m);
       await tmux.enter("/help");
-      await tmux.waitFor(/^ {2}\/msg <name> <text> +send <text> to <name> only$/m);
+      await tmux.waitForScreen(/^ {2}\/msg <name> <text> +send <text> to <name> only$/m);
       await tmux.enter("/msg nobody hi");
-      await tmux.waitFor(/^! no such user: nobody\n>$/m);
+      await tmux.waitForScreen(/^! no such user: nobody\n>$/m);
     });
 
     await t.step("an incoming line leaves the half-typed input intact below it", async () => {
       await tmux.type("half typ");
-      await tmux.waitFor(/^> half typ$/m);
+      await tmux.waitForScreen(/^> half typ$/m);
       await bob!.send("CHAT * while you type");
-      const screen = await tmux.waitFor(/^bob: while you type$/m);
+      const screen = await tmux.waitForScreen(/^bob: while you type$/m);
       assert.match(screen, /^bob: while you type\n> half typ$/m);
       assert.equal(screen.split("\n").at(-1), "> half typ");
       await tmux.enter("ed");
@@ -322,7 +213,7 @@ Deno.test("in a terminal, the client joins, chats with bob and quits", async (t)
     await t.step("/quit leaves the room and exits 0", async () => {
       await tmux.enter("/quit");
       assert.equal(await bob!.readLine(), "LEFT alice");
-      await tmux.waitFor(/^\* bye\nEXIT=0$/m);
+      await tmux.waitForScreen(/^\* bye\nEXIT=0$/m);
     });
   } finally {
     bob?.close();
@@ -341,24 +232,24 @@ Deno.test("in a terminal, the client enters a room, shows its history and messag
     "HISTORY #tea END",
     "USERS #tea 1 bob",
   ]);
-  await using tmux = await TmuxClient.start(["--port", String(server.port), "--name", "alice"]);
-  await tmux.waitFor(/^\* you joined as alice; .*\n>$/m);
+  await using tmux = await TmuxPane.start(["--port", String(server.port), "--name", "alice"], PANE);
+  await tmux.waitForScreen(/^\* you joined as alice; .*\n>$/m);
   assert.equal(await bob.readLine(), "JOINED alice");
   await tmux.enter("/join #tea");
-  await tmux.waitFor(
+  await tmux.waitForScreen(
     /^\* you are in #tea; typed lines go there\n\[#tea\] \[\d{4}-\d\d-\d\d \d\d:\d\d\] bob: earlier words\n\* users in #tea \(2\): alice, bob\n#tea>$/m,
   );
   assert.equal(await bob.readLine(), "JOINED #tea alice");
   await tmux.enter("hi tea");
   assert.equal(await bob.readLine(), "ROOM #tea alice hi tea");
   await bob.send("CHAT #tea back at you");
-  await tmux.waitFor(/^\[#tea\] bob: back at you\n#tea>$/m);
+  await tmux.waitForScreen(/^\[#tea\] bob: back at you\n#tea>$/m);
   await tmux.enter("/rooms");
-  await tmux.waitFor(/^\* rooms \(1\): #tea \(2\)$/m);
+  await tmux.waitForScreen(/^\* rooms \(1\): #tea \(2\)$/m);
   await tmux.enter("/who #tea");
-  await tmux.waitFor(/^\* users in #tea \(2\): alice, bob$/m);
+  await tmux.waitForScreen(/^\* users in #tea \(2\): alice, bob$/m);
   await tmux.enter("/part");
-  await tmux.waitFor(/^\* you left #tea\n>$/m);
+  await tmux.waitForScreen(/^\* you left #tea\n>$/m);
   assert.equal(await bob.readLine(), "LEFT #tea alice");
   await tmux.enter("lobby again");
   assert.equal(await bob.readLine(), "ALL alice lobby again");
@@ -366,12 +257,12 @@ Deno.test("in a terminal, the client enters a room, shows its history and messag
 
 Deno.test("with a bad --name the client asks again, and exits 1 when the server shuts down", async () => {
   await using server = await TestServer.start();
-  await using tmux = await TmuxClient.start(["--port", String(server.port), "--name", "a*b"]);
-  await tmux.waitFor(/^! that name cannot be used: may contain only .*\nEnter your name:$/m);
+  await using tmux = await TmuxPane.start(["--port", String(server.port), "--name", "a*b"], PANE);
+  await tmux.waitForScreen(/^! that name cannot be used: may contain only .*\nEnter your name:$/m);
   await tmux.enter("dave");
-  await tmux.waitFor(/^\* you joined as dave;.*\n>$/m);
+  await tmux.waitForScreen(/^\* you joined as dave;.*\n>$/m);
   server.signal("SIGTERM");
-  await tmux.waitFor(/^chatd client: The server is shutting down\nEXIT=1$/m);
+  await tmux.waitForScreen(/^chatd client: The server is shutting down\nEXIT=1$/m);
 });
 
 /**

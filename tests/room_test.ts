@@ -1,27 +1,6 @@
 import assert from "node:assert/strict";
-import { connectTo, join, type LineClient, TestServer } from "./test_util.ts";
-
-/** Proves nothing else is queued for `client`: the next line is the answer to a PING. */
-async function expectNothingPending(client: LineClient): Promise<void> {
-  const token = crypto.randomUUID();
-  await client.send(`PING ${token}`);
-  assert.equal(await client.readLine(), `PONG ${token}`);
-}
-
-/**
- * Joins three users, one on each of three processes, into `users` (filled as they connect,
- * so the caller can close them however this ends).
- */
-async function threeUsers(server: TestServer, users: LineClient[]): Promise<void> {
-  for (const [pId, name] of ["ann", "ben", "cat"].entries()) {
-    const client = await connectTo(server, (where) => where.pId === pId);
-    users.push(client);
-    await join(client, name);
-    for (const earlier of users.slice(0, -1)) {
-      assert.equal(await earlier.readLine(), `JOINED ${name}`);
-    }
-  }
-}
+import { connectTo, join, joinAs, type LineClient, TestServer } from "./test_util.ts";
+import { expectNothingPending, joinAtOnce, joinUsers, linesBefore } from "./_rooms.ts";
 
 /**
  * Joins users `u0`..`u<count-1>` one after another into `users` (filled as they join, so the
@@ -50,7 +29,7 @@ Deno.test("three users on three processes: JOINED notices, room messages, LEFT o
     for (let pId = 0; pId < 3; pId++) {
       lurkers.push(await connectTo(server, (where) => where.pId === pId));
     }
-    await threeUsers(server, users);
+    await joinUsers(server, ["ann", "ben", "cat"], users);
     const [ann, ben, cat] = users as [LineClient, LineClient, LineClient];
     await t.step("nobody sees their own JOINED", async () => {
       for (const user of [ann, ben, cat]) await expectNothingPending(user);
@@ -135,13 +114,8 @@ Deno.test("killing a child produces LEFT for each of its users at every other us
   const survivors: LineClient[] = [];
   const all: LineClient[] = [];
   try {
-    for (let i = 0; i < 9; i++) {
-      const client = await connectTo(server, (where) => where.pId === i % 3);
-      all.push(client);
-      await join(client, `n${i}`);
-      for (const earlier of all.slice(0, -1)) {
-        assert.equal(await earlier.readLine(), `JOINED n${i}`);
-      }
+    await joinUsers(server, Array.from({ length: 9 }, (_, i) => `n${i}`), all);
+    for (const [i, client] of all.entries()) {
       if (i % 3 === 2) doomed.push(`n${i}`);
       else survivors.push(client);
     }
@@ -162,28 +136,12 @@ Deno.test("of two users who join at once, exactly one hears JOINED of the other:
   const count = 30;
   const clients = await Promise.all(Array.from({ length: count }, () => server.connect()));
   try {
-    await Promise.all(clients.map((client) => client.hello()));
-    await Promise.all(clients.map((client, i) => client.send(`JOIN u${i}`)));
     // Held notices come after OK JOIN, so every client has seen none yet.
-    for (const [i, client] of clients.entries()) {
-      assert.equal(await client.readLine(), `OK JOIN u${i}`);
-    }
+    await joinAtOnce(clients);
     // The supervisor sends every change to a thread in order: once a client has read
     // JOINED last, it has read every notice of the joins before.
-    await using last = await server.connect();
-    await last.hello();
-    await join(last, "last");
-    const heard = await Promise.all(clients.map(async (client) => {
-      const lines = new Set<string>();
-      for (
-        let line = await client.readLine();
-        line !== "JOINED last";
-        line = await client.readLine()
-      ) {
-        lines.add(line);
-      }
-      return lines;
-    }));
+    await using _last = await joinAs(server, "last");
+    const heard = await Promise.all(clients.map((client) => linesBefore(client, "JOINED last")));
     for (let a = 0; a < count; a++) {
       for (let b = a + 1; b < count; b++) {
         const aHeardB = heard[a]!.has(`JOINED u${b}`);

@@ -1,31 +1,9 @@
 import assert from "node:assert/strict";
-import { connectTo, join, type LineClient, TestServer } from "./test_util.ts";
+import { connectTo, join, joinAs, type LineClient, TestServer } from "./test_util.ts";
+import { expectNothingPending, joinAtOnce, joinUsers, linesBefore } from "./_rooms.ts";
 
 /** A 3×2 server: three processes of two threads. */
 const SERVER = ["--processes", "3", "--threads", "2"];
-
-/** Proves nothing else is queued for `client`: the next line is the answer to a PING. */
-async function expectNothingPending(client: LineClient): Promise<void> {
-  const token = crypto.randomUUID();
-  await client.send(`PING ${token}`);
-  assert.equal(await client.readLine(), `PONG ${token}`);
-}
-
-/**
- * Joins `names` one after another, the i-th on process `i % 3`, into `users` (filled as they
- * join, so that the caller closes them however this ends); each earlier user reads the
- * later ones' `JOINED`.
- */
-async function joinUsers(server: TestServer, names: string[], users: LineClient[]) {
-  for (const [i, name] of names.entries()) {
-    const client = await connectTo(server, (where) => where.pId === i % 3);
-    users.push(client);
-    await join(client, name);
-    for (const earlier of users.slice(0, -1)) {
-      assert.equal(await earlier.readLine(), `JOINED ${name}`);
-    }
-  }
-}
 
 /** Sends `JOIN room` and expects `OK JOIN shown` then `USERS shown ...` as given. */
 async function enter(client: LineClient, room: string, shown: string, users: string) {
@@ -189,15 +167,9 @@ Deno.test("of two users who enter a room at once, exactly one hears JOINED #room
   const count = 24;
   const clients = await Promise.all(Array.from({ length: count }, () => server.connect()));
   try {
-    await Promise.all(clients.map((client) => client.hello()));
     // Names first, in one go; each client's lobby notices are skipped below.
-    await Promise.all(clients.map((client, i) => client.send(`JOIN u${i}`)));
-    for (const [i, client] of clients.entries()) {
-      assert.equal(await client.readLine(), `OK JOIN u${i}`);
-    }
-    await using last = await server.connect();
-    await last.hello();
-    await join(last, "last");
+    await joinAtOnce(clients);
+    await using last = await joinAs(server, "last");
     for (const client of clients) {
       while (await client.readLine() !== "JOINED last");
     }
@@ -213,17 +185,9 @@ Deno.test("of two users who enter a room at once, exactly one hears JOINED #room
     await last.send("JOIN #race");
     assert.equal(await last.readLine(), "OK JOIN #race");
     assert.equal((await last.readLine()).split(" ")[2], `${count + 1}`);
-    const heard = await Promise.all(clients.map(async (client) => {
-      const lines = new Set<string>();
-      for (
-        let line = await client.readLine();
-        line !== "JOINED #race last";
-        line = await client.readLine()
-      ) {
-        lines.add(line);
-      }
-      return lines;
-    }));
+    const heard = await Promise.all(
+      clients.map((client) => linesBefore(client, "JOINED #race last")),
+    );
     for (let a = 0; a < count; a++) {
       for (let b = a + 1; b < count; b++) {
         const aHeardB = heard[a]!.has(`JOINED #race u${b}`);

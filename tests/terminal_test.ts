@@ -4,139 +4,16 @@
  * `capture-pane` until the screen shows what it must, or times out.
  */
 import assert from "node:assert/strict";
-import { CHILD_DENO_FLAGS } from "../src/child_command.ts";
 import { advance, cellWidth } from "../src/_client_format.ts";
 import { LineEditor } from "../src/_line_editor.ts";
-import { type LineClient, ROOT, TestServer, withTimeout } from "./test_util.ts";
+import { joinAs, type LineClient, TestServer } from "./test_util.ts";
+import { TmuxPane, type TmuxPaneOptions } from "./_tmux.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const decoder = new TextDecoder();
 const COLUMNS = 80;
 const ROWS = 24;
 
-function shellQuote(word: string): string {
-  return `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
-let panes = 0;
-
-/** `chatd client` in a detached COLUMNS × ROWS tmux pane of its own tmux server. */
-class Pane implements AsyncDisposable {
-  readonly #socket: string;
-  #socketPath = "";
-
-  private constructor(socket: string) {
-    this.#socket = socket;
-  }
-
-  /** Starts `chatd client ...args`; after it exits the pane shows `EXIT=<code>`. */
-  static async start(args: string[]): Promise<Pane> {
-    const pane = new Pane(`chatd-terminal-test-${Deno.pid}-${panes++}`);
-    const command = [
-      Deno.execPath(),
-      "run",
-      "--quiet",
-      ...CHILD_DENO_FLAGS,
-      MAIN,
-      "client",
-      ...args,
-    ].map(shellQuote).join(" ");
-    await pane.#tmux([
-      "new-session",
-      "-d",
-      "-x",
-      String(COLUMNS),
-      "-y",
-      String(ROWS),
-      "-c",
-      ROOT,
-      `${command}; echo EXIT=$?; sleep 30`,
-    ]);
-    try {
-      pane.#socketPath = (await pane.#tmux(["display-message", "-p", "#{socket_path}"])).trim();
-    } catch (error: unknown) {
-      await pane[Symbol.asyncDispose]();
-      throw error;
-    }
-    return pane;
-  }
-
-  async #tmux(args: string[]): Promise<string> {
-    const output = await withTimeout(
-      new Deno.Command("tmux", {
-        args: ["-f", "/dev/null", "-L", this.#socket, ...args],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output(),
-      10_000,
-      `tmux ${args[0]}`,
-    );
-    if (!output.success) {
-      throw new Error(`tmux ${args[0]} failed: ${decoder.decode(output.stderr)}`);
-    }
-    return decoder.decode(output.stdout);
-  }
-
-  /** The pane's rows now, trailing blank rows and trailing spaces removed. */
-  async rows(): Promise<string[]> {
-    const screen = await this.#tmux(["capture-pane", "-p"]);
-    return screen.trimEnd().split("\n").map((row) => row.trimEnd());
-  }
-
-  /** Types `text` as it is, key by key. */
-  async type(text: string): Promise<void> {
-    await this.#tmux(["send-keys", "-l", text]);
-  }
-
-  /** Presses the named keys (`Enter`, `Left`, ...). */
-  async press(...keys: string[]): Promise<void> {
-    await this.#tmux(["send-keys", ...keys]);
-  }
-
-  /** Makes the pane `columns` wide, as a user resizing the window does. */
-  async resize(columns: number): Promise<void> {
-    await this.#tmux(["resize-window", "-x", String(columns), "-y", String(ROWS)]);
-  }
-
-  /** Pastes `text` the way a terminal does: all of it written to the pane at once. */
-  async paste(text: string): Promise<void> {
-    await this.#tmux(["set-buffer", "-b", "paste", text]);
-    await this.#tmux(["paste-buffer", "-d", "-b", "paste"]);
-  }
-
-  /** Polls the pane until its last rows are `tail`; returns all rows. */
-  async waitForTail(tail: string[], timeoutMs = 15_000): Promise<string[]> {
-    return await this.waitFor(
-      (rows) =>
-        rows.length >= tail.length && tail.every((row, i) => rows.at(i - tail.length) === row),
-      `the last rows ${JSON.stringify(tail)}`,
-      timeoutMs,
-    );
-  }
-
-  /** Polls the pane until `check` accepts its rows; returns them. */
-  async waitFor(check: (rows: string[]) => boolean, what: string, timeoutMs = 15_000) {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const rows = await this.rows();
-      if (check(rows)) return rows;
-      if (performance.now() > deadline) {
-        throw new Error(`the pane never showed ${what} in ${timeoutMs} ms:\n${rows.join("\n")}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      await this.#tmux(["kill-server"]);
-    } catch {
-      // Already gone.
-    }
-    if (this.#socketPath !== "") await Deno.remove(this.#socketPath).catch(() => {});
-  }
-}
+/** The pane the client runs in: COLUMNS × ROWS. */
+const PANE: TmuxPaneOptions = { columns: COLUMNS, rows: ROWS, label: "terminal-test" };
 
 /** `text` cut into rows of `COLUMNS` cells, the way the terminal wraps it (one cell a char). */
 function wrapped(text: string, columns = COLUMNS): string[] {
@@ -145,19 +22,11 @@ function wrapped(text: string, columns = COLUMNS): string[] {
   return rows;
 }
 
-async function joinAs(server: TestServer, name: string): Promise<LineClient> {
-  const client = await server.connect();
-  await client.hello();
-  await client.send(`JOIN ${name}`);
-  assert.equal(await client.readLine(), `OK JOIN ${name}`);
-  return client;
-}
-
 /** Starts the client as alice in a pane, and bob beside her; both are joined. */
 async function aliceAndBob(
   server: TestServer,
-): Promise<{ pane: Pane; bob: LineClient }> {
-  const pane = await Pane.start(["--port", String(server.port), "--name", "alice"]);
+): Promise<{ pane: TmuxPane; bob: LineClient }> {
+  const pane = await TmuxPane.start(["--port", String(server.port), "--name", "alice"], PANE);
   try {
     await pane.waitForTail(["* you joined as alice; /help lists the commands", ">"]);
     const bob = await joinAs(server, "bob");

@@ -537,6 +537,39 @@ export async function join(client: LineClient, name: string): Promise<void> {
   }
 }
 
+/**
+ * Connects a client to `server`, reads its greeting and joins it as `name`.
+ *
+ * @throws Error when the reply to `JOIN name` is not `OK JOIN name`.
+ */
+export async function joinAs(server: TestServer, name: string): Promise<LineClient> {
+  const client = await server.connect();
+  try {
+    await client.hello();
+    await join(client, name);
+  } catch (error: unknown) {
+    client.close();
+    throw error;
+  }
+  return client;
+}
+
+/**
+ * Reads lines from `client` until one equals `want` (others are chat noise).
+ *
+ * @throws Error naming the lines read when `want` is not among the next 50, or a read
+ * times out after `ms` (default 15 s).
+ */
+export async function readUntil(client: LineClient, want: string, ms = 15_000): Promise<void> {
+  const seen: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const line = await client.readLine(ms);
+    if (line === want) return;
+    seen.push(line);
+  }
+  throw new Error(`never read ${JSON.stringify(want)}; read ${JSON.stringify(seen)}`);
+}
+
 /** VmRSS of a process, in MiB. */
 export function rssMiB(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);

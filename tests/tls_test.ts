@@ -24,6 +24,22 @@ const decoder = new TextDecoder();
 const SMALL = ["--processes", "2", "--threads", "1"];
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
+/** The flags that give the server a certificate and its key. */
+function tlsFlags(files: { certFile: string; keyFile: string }): string[] {
+  return ["--tls-cert", files.certFile, "--tls-key", files.keyFile];
+}
+
+/** `chatd client ...args` as a command, stdout and stderr piped. */
+function clientCommand(args: string[], stdin: "piped" | "null"): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...CHILD_DENO_FLAGS, MAIN, "client", ...args],
+    cwd: ROOT,
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
 /** Lines of a `Deno.Conn` (TLS here), each wait bounded. */
 class ConnLines {
   readonly conn: Deno.Conn;
@@ -52,15 +68,7 @@ class ConnLines {
 
 Deno.test("openssl s_client on the TLS port gets HELLO, joins and chats with a plain nc user", async () => {
   await using certs = await makeCerts();
-  await using server = await TestServer.start([
-    ...SMALL,
-    "--tls-cert",
-    certs.certFile,
-    "--tls-key",
-    certs.keyFile,
-    "--tls-port",
-    "0",
-  ]);
+  await using server = await TestServer.start([...SMALL, ...tlsFlags(certs), "--tls-port", "0"]);
   assert.ok(server.tlsPort !== undefined && server.tlsPort !== server.port);
   await using nc = await server.connect(); // The line port stays plain.
   await nc.hello();
@@ -124,13 +132,7 @@ Deno.test("openssl s_client on the TLS port gets HELLO, joins and chats with a p
 
 Deno.test("with --tls-cert alone the line port speaks TLS and the web port https and wss", async (t) => {
   await using certs = await makeCerts();
-  await using server = await TestServer.start([
-    ...SMALL,
-    "--tls-cert",
-    certs.certFile,
-    "--tls-key",
-    certs.keyFile,
-  ]);
+  await using server = await TestServer.start([...SMALL, ...tlsFlags(certs)]);
   await t.step("the line port: TLS with the test CA", async () => {
     const conn = await Deno.connectTls({
       hostname: "127.0.0.1",
@@ -178,24 +180,10 @@ Deno.test("with --tls-cert alone the line port speaks TLS and the web port https
     await using bob = await connectTlsLines(server.port, certs.caCert);
     await bob.send("JOIN bob");
     assert.equal(await bob.next(), "OK JOIN bob");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        ...CHILD_DENO_FLAGS,
-        MAIN,
-        "client",
-        "--tls",
-        "--ca",
-        certs.caCertFile,
-        "--port",
-        String(server.port),
-      ],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = clientCommand(
+      ["--tls", "--ca", certs.caCertFile, "--port", String(server.port)],
+      "piped",
+    ).spawn();
     const writer = child.stdin.getWriter();
     await writer.write(encoder.encode("erin\nhello over TLS\n"));
     await writer.close();
@@ -209,22 +197,7 @@ Deno.test("with --tls-cert alone the line port speaks TLS and the web port https
   });
   await t.step("chatd client --tls without the CA refuses the certificate", async () => {
     const output = await withTimeout(
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--quiet",
-          ...CHILD_DENO_FLAGS,
-          MAIN,
-          "client",
-          "--tls",
-          "--port",
-          String(server.port),
-        ],
-        cwd: ROOT,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output(),
+      clientCommand(["--tls", "--port", String(server.port)], "null").output(),
       15_000,
       "client exit",
     );
@@ -306,10 +279,7 @@ Deno.test("SIGHUP reloads the certificate: connected clients stay, new ones get 
   await Deno.copyFile(first.keyFile, keyFile);
   await using server = await TestServer.start([
     ...SMALL,
-    "--tls-cert",
-    certFile,
-    "--tls-key",
-    keyFile,
+    ...tlsFlags({ certFile, keyFile }),
     "--tls-port",
     "0",
   ]);

@@ -6,16 +6,9 @@
 import assert from "node:assert/strict";
 import { join as joinPath } from "node:path";
 import type { Page } from "puppeteer-core";
-import { browserTest, launchBrowser } from "./_browser.ts";
+import { browserTest, entries, launchBrowser, WAIT_MS, waitForUsers } from "./_browser.ts";
 import { makeCerts } from "./_certs.ts";
-import {
-  connectTo,
-  join,
-  type LineClient,
-  TestServer,
-  waitUntil,
-  withTimeout,
-} from "./test_util.ts";
+import { connectTo, join, readUntil, TestServer, withTimeout } from "./test_util.ts";
 
 /**
  * Where the screenshots are kept: `CHATD_SCREENSHOTS=tests/screenshots` renews the committed
@@ -23,7 +16,6 @@ import {
  * test run leaves the tree as it was.
  */
 const SCREENSHOTS = Deno.env.get("CHATD_SCREENSHOTS");
-const WAIT_MS = 15_000;
 
 /** Lines of a WebSocket client (Deno's own, an implementation independent of ours). */
 async function openSocket(url: string) {
@@ -56,13 +48,13 @@ async function openSocket(url: string) {
   return { socket, next, closed };
 }
 
-Deno.test({
-  name: "the web port speaks the line protocol to a WebSocket client, one line per message",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    await using server = await TestServer.start();
-    await using nc = await server.connect();
+/**
+ * carol over TCP and dora over a WebSocket, both joined; carol has read dora's `JOINED`.
+ * The caller closes carol.
+ */
+async function carolAndDora(server: TestServer) {
+  const nc = await server.connect();
+  try {
     await nc.hello();
     await join(nc, "carol");
     const ws = await openSocket(`ws://127.0.0.1:${server.webPort}/ws`);
@@ -70,6 +62,21 @@ Deno.test({
     ws.socket.send("JOIN dora");
     assert.equal(await ws.next(), "OK JOIN dora");
     assert.equal(await nc.readLine(), "JOINED dora");
+    return { nc, ws };
+  } catch (error: unknown) {
+    nc.close();
+    throw error;
+  }
+}
+
+Deno.test({
+  name: "the web port speaks the line protocol to a WebSocket client, one line per message",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await TestServer.start();
+    const { nc, ws } = await carolAndDora(server);
+    await using _nc = nc;
     ws.socket.send("CHAT carol  two  spaces ");
     assert.equal(await nc.readLine(), "FROM dora  two  spaces ");
     await nc.send("CHAT dora é ünïcödé");
@@ -88,14 +95,8 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using server = await TestServer.start(["--processes", "1", "--threads", "1"]);
-    await using nc = await server.connect();
-    await nc.hello();
-    await join(nc, "carol");
-    const ws = await openSocket(`ws://127.0.0.1:${server.webPort}/ws`);
-    assert.match(await ws.next(), /^HELLO chatd /);
-    ws.socket.send("JOIN dora");
-    assert.equal(await ws.next(), "OK JOIN dora");
-    assert.equal(await nc.readLine(), "JOINED dora");
+    const { nc, ws } = await carolAndDora(server);
+    await using _nc = nc;
     ws.socket.send(`CHAT * ${"x".repeat(4096 - "CHAT * ".length)}`);
     assert.equal(await nc.readLine(), `ALL dora ${"x".repeat(4096 - "CHAT * ".length)}`);
     ws.socket.send(`CHAT * ${"x".repeat(4096 - "CHAT * ".length + 1)}`);
@@ -128,17 +129,6 @@ Deno.test({
   },
 });
 
-/** The texts of the message list's entries, as `kind|body`. */
-function entries(page: Page): Promise<string[]> {
-  return page.$$eval(
-    "#messages li",
-    (items) =>
-      items.map((item) =>
-        `${(item as HTMLElement).dataset.kind}|${item.querySelector(".body")?.textContent}`
-      ),
-  );
-}
-
 /** Waits until the message list holds an entry of `kind` whose body reads `body`. */
 async function waitForEntry(page: Page, kind: string, body: string): Promise<void> {
   try {
@@ -164,22 +154,6 @@ async function waitForEntry(page: Page, kind: string, body: string): Promise<voi
   }
 }
 
-/** The user list as shown. */
-function users(page: Page): Promise<string[]> {
-  return page.$$eval(
-    "#users button",
-    (buttons) => buttons.map((button) => (button as HTMLElement).dataset.name ?? ""),
-  );
-}
-
-async function waitForUsers(page: Page, expected: string[]): Promise<void> {
-  await waitUntil(
-    async () => JSON.stringify(await users(page)) === JSON.stringify(expected),
-    WAIT_MS,
-    `user list ${expected.join(",")}`,
-  );
-}
-
 async function typeName(page: Page, name: string): Promise<void> {
   await page.waitForSelector("#name-form:not([hidden])", { timeout: WAIT_MS });
   await page.$eval("#name", (input) => (input as HTMLInputElement).value = "");
@@ -201,17 +175,6 @@ async function say(page: Page, text: string): Promise<void> {
   await page.keyboard.press("Enter");
 }
 
-/** Reads lines from `client` until one equals `want` (others are chat noise). */
-async function readUntil(client: LineClient, want: string, ms = WAIT_MS): Promise<void> {
-  const seen: string[] = [];
-  for (let i = 0; i < 50; i++) {
-    const line = await client.readLine(ms);
-    if (line === want) return;
-    seen.push(line);
-  }
-  throw new Error(`never read ${JSON.stringify(want)}; read ${JSON.stringify(seen)}`);
-}
-
 browserTest("two pages and an nc client chat through the page", async (t) => {
   await using server = await TestServer.start(["--processes", "2", "--threads", "2"]);
   const url = `http://127.0.0.1:${server.webPort}/`;
@@ -220,30 +183,24 @@ browserTest("two pages and an nc client chat through the page", async (t) => {
   await nc.hello();
   await join(nc, "carol");
   const pageErrors: string[] = [];
-  const alice = await browser.browser.newPage();
-  const bob = await browser.browser.newPage();
+  // A CSP violation shows as a console error: none may happen. Chromium also logs each
+  // WebSocket connection refused while the server is away, which the page handles by design
+  // (it reconnects with backoff), so those are not errors of the page.
+  const ignoreConsole = /^WebSocket connection to '.*' failed: .*ERR_CONNECTION_REFUSED$/;
   /** The HELLO lines alice's page received, from Chromium's view of its WebSockets. */
   const greetings: string[] = [];
-  const devtools = await alice.createCDPSession();
-  devtools.on("Network.webSocketFrameReceived", (event) => {
-    const text = event.response.payloadData;
-    if (text.startsWith("HELLO ")) greetings.push(text);
+  const alice = await browser.openPage(url, pageErrors, {
+    ignoreConsole,
+    async beforeLoad(page) {
+      const devtools = await page.createCDPSession();
+      devtools.on("Network.webSocketFrameReceived", (event) => {
+        const text = event.response.payloadData;
+        if (text.startsWith("HELLO ")) greetings.push(text);
+      });
+      await devtools.send("Network.enable");
+    },
   });
-  await devtools.send("Network.enable");
-  for (const page of [alice, bob]) {
-    page.on("pageerror", (error) => pageErrors.push(String(error)));
-    // A CSP violation shows as a console error: none may happen. Chromium also logs each
-    // WebSocket connection refused while the server is away, which the page handles by design
-    // (it reconnects with backoff), so those are not errors of the page.
-    page.on("console", (message) => {
-      if (message.type() !== "error") return;
-      const text = message.text();
-      if (/^WebSocket connection to '.*' failed: .*ERR_CONNECTION_REFUSED$/.test(text)) return;
-      pageErrors.push(text);
-    });
-    await page.setViewport({ width: 1100, height: 700 });
-    await page.goto(url, { waitUntil: "load" });
-  }
+  const bob = await browser.openPage(url, pageErrors, { ignoreConsole });
 
   await t.step("a taken name and an invalid name are explained and asked again", async () => {
     await typeName(alice, "Carol");
@@ -506,13 +463,8 @@ browserTest("the page over https and wss with the test certificate", async () =>
   await using browser = await launchBrowser([
     `--ignore-certificate-errors-spki-list=${await spkiHash(certs.cert)}`,
   ]);
-  const page = await browser.browser.newPage();
   const pageErrors: string[] = [];
-  page.on("pageerror", (error) => pageErrors.push(String(error)));
-  page.on("console", (message) => {
-    if (message.type() === "error") pageErrors.push(message.text());
-  });
-  await page.goto(`https://127.0.0.1:${server.webPort}/`, { waitUntil: "load" });
+  const page = await browser.openPage(`https://127.0.0.1:${server.webPort}/`, pageErrors);
   await typeName(page, "alice");
   await waitForEntry(page, "self", "You joined as alice.");
   assert.equal(await page.evaluate(() => location.protocol), "https:");

@@ -5,21 +5,8 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
-import { browserTest, launchBrowser } from "./_browser.ts";
-import { join, type LineClient, TestServer, waitUntil } from "./test_util.ts";
-
-const WAIT_MS = 15_000;
-
-/** The message list's entries, as `kind|body`. */
-function entries(page: Page): Promise<string[]> {
-  return page.$$eval(
-    "#messages li",
-    (items) =>
-      items.map((item) =>
-        `${(item as HTMLElement).dataset.kind}|${item.querySelector(".body")?.textContent}`
-      ),
-  );
-}
+import { browserTest, entries, launchBrowser, WAIT_MS, waitForUsers } from "./_browser.ts";
+import { join, readUntil, TestServer, waitUntil } from "./test_util.ts";
 
 /** Waits until the message list holds the entry `kind|body`. */
 async function waitForEntry(page: Page, entry: string): Promise<void> {
@@ -58,21 +45,6 @@ async function waitForRooms(page: Page, expected: string[]): Promise<void> {
   }
 }
 
-function users(page: Page): Promise<string[]> {
-  return page.$$eval(
-    "#users button",
-    (buttons) => buttons.map((button) => (button as HTMLElement).dataset.name ?? ""),
-  );
-}
-
-async function waitForUsers(page: Page, expected: string[]): Promise<void> {
-  await waitUntil(
-    async () => JSON.stringify(await users(page)) === JSON.stringify(expected),
-    WAIT_MS,
-    `user list ${expected.join(",")}`,
-  );
-}
-
 async function joinAs(page: Page, name: string): Promise<void> {
   await page.waitForSelector("#name-form:not([hidden])", { timeout: WAIT_MS });
   await page.type("#name", name);
@@ -94,17 +66,6 @@ async function typeInto(page: Page, selector: string, text: string): Promise<voi
 async function pressButton(page: Page, selector: string): Promise<void> {
   await page.focus(selector);
   await page.keyboard.press("Enter");
-}
-
-/** Reads lines from `client` until one equals `want`. */
-async function readUntil(client: LineClient, want: string): Promise<void> {
-  const seen: string[] = [];
-  for (let i = 0; i < 50; i++) {
-    const line = await client.readLine(WAIT_MS);
-    if (line === want) return;
-    seen.push(line);
-  }
-  throw new Error(`never read ${JSON.stringify(want)}; read ${JSON.stringify(seen)}`);
 }
 
 browserTest(
@@ -134,16 +95,8 @@ browserTest(
     assert.equal(await nc.readLine(), "USERS #tea 1 carol");
 
     const pageErrors: string[] = [];
-    const alice = await browser.browser.newPage();
-    const bob = await browser.browser.newPage();
-    for (const page of [alice, bob]) {
-      page.on("pageerror", (error) => pageErrors.push(String(error)));
-      page.on("console", (message) => {
-        if (message.type() === "error") pageErrors.push(message.text());
-      });
-      await page.setViewport({ width: 1100, height: 700 });
-      await page.goto(url, { waitUntil: "load" });
-    }
+    const alice = await browser.openPage(url, pageErrors);
+    const bob = await browser.openPage(url, pageErrors);
 
     await t.step("the lobby's history is shown dimmed, with the time it was said", async () => {
       await joinAs(alice, "alice");
