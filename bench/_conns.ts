@@ -150,6 +150,9 @@ export class ConnStorm implements TextSink {
 
   #otherLine(client: TcpClient, line: string): void {
     if (line.startsWith("LEFT ")) return;
+    // The replay after a JOIN of what was said before (chatd's --history, on by default): not
+    // live traffic, neither counted nor an error.
+    if (line.startsWith("HISTORY ")) return;
     if (line.startsWith("HELLO ") || line.startsWith("OK ")) return client.answer(line);
     if (line.startsWith("ERR ") && !client.joined) return client.answer(line);
     this.#errors++;
