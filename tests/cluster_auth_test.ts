@@ -81,12 +81,8 @@ async function twoNodesTalk(
     );
   await using a = await node("na");
   await using b = await node("nb");
-  await using alice = await LineClient.connect(a.port);
-  await using bob = await LineClient.connect(b.port);
-  await alice.hello();
-  await bob.hello();
-  await join(alice, "alice");
-  await join(bob, "bob");
+  await using alice = await joinAs(a, "alice");
+  await using bob = await joinAs(b, "bob");
   assert.equal(await alice.readLine(), "JOINED bob");
   await bob.send("WHO");
   assert.equal(await bob.readLine(), "USERS 2 alice bob");

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import {
   join,
+  joinAs,
   LineClient,
   outputWithin,
   serverCommand,
@@ -31,12 +32,8 @@ Deno.test({
     await using nats = await NatsServer.start();
     await using a = await TestServer.start(nodeArgs(nats, "na"));
     await using b = await TestServer.start(nodeArgs(nats, "nb"));
-    await using alice = await LineClient.connect(a.port);
-    await using bob = await LineClient.connect(b.port);
-    await alice.hello();
-    await bob.hello();
-    await join(alice, "alice");
-    await join(bob, "bob");
+    await using alice = await joinAs(a, "alice");
+    await using bob = await joinAs(b, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
     await alice.send("WHO");
     assert.equal(await alice.readLine(), "USERS 2 alice bob");
@@ -80,12 +77,8 @@ Deno.test({
     const args = (node: string) => [...nodeArgs(nats, node), "--rate", "0"];
     await using a = await TestServer.start(args("na"));
     await using b = await TestServer.start(args("nb"));
-    await using alice = await LineClient.connect(a.port);
-    await using bob = await LineClient.connect(b.port);
-    await alice.hello();
-    await bob.hello();
-    await join(alice, "alice");
-    await join(bob, "bob");
+    await using alice = await joinAs(a, "alice");
+    await using bob = await joinAs(b, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
     const count = 2000;
     const burst = (to: string) =>
@@ -355,12 +348,8 @@ Deno.test({
     await using nats = await NatsServer.start();
     await using a = await TestServer.start(nodeArgs(nats, "na"));
     await using b = await TestServer.start(nodeArgs(nats, "nb"));
-    await using alice = await LineClient.connect(a.port);
-    await using bob = await LineClient.connect(b.port);
-    await alice.hello();
-    await bob.hello();
-    await join(alice, "alice");
-    await join(bob, "bob");
+    await using alice = await joinAs(a, "alice");
+    await using bob = await joinAs(b, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
     // Node a's supervisor, its only link to NATS, stops (a long pause, a frozen VM): node b
     // judges it dead and frees alice, and a user of b takes the name. Node a's own directory
@@ -693,12 +682,8 @@ Deno.test({
     await using nats = await NatsServer.start();
     await using a = await TestServer.start(nodeArgs(nats, "na"));
     await using b = await TestServer.start(nodeArgs(nats, "nb"));
-    await using alice = await LineClient.connect(a.port);
-    await using bob = await LineClient.connect(b.port);
-    await alice.hello();
-    await bob.hello();
-    await join(alice, "alice");
-    await join(bob, "bob");
+    await using alice = await joinAs(a, "alice");
+    await using bob = await joinAs(b, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
     const marks = [a.logs.length, b.logs.length];
     await nats.stop();
@@ -810,12 +795,8 @@ Deno.test({
     await using nats = await NatsServer.start();
     await using a = await TestServer.start(nodeArgs(nats, "na"));
     await using b = await TestServer.start(nodeArgs(nats, "nb"));
-    await using alice = await LineClient.connect(a.port);
-    await using bob = await LineClient.connect(b.port);
-    await alice.hello();
-    await bob.hello();
-    await join(alice, "alice");
-    await join(bob, "bob");
+    await using alice = await joinAs(a, "alice");
+    await using bob = await joinAs(b, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
     await alice.send("JOIN #tea");
     assert.deepEqual(await alice.readLines(2), ["OK JOIN #tea", "USERS #tea 1 alice"]);
