@@ -15,7 +15,7 @@ import {
   encodeUser,
   fmtCreds,
 } from "@nats-io/jwt";
-import { join, LineClient, outputWithin, serverCommand, TestServer } from "./test_util.ts";
+import { joinAs, outputWithin, serverCommand, TestServer } from "./test_util.ts";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { natsAuth } from "../src/cluster.ts";
