@@ -437,24 +437,6 @@ Deno.test("DirectoryService in a cluster: a name lost to another node after an o
   });
 });
 
-/** Claims `name` for connection `conn` of the fake thread and reads the confirmation. */
-async function claimed(
-  fixture: { cluster: FakeCluster; thread: UnixBus; inbox: Inbox },
-  name: string,
-  conn: number,
-): Promise<{ name: string; ep: string; conn: number }> {
-  const { cluster, thread, inbox } = fixture;
-  const entry = { name, ep: THREAD, conn };
-  const before = cluster.claims.length;
-  thread.send("supervisor", encodeControl({ kind: "claim", entry }));
-  await cluster.until(() => cluster.claims.length > before, "the cluster claim");
-  cluster.claims[before]!.decide("won");
-  for (;;) {
-    const item = await inbox.next();
-    if (item.kind === "control" && item.message.kind === "add") return entry;
-  }
-}
-
 /** The control messages in what was published, with where to. */
 function notices(cluster: FakeCluster): { node: string; message: ControlMessage }[] {
   return cluster.published.flatMap(({ node, records }) =>
@@ -469,7 +451,7 @@ const bobAt2 = { name: "bob", ep: "n2/1-1-3-0", conn: 9 };
 Deno.test("DirectoryService in a cluster: a local user's entry and PART are announced to the other nodes", async () => {
   await setup(async (fixture) => {
     const { cluster, thread, inbox } = fixture;
-    const alice = await claimed(fixture, "alice", 1);
+    const alice = await joinLocal(fixture, "alice", 1);
     cluster.published.length = 0;
     thread.send("supervisor", encodeControl({ kind: "enter", room: "#Tea", entry: alice }));
     assert.deepEqual(await inbox.next(), {
@@ -499,7 +481,7 @@ Deno.test("DirectoryService in a cluster: another node's room notices and messag
     const { cluster, thread, inbox, handlers } = fixture;
     const notice = (message: ControlMessage) =>
       handlers.onDatagram(datagram(encodeControl(message)));
-    const alice = await claimed(fixture, "alice", 1);
+    const alice = await joinLocal(fixture, "alice", 1);
     thread.send("supervisor", encodeControl({ kind: "enter", room: "#tea", entry: alice }));
     assert.equal((await inbox.next()).kind, "control"); // alice's confirmation
     await t.step("an entry of a name not held here is ignored: no ghost member", async () => {
@@ -585,8 +567,8 @@ Deno.test("DirectoryService in a cluster: another node's room notices and messag
 Deno.test("DirectoryService in a cluster: a node heard from for the first time learns this node's room members", async () => {
   await setup(async (fixture) => {
     const { cluster, thread, inbox, handlers } = fixture;
-    const alice = await claimed(fixture, "alice", 1);
-    await claimed(fixture, "carol", 2); // in no room: the name reaches n3 by the watch only
+    const alice = await joinLocal(fixture, "alice", 1);
+    await joinLocal(fixture, "carol", 2); // in no room: the name reaches n3 by the watch only
     thread.send("supervisor", encodeControl({ kind: "enter", room: "#a", entry: alice }));
     thread.send("supervisor", encodeControl({ kind: "enter", room: "#b", entry: alice }));
     await inbox.next();
@@ -620,7 +602,7 @@ Deno.test("DirectoryService in a cluster with history: lines go to the stream, a
   await setup(async (fixture) => {
     const { cluster, thread, inbox, handlers, options } = fixture;
     assert.equal(options.history, 3);
-    const alice = await claimed(fixture, "alice", 1);
+    const alice = await joinLocal(fixture, "alice", 1);
     await t.step("a thread's room and lobby lines are published, not kept here", async () => {
       thread.send("supervisor", encodeNamedRoom("#tea", encoder.encode("ROOM #tea alice hi\n")));
       thread.send("supervisor", encodeRoom(encoder.encode("ALL alice yo\n")));
