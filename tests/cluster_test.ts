@@ -726,6 +726,14 @@ Deno.test({
     assert.deepEqual(await carol.readLines(2), ["JOINED alice", "JOINED bob"]);
     await alice.send("JOIN #Tea");
     assert.deepEqual(await alice.readLines(2), ["OK JOIN #Tea", "USERS #Tea 1 alice"]);
+    // Node nb learns of alice's entry through NATS, a moment after her OK JOIN: wait for it.
+    const deadline = performance.now() + 5000;
+    let who = "";
+    while (who !== "USERS #Tea 1 alice" && performance.now() < deadline) {
+      await carol.send("WHO #tea");
+      who = await carol.readLine();
+    }
+    assert.equal(who, "USERS #Tea 1 alice");
     // The room as its first member spelled it, on the other node too.
     await bob.send("JOIN #tea");
     assert.deepEqual(await bob.readLines(2), ["OK JOIN #Tea", "USERS #Tea 2 alice bob"]);
