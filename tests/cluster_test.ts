@@ -727,13 +727,7 @@ Deno.test({
     await alice.send("JOIN #Tea");
     assert.deepEqual(await alice.readLines(2), ["OK JOIN #Tea", "USERS #Tea 1 alice"]);
     // Node nb learns of alice's entry through NATS, a moment after her OK JOIN: wait for it.
-    const deadline = performance.now() + 5000;
-    let who = "";
-    while (who !== "USERS #Tea 1 alice" && performance.now() < deadline) {
-      await carol.send("WHO #tea");
-      who = await carol.readLine();
-    }
-    assert.equal(who, "USERS #Tea 1 alice");
+    await untilWho(carol, "#tea", "USERS #Tea 1 alice");
     // The room as its first member spelled it, on the other node too.
     await bob.send("JOIN #tea");
     assert.deepEqual(await bob.readLines(2), ["OK JOIN #Tea", "USERS #Tea 2 alice bob"]);
@@ -856,13 +850,7 @@ Deno.test({
     await bob.hello();
     await join(bob, "bob");
     // Node a tells nb its members when it first hears nb's heartbeat: within a heartbeat.
-    const deadline = performance.now() + 5000;
-    let who = "";
-    while (who !== "USERS #tea 1 alice" && performance.now() < deadline) {
-      await bob.send("WHO #tea");
-      who = await bob.readLine();
-    }
-    assert.equal(who, "USERS #tea 1 alice");
+    await untilWho(bob, "#tea", "USERS #tea 1 alice");
     await bob.send("JOIN #tea\nCHAT #tea hi");
     assert.deepEqual(await bob.readLines(2), ["OK JOIN #tea", "USERS #tea 2 alice bob"]);
     assert.deepEqual(await alice.readLines(3), [
@@ -872,6 +860,20 @@ Deno.test({
     ]);
   },
 });
+
+/**
+ * Asks `WHO room` until the answer is `expected` (another node's room news crosses NATS a
+ * moment later), for at most 5 s.
+ */
+async function untilWho(client: LineClient, room: string, expected: string): Promise<void> {
+  const deadline = performance.now() + 5000;
+  let who = "";
+  while (who !== expected && performance.now() < deadline) {
+    await client.send(`WHO ${room}`);
+    who = await client.readLine();
+  }
+  assert.equal(who, expected);
+}
 
 /** `JOIN <what>` and the replies up to the end of its history, the history lines returned. */
 async function historyOf(client: LineClient, what: string): Promise<string[]> {
