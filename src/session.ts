@@ -70,7 +70,7 @@ export interface SessionOptions {
   clock?: Clock;
   /** The thread's metrics row (counters.ts), counted into; none in unit tests. */
   metrics?: Float64Array;
-  /** The thread's shared output chunks, where replies are encoded. Default: one per module. */
+  /** The thread's chunks where lines for one client are encoded. Default: one per module. */
   chunks?: OutputChunks;
 }
 

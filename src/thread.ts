@@ -79,8 +79,16 @@ export class Thread implements SessionHost {
   readonly #ep: string;
   readonly #counters: Counters;
   readonly #metrics: Float64Array;
-  /** Where the thread's output lines are encoded, shared by every queue (`_output_chunks.ts`). */
+  /** Where the thread's broadcast lines are encoded, shared by every queue (`_output_chunks.ts`). */
   readonly #chunks = new OutputChunks();
+  /**
+   * Where lines for one client (replies, direct messages) are encoded. Kept apart from the
+   * broadcast lines so that these stay one after another in their chunk: then a member's
+   * queue grows one span over a whole join storm's notices instead of holding a span per
+   * notice (each the start of a new span when a reply lay between them), which under a slow
+   * reader outlived the young generation and filled the old one.
+   */
+  readonly #replyChunks = new OutputChunks();
   /** Clients this process may hold: its share of --max-clients (resolved by the supervisor). */
   readonly #processCap: number;
   readonly #post: (message: FromThread) => void;
@@ -148,7 +156,7 @@ export class Thread implements SessionHost {
       queue: { maxBytes: config.maxSendQueue, clock: options.clock },
       clock: options.clock,
       metrics: this.#metrics,
-      chunks: this.#chunks,
+      chunks: this.#replyChunks,
     };
   }
 
@@ -382,7 +390,7 @@ export class Thread implements SessionHost {
   direct(from: Session, to: string, text: string): boolean {
     const entry = this.#replica.lookup(to);
     if (entry === undefined) return false;
-    const chunks = this.#chunks;
+    const chunks = this.#replyChunks;
     chunks.appendText(Reply.from(from.name!, text));
     if (entry.ep === this.#ep) this.#owner(entry)?.broadcast(chunks, Infinity);
     else this.#bus!.send(entry.ep, encodeDirect(entry.conn, entry.name, chunks.line()));

@@ -261,3 +261,37 @@ Deno.test("a draining thread whose last client leaves before its listener closes
   assert.equal(bus.closed, true);
   assert.deepEqual(posted, ["listening", "done"]);
 });
+
+Deno.test("a member whose write is under way gets a join storm's notices as one span: replies to the joiners are encoded apart", async () => {
+  const { acceptor, control } = setup({ history: 0 });
+  control({ kind: "snapshot", entries: [], endpoints: [EP], rooms: [] });
+  await settle();
+  const join = async (name: string, conn: number, seq: number) => {
+    const client = new FakeTransport();
+    assert.ok(acceptor.arrive(client));
+    await settle();
+    client.feed(`JOIN ${name}`);
+    await settle();
+    control({ kind: "add", entry: { name, ep: EP, conn }, seq });
+    await settle();
+    return client;
+  };
+  const alice = await join("alice", 1, 1);
+  // Alice's reader is slow: her next write stays under way while three users join.
+  alice.holdWrites = true;
+  alice.feed("PING 1");
+  await settle();
+  const others = [await join("bob", 2, 2), await join("carol", 3, 3), await join("dave", 4, 4)];
+  for (const [i, other] of others.entries()) {
+    assert.ok(other.written.includes(`OK JOIN ${["bob", "carol", "dave"][i]}`));
+  }
+  const writes = alice.writes.length;
+  alice.releaseWrites();
+  await settle();
+  const next = alice.writes[writes]!;
+  assert.equal(next.length, 1, "one span, not one per notice");
+  assert.equal(
+    new TextDecoder().decode(next[0]),
+    "JOINED bob\nJOINED carol\nJOINED dave\n",
+  );
+});
