@@ -32,15 +32,21 @@ export interface Shape {
 }
 
 /**
- * The `auto` shape for `cores` cores: processes × threads ≈ cores, with two threads per
- * process from 4 cores on and at least two processes from 2 cores on, so that a crashed
- * process takes at most half of the clients with it (nginx's `worker_processes auto` is one
- * process per core; threads share a process's memory and counters).
+ * The `auto` shape for `cores` cores: processes × threads ≈ cores (nginx's
+ * `worker_processes auto` is one process per core), with two threads per process from 4 cores
+ * on, since threads share a process's memory and counters.
+ *
+ * Below 4 cores, one event loop fewer than the cores (at least one): a message between two
+ * event loops waits for a turn of each, and on a small machine the kernel's network work and
+ * the supervisor need a core as much as a second loop does. On 2 cores one process moved
+ * about 1.8× what two did on `direct` (955k against 521k deliveries/s, README "Performance")
+ * and met the latency target that two missed; it gives up crash isolation there: a crashed
+ * process takes every client with it, until the supervisor has started it again.
  */
 export function autoShape(cores: number): Shape {
   const n = Math.max(1, Math.floor(cores));
-  const threads = n >= 4 ? 2 : 1;
-  return { processes: Math.min(64, Math.max(1, Math.floor(n / threads))), threads };
+  if (n < 4) return { processes: Math.max(1, n - 1), threads: 1 };
+  return { processes: Math.min(64, Math.floor(n / 2)), threads: 2 };
 }
 
 /** What the machine gives chatd. */

@@ -12,13 +12,13 @@ import {
   resolveMaxClients,
 } from "../src/capacity.ts";
 
-Deno.test("autoShape: processes × threads close to the cores, two processes from 2 cores", () => {
+Deno.test("autoShape: processes × threads close to the cores, one loop fewer below 4 cores", () => {
   const shapes = [0, 1, 2, 3, 4, 6, 8, 16, 200].map((cores) => [cores, autoShape(cores)]);
   assert.deepEqual(shapes, [
     [0, { processes: 1, threads: 1 }],
     [1, { processes: 1, threads: 1 }],
-    [2, { processes: 2, threads: 1 }],
-    [3, { processes: 3, threads: 1 }],
+    [2, { processes: 1, threads: 1 }],
+    [3, { processes: 2, threads: 1 }],
     [4, { processes: 2, threads: 2 }],
     [6, { processes: 3, threads: 2 }],
     [8, { processes: 4, threads: 2 }],

@@ -458,7 +458,10 @@ Deno.test("parseInvocation refuses a child command line that lacks or breaks a c
     assertUsageError([...CHILD, "--runtime-dir", ""], "a child needs --runtime-dir");
   });
   await t.step("--p-id not below --processes", () => {
-    assertUsageError([...CHILD, "--p-id", "2"], "Invalid --p-id 2: must be between 0 and 1");
+    assertUsageError(
+      [...CHILD, "--processes", "2", "--p-id", "2"],
+      "Invalid --p-id 2: must be between 0 and 1",
+    );
     assertUsageError(
       [...CHILD, "--processes", "3", "--p-id", "3"],
       "Invalid --p-id 3: must be between 0 and 2",
@@ -619,7 +622,9 @@ Deno.test("configToArgs round-trips through parseInvocation as a child", async (
     });
   }
   await t.step("a config that came from the supervisor's own command line", () => {
-    const config = serveConfig(["--port", "7000", "--grace", "1.5", "--runtime-dir", "/r"]);
+    // Two processes whatever the machine's auto shape, so that there is a child 1.
+    const flags = ["--port", "7000", "--grace", "1.5", "--processes", "2", "--runtime-dir", "/r"];
+    const config = serveConfig(flags);
     const args = ["__child", "--p-id", "1", "--instance", "9", ...configToArgs(config)];
     assert.deepEqual(parseInvocation(args), { kind: "child", config, pId: 1, instance: 9 });
   });
