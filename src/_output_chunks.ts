@@ -8,6 +8,9 @@
  * are appended one after another to the same chunk, so a client that gets all of them has
  * one span whose end just moves forward, and its write is a view of the chunk: no copy.
  * A client that must skip a line (the sender of a room message) simply starts a new span.
+ * A thread keeps its lines for one client (replies, direct messages) in chunks of their own
+ * (`Thread.#replyChunks`), so that they do not lie between its broadcast lines and split every
+ * member's span.
  *
  * @module
  */
