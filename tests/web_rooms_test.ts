@@ -45,6 +45,26 @@ async function waitForRooms(page: Page, expected: string[]): Promise<void> {
   }
 }
 
+/** The "All rooms" list as `key|text`, the text with its count. */
+function allRooms(page: Page): Promise<string[]> {
+  return page.$$eval(
+    "#all-rooms button",
+    (buttons) => buttons.map((b) => `${(b as HTMLElement).dataset.room}|${b.textContent}`),
+  );
+}
+
+async function waitForAllRooms(page: Page, expected: string[]): Promise<void> {
+  try {
+    await waitUntil(
+      async () => JSON.stringify(await allRooms(page)) === JSON.stringify(expected),
+      WAIT_MS,
+      `all rooms ${expected.join(",")}`,
+    );
+  } catch (error: unknown) {
+    throw new Error(`all rooms are ${JSON.stringify(await allRooms(page))}`, { cause: error });
+  }
+}
+
 async function joinAs(page: Page, name: string): Promise<void> {
   await page.waitForSelector("#name-form:not([hidden])", { timeout: WAIT_MS });
   await page.type("#name", name);
@@ -176,6 +196,28 @@ browserTest(
       await waitForEntry(alice, "room|carol: lobby line");
       await typeInto(alice, "#text", "back in the lobby");
       await readUntil(nc, "ALL alice back in the lobby");
+    });
+
+    await t.step("All rooms lists every room with its count; choosing one joins it", async () => {
+      await nc.send("JOIN #cake");
+      assert.equal(await nc.readLine(), "OK JOIN #cake");
+      await readUntil(nc, "HISTORY #cake END");
+      await pressButton(alice, "#browse summary");
+      await waitForAllRooms(alice, ["#cake|#cake1 user", "#tea|#tea1 user"]);
+      await pressButton(alice, '#all-rooms button[data-room="#cake"]');
+      await readUntil(nc, "JOINED #cake alice");
+      await waitForRooms(alice, ["*|Lobby|false", "#cake|#cake|true"]);
+      // Entering a room asks again while the list is open.
+      await waitForAllRooms(alice, ["#cake|#cake2 users, you are in it", "#tea|#tea1 user"]);
+      assert.equal(
+        await alice.$eval(
+          '#all-rooms button[data-room="#tea"]',
+          (b) => b.getAttribute("aria-label"),
+        ),
+        "Join #tea, 1 user",
+      );
+      await pressButton(alice, '#rooms .room[data-room="*"]');
+      await waitForRooms(alice, ["*|Lobby|true", "#cake|#cake|false"]);
     });
 
     await t.step("at phone width the rooms fit without sideways scrolling", async () => {

@@ -23,6 +23,10 @@ const ui = {
   roomForm: /** @type {HTMLFormElement} */ ($("room-form")),
   roomName: /** @type {HTMLInputElement} */ ($("room-name")),
   roomError: $("room-error"),
+  browse: /** @type {HTMLDetailsElement} */ ($("browse")),
+  allRooms: $("all-rooms"),
+  allRoomsEmpty: $("all-rooms-empty"),
+  allRoomsRefresh: /** @type {HTMLButtonElement} */ ($("all-rooms-refresh")),
   usersRoom: $("users-room"),
   users: $("users"),
   userCount: $("user-count"),
@@ -207,6 +211,9 @@ function handle(line) {
     }
     case "direct":
       message("direct", event.sender, event.text);
+      break;
+    case "rooms":
+      renderAllRooms(event.rooms);
       break;
     case "bye":
       if (state.leaving) showLeft();
@@ -394,6 +401,7 @@ function entered(name) {
     showRoomError("");
     showRoom(key);
   } else renderRooms();
+  refreshAllRooms();
 }
 
 /** The server took us out of `name`. */
@@ -403,6 +411,7 @@ function parted(name) {
   if (state.current === key) showRoom("*");
   else renderRooms();
   notice(`You left ${name}.`, "self");
+  refreshAllRooms();
 }
 
 /** Shows room `key`: its messages, its users; its unread count goes to zero. */
@@ -466,6 +475,44 @@ function renderRooms() {
     /** @type {HTMLElement | null} */ (ui.rooms.querySelector(selector) ??
       ui.rooms.querySelector(".room"))?.focus();
   }
+}
+
+/** Asks for every room of the server (`ROOMS`) while the "All rooms" list is open. */
+function refreshAllRooms() {
+  if (ui.browse.open && state.joined) send("ROOMS");
+}
+
+/**
+ * The "All rooms" list from a `ROOMS` answer: each room with its member count; choosing one
+ * joins it, or shows it when one is in it already.
+ * @param {{ room: string, count: number }[]} rooms
+ */
+function renderAllRooms(rooms) {
+  ui.allRoomsEmpty.hidden = rooms.length > 0;
+  ui.allRooms.replaceChildren(...rooms.map(({ room, count }) => {
+    const key = roomKey(room);
+    const inIt = state.rooms.has(key);
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.room = key;
+    const users = count === 1 ? "1 user" : `${count} users`;
+    button.append(room, span("count", inIt ? `${users}, you are in it` : users));
+    button.setAttribute("aria-label", `${inIt ? "Show" : "Join"} ${room}, ${users}`);
+    button.addEventListener("click", () => {
+      if (state.rooms.has(key)) {
+        showRoom(key);
+        ui.text.focus();
+        return;
+      }
+      // As from the join-room form: the answer shows the room, or explains below the input.
+      state.joiningRoom = key;
+      showRoomError("");
+      send(`JOIN ${room}`);
+    });
+    item.append(button);
+    return item;
+  }));
 }
 
 /** @param {string} problem */
@@ -570,6 +617,9 @@ ui.roomForm.addEventListener("submit", (event) => {
   showRoomError("");
   send(`JOIN ${name}`);
 });
+
+ui.browse.addEventListener("toggle", refreshAllRooms);
+ui.allRoomsRefresh.addEventListener("click", refreshAllRooms);
 
 ui.targetClear.addEventListener("click", () => {
   setTarget("");
