@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { sha1 } from "./_sha1.ts";
 
 /** The GUID RFC 6455 section 1.3 appends to the client's key. */
 export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -393,16 +394,18 @@ export function isValidWebSocketKey(key: string): boolean {
 
 /**
  * The `Sec-WebSocket-Accept` value for a client's `Sec-WebSocket-Key`: base64 of the SHA-1
- * of the key and {@linkcode WEBSOCKET_GUID}.
+ * of the key and {@linkcode WEBSOCKET_GUID}. Synchronous, on the calling thread (see
+ * `_sha1.ts` for why not `crypto.subtle`).
  *
  * @example
  * ```ts
- * await acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); // "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+ * acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); // "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
  * ```
  */
-export async function acceptKey(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-1", textEncoder.encode(key + WEBSOCKET_GUID));
+export function acceptKey(key: string): string {
   let binary = "";
-  for (const byte of new Uint8Array(digest)) binary += String.fromCharCode(byte);
+  for (const byte of sha1(textEncoder.encode(key + WEBSOCKET_GUID))) {
+    binary += String.fromCharCode(byte);
+  }
   return btoa(binary);
 }
