@@ -118,7 +118,10 @@ export class FrameDecoder {
     return this.#done;
   }
 
-  /** Decodes what `chunk` completes; the chunk may be reused by the caller afterwards. */
+  /**
+   * Decodes what `chunk` completes. Payloads are unmasked in place, so the chunk's bytes
+   * change; the decoder keeps no view of it, and the caller may reuse it afterwards.
+   */
   push(chunk: Uint8Array): WebSocketEvent[] {
     const events: WebSocketEvent[] = [];
     if (this.#done || chunk.length === 0) return events;
@@ -218,26 +221,31 @@ export class FrameDecoder {
     const maskAt = header;
     header += 4;
     if (available < header + length) return 0;
-    const mask = bytes.subarray(offset + maskAt, offset + maskAt + 4);
-    const payload = bytes.slice(offset + header, offset + header + length);
-    for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i & 3]!;
+    // Unmasked in place and read through a view: a copy per message would be a backing store
+    // of its own (outside V8's heap past 64 bytes), made and dropped for every line.
+    const mask = offset + maskAt;
+    const start = offset + header;
+    for (let i = 0; i < length; i++) bytes[start + i] = bytes[start + i]! ^ bytes[mask + (i & 3)]!;
+    const view = bytes.subarray(start, start + length);
     const used = header + length;
     switch (opcode) {
       case Opcode.PING:
-        events.push({ kind: "ping", payload });
+        // Copies: the events outlive the chunk, which the caller reuses.
+        events.push({ kind: "ping", payload: view.slice() });
         return used;
       case Opcode.PONG:
-        events.push({ kind: "pong", payload });
+        events.push({ kind: "pong", payload: view.slice() });
         return used;
       case Opcode.CLOSE:
-        this.#close(payload, events);
+        this.#close(view, events);
         return used;
     }
     // TEXT or CONTINUATION.
     if (fin && this.#fragments === undefined) {
-      this.#text(payload, events);
+      this.#text(view, events);
       return used;
     }
+    const payload = view.slice(); // Kept past this chunk.
     this.#fragments ??= [];
     this.#fragments.push(payload);
     this.#fragmentBytes += payload.length;

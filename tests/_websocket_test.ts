@@ -153,6 +153,15 @@ Deno.test("the decoder joins fragments, answers control frames between them, at 
   }
 });
 
+Deno.test("the decoder unmasks a whole text frame in the caller's chunk, copying nothing", () => {
+  const text = "SAY " + "z".repeat(100);
+  const frame = clientFrame(Opcode.TEXT, text);
+  const decoder = new FrameDecoder();
+  assert.deepEqual(decoder.push(frame), [{ kind: "text", text }]);
+  // The payload was read in place (a copy per line was a backing store per line).
+  assert.equal(new TextDecoder().decode(frame.subarray(frame.length - text.length)), text);
+});
+
 Deno.test("a UTF-8 character split between fragments is one character", () => {
   const euro = encoder.encode("€"); // e2 82 ac
   const bytes = concat(
