@@ -143,6 +143,8 @@ export function serializeResponse(response: WebResponse): Uint8Array {
   for (const [name, value] of response.headers) head += `${name}: ${value}\r\n`;
   head += "\r\n";
   const headBytes = encoder.encode(head);
+  // The upgrade's 101 has no body: no second copy.
+  if (response.body.length === 0) return headBytes;
   const bytes = new Uint8Array(headBytes.length + response.body.length);
   bytes.set(headBytes);
   bytes.set(response.body, headBytes.length);

@@ -15,6 +15,11 @@
 const H0 = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
 /** The message schedule, reused: one hash runs at a time in a thread. */
 const schedule = new Int32Array(80);
+/**
+ * The padded message when it fits (the accept key's does): a fresh array that size would be a
+ * backing store of its own, outside V8's heap, per handshake.
+ */
+const scratch = new Uint8Array(128);
 
 /**
  * The SHA-1 digest of `data`: 20 bytes.
@@ -26,10 +31,11 @@ const schedule = new Int32Array(80);
  */
 export function sha1(data: Uint8Array): Uint8Array {
   // The message, a 1 bit, zeros, and the length in bits as 64 bits: a multiple of 64 bytes.
-  const padded = new Uint8Array(((data.length + 72) >>> 6) << 6);
+  const size = ((data.length + 72) >>> 6) << 6;
+  const padded = size <= scratch.length ? scratch.fill(0).subarray(0, size) : new Uint8Array(size);
   padded.set(data);
   padded[data.length] = 0x80;
-  const view = new DataView(padded.buffer);
+  const view = new DataView(padded.buffer, padded.byteOffset, size);
   view.setUint32(padded.length - 8, Math.floor(data.length / 2 ** 29));
   view.setUint32(padded.length - 4, (data.length * 8) >>> 0);
   const w = schedule;

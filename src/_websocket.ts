@@ -82,6 +82,8 @@ export interface FrameDecoderOptions {
 const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const textEncoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
+/** The accept key's input, reused (the keys {@linkcode isValidWebSocketKey} passes fit). */
+const keyBytes = new Uint8Array(96);
 
 /**
  * Turns the bytes a client sends into {@linkcode WebSocketEvent}s. Chunks may be split
@@ -411,8 +413,12 @@ export function isValidWebSocketKey(key: string): boolean {
  * ```
  */
 export function acceptKey(key: string): string {
+  // Encoded into a reused array when it fits, as a valid key (24 characters) does.
+  const input = key + WEBSOCKET_GUID;
+  const { read, written } = textEncoder.encodeInto(input, keyBytes);
+  const bytes = read === input.length ? keyBytes.subarray(0, written) : textEncoder.encode(input);
   let binary = "";
-  for (const byte of sha1(textEncoder.encode(key + WEBSOCKET_GUID))) {
+  for (const byte of sha1(bytes)) {
     binary += String.fromCharCode(byte);
   }
   return btoa(binary);

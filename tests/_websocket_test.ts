@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import {
   acceptKey,
@@ -63,6 +64,14 @@ function hex(bytes: Uint8Array): string {
 Deno.test("acceptKey gives RFC 6455's example answer at once, not as a promise", () => {
   // Synchronous: crypto.subtle's digest ran on a blocking-pool thread per handshake.
   assert.equal(acceptKey("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+});
+
+Deno.test("acceptKey answers keys of any length and character, reused buffer or not", () => {
+  const expected = (key: string) =>
+    createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+  for (const key of ["x".repeat(200), "é".repeat(30), btoa("0123456789abcdef"), ""]) {
+    assert.equal(acceptKey(key), expected(key), key);
+  }
 });
 
 Deno.test("isValidWebSocketKey takes base64 of exactly 16 bytes", () => {
