@@ -6,8 +6,8 @@
  * blocking pool, so a burst of handshakes starts threads (40 OS threads in a 1×1 child during
  * 2000 upgrades, 8 without), and each thread leaves a malloc arena behind, memory the process
  * keeps after the threads end. `node:crypto` hashes synchronously but loads its Node
- * compatibility modules into every thread's heap (1 MiB more heap in the one run measured). Nothing here is
- * secret, so a constant-time hash is not needed.
+ * compatibility modules into every thread's heap (1 MiB more heap in the one run measured).
+ * Nothing here is secret, so a constant-time hash is not needed.
  *
  * @module
  */
