@@ -2,7 +2,9 @@
  * Memory per idle joined client, WebSocket against TCP: starts a 1×1 server for each, opens
  * N clients that JOIN and then only read (and throw away) what they are sent, and reports the
  * child's RSS growth per client: just after the joins, and the lowest over the next
- * `--settle` seconds (V8 gives back the joins' garbage late; see README "Performance").
+ * `--settle` seconds (V8 gives back the joins' garbage late; see README "Performance"), and
+ * the most OS threads the child had (a handshake that ran on a blocking-pool thread, as
+ * `crypto.subtle` does, showed there).
  *
  *   deno run --unstable-net -A bench/ws_memory.ts [--clients 2000] [--settle 30]
  *   KINDS=ws deno run ...   one kind only
@@ -12,6 +14,11 @@
 import { parseArgs } from "node:util";
 import { encodeFrame, Opcode } from "../src/_websocket.ts";
 import { rssMiB, TestServer, waitUntil } from "../tests/test_util.ts";
+
+function threads(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/Threads:\s+(\d+)/.exec(status)![1]);
+}
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -84,6 +91,7 @@ async function measure(kind: "tcp" | "ws"): Promise<void> {
     }
   };
   const before = rssMiB(pid!);
+  let mostThreads = threads(pid!);
   const conns: Deno.Conn[] = [];
   const open = kind === "tcp" ? openTcp : openWs;
   const port = kind === "tcp" ? server.port : server.webPort!;
@@ -91,6 +99,7 @@ async function measure(kind: "tcp" | "ws"): Promise<void> {
     const batch = [];
     for (let j = i; j < Math.min(CLIENTS, i + 100); j++) batch.push(open(port, `${kind}${j}`));
     conns.push(...await Promise.all(batch));
+    mostThreads = Math.max(mostThreads, threads(pid!));
   }
   await waitUntil(async () => await count() === CLIENTS, 120_000, "every client joined");
   const after = rssMiB(pid!);
@@ -98,12 +107,13 @@ async function measure(kind: "tcp" | "ws"): Promise<void> {
   for (let s = 0; s < SETTLE_S; s++) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     lowest = Math.min(lowest, rssMiB(pid!));
+    mostThreads = Math.max(mostThreads, threads(pid!));
   }
   const perClient = (mib: number) => ((mib - before) * 1024 / CLIENTS).toFixed(1);
   console.log(
     `${kind}: ${CLIENTS} idle joined clients, child RSS ${before.toFixed(1)} MiB before, ` +
       `${after.toFixed(1)} after (${perClient(after)} KiB/client), lowest in ${SETTLE_S} s ` +
-      `${lowest.toFixed(1)} (${perClient(lowest)} KiB/client)`,
+      `${lowest.toFixed(1)} (${perClient(lowest)} KiB/client), threads at most ${mostThreads}`,
   );
   for (const conn of conns) {
     try {

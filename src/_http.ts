@@ -143,6 +143,8 @@ export function serializeResponse(response: WebResponse): Uint8Array {
   for (const [name, value] of response.headers) head += `${name}: ${value}\r\n`;
   head += "\r\n";
   const headBytes = encoder.encode(head);
+  // The upgrade's 101 has no body: no second copy.
+  if (response.body.length === 0) return headBytes;
   const bytes = new Uint8Array(headBytes.length + response.body.length);
   bytes.set(headBytes);
   bytes.set(response.body, headBytes.length);
@@ -284,12 +286,12 @@ export function originAllowed(
  * Decides the answer to a request: the page, an asset, the WebSocket upgrade, or an error.
  * Only GET is served (405 otherwise); unknown paths are 404.
  */
-export async function routeRequest(head: RequestHead, options: RouteOptions): Promise<Route> {
+export function routeRequest(head: RequestHead, options: RouteOptions): Route {
   const respond = (response: WebResponse): Route => ({ kind: "respond", response });
   if (head.method !== "GET") {
     return respond(errorResponse(405, `${head.method} is not served`, [["Allow", "GET"]]));
   }
-  if (head.path === (options.webSocketPath ?? "/ws")) return await upgrade(head, options);
+  if (head.path === (options.webSocketPath ?? "/ws")) return upgrade(head, options);
   const asset = options.assets.get(head.path);
   if (asset === undefined) return respond(errorResponse(404, `no such page: ${head.path}`));
   return respond({
@@ -307,7 +309,7 @@ export async function routeRequest(head: RequestHead, options: RouteOptions): Pr
   });
 }
 
-async function upgrade(head: RequestHead, options: RouteOptions): Promise<Route> {
+function upgrade(head: RequestHead, options: RouteOptions): Route {
   const { headers } = head;
   const respond = (response: WebResponse): Route => ({ kind: "respond", response });
   if (
@@ -338,7 +340,7 @@ async function upgrade(head: RequestHead, options: RouteOptions): Promise<Route>
       headers: [
         ["Upgrade", "websocket"],
         ["Connection", "Upgrade"],
-        ["Sec-WebSocket-Accept", await acceptKey(key)],
+        ["Sec-WebSocket-Accept", acceptKey(key)],
       ],
       body: new Uint8Array(0),
     },

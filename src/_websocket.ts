@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { sha1 } from "./_sha1.ts";
 
 /** The GUID RFC 6455 section 1.3 appends to the client's key. */
 export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -81,6 +82,8 @@ export interface FrameDecoderOptions {
 const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const textEncoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
+/** The accept key's input, reused (the keys {@linkcode isValidWebSocketKey} passes fit). */
+const keyBytes = new Uint8Array(96);
 
 /**
  * Turns the bytes a client sends into {@linkcode WebSocketEvent}s. Chunks may be split
@@ -117,7 +120,10 @@ export class FrameDecoder {
     return this.#done;
   }
 
-  /** Decodes what `chunk` completes; the chunk may be reused by the caller afterwards. */
+  /**
+   * Decodes what `chunk` completes. Payloads are unmasked in place, so the chunk's bytes
+   * change; the decoder keeps no view of it, and the caller may reuse it afterwards.
+   */
   push(chunk: Uint8Array): WebSocketEvent[] {
     const events: WebSocketEvent[] = [];
     if (this.#done || chunk.length === 0) return events;
@@ -217,26 +223,31 @@ export class FrameDecoder {
     const maskAt = header;
     header += 4;
     if (available < header + length) return 0;
-    const mask = bytes.subarray(offset + maskAt, offset + maskAt + 4);
-    const payload = bytes.slice(offset + header, offset + header + length);
-    for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i & 3]!;
+    // Unmasked in place and read through a view: a copy per message would be a backing store
+    // of its own (outside V8's heap past 64 bytes), made and dropped for every line.
+    const mask = offset + maskAt;
+    const start = offset + header;
+    for (let i = 0; i < length; i++) bytes[start + i] = bytes[start + i]! ^ bytes[mask + (i & 3)]!;
+    const view = bytes.subarray(start, start + length);
     const used = header + length;
     switch (opcode) {
       case Opcode.PING:
-        events.push({ kind: "ping", payload });
+        // Copies: the events outlive the chunk, which the caller reuses.
+        events.push({ kind: "ping", payload: view.slice() });
         return used;
       case Opcode.PONG:
-        events.push({ kind: "pong", payload });
+        events.push({ kind: "pong", payload: view.slice() });
         return used;
       case Opcode.CLOSE:
-        this.#close(payload, events);
+        this.#close(view, events);
         return used;
     }
     // TEXT or CONTINUATION.
     if (fin && this.#fragments === undefined) {
-      this.#text(payload, events);
+      this.#text(view, events);
       return used;
     }
+    const payload = view.slice(); // Kept past this chunk.
     this.#fragments ??= [];
     this.#fragments.push(payload);
     this.#fragmentBytes += payload.length;
@@ -393,16 +404,22 @@ export function isValidWebSocketKey(key: string): boolean {
 
 /**
  * The `Sec-WebSocket-Accept` value for a client's `Sec-WebSocket-Key`: base64 of the SHA-1
- * of the key and {@linkcode WEBSOCKET_GUID}.
+ * of the key and {@linkcode WEBSOCKET_GUID}. Synchronous, on the calling thread (see
+ * `_sha1.ts` for why not `crypto.subtle`).
  *
  * @example
  * ```ts
- * await acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); // "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+ * acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); // "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
  * ```
  */
-export async function acceptKey(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-1", textEncoder.encode(key + WEBSOCKET_GUID));
+export function acceptKey(key: string): string {
+  // Encoded into a reused array when it fits, as a valid key (24 characters) does.
+  const input = key + WEBSOCKET_GUID;
+  const { read, written } = textEncoder.encodeInto(input, keyBytes);
+  const bytes = read === input.length ? keyBytes.subarray(0, written) : textEncoder.encode(input);
   let binary = "";
-  for (const byte of new Uint8Array(digest)) binary += String.fromCharCode(byte);
+  for (const byte of sha1(bytes)) {
+    binary += String.fromCharCode(byte);
+  }
   return btoa(binary);
 }

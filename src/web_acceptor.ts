@@ -141,7 +141,7 @@ class WebAcceptor implements Acceptor {
         await writeAll(conn, serializeResponse(errorResponse(result.status, result.reason)));
         return undefined;
       }
-      const route = await routeRequest(result.head, {
+      const route = routeRequest(result.head, {
         assets: await this.#assets,
         allowedOrigins: this.#options.allowedOrigins,
         secure: this.#options.tls !== undefined,

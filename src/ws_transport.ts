@@ -18,8 +18,9 @@
  */
 import { type Clock, SYSTEM_CLOCK } from "./_clock.ts";
 import { closeQuietly } from "./_quietly.ts";
+import { allocate } from "./_slab.ts";
 import { CloseCode, encodeClose, encodePong, FrameDecoder } from "./_websocket.ts";
-import { prepareClientConn } from "./tcp_transport.ts";
+import { peerName, prepareClientConn } from "./tcp_transport.ts";
 import type { LineReceiver, Transport, WriteDone } from "./transport.ts";
 
 /** The longest a closing WebSocket waits for the peer's close frame before the TCP close. */
@@ -49,7 +50,6 @@ interface Pending {
 
 /** One client over WebSocket. */
 export class WsTransport implements Transport {
-  readonly peer: string;
   readonly #conn: Deno.Conn;
   readonly #decoder: FrameDecoder;
   readonly #clock: Clock;
@@ -86,7 +86,12 @@ export class WsTransport implements Transport {
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? WS_CLOSE_TIMEOUT_MS;
     if (options.early !== undefined && options.early.length > 0) this.#early = options.early;
-    this.peer = prepareClientConn(conn);
+    prepareClientConn(conn);
+  }
+
+  /** Made when a log asks for it, as TCP's: most connections never log a line. */
+  get peer(): string {
+    return peerName(this.#conn.remoteAddr);
   }
 
   read(): Promise<number | null> {
@@ -173,7 +178,10 @@ export class WsTransport implements Transport {
       try {
         const bytes = item.bytes;
         let written = 0;
-        while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+        // Most writes go in one call: no view is made for them (one object less per write).
+        while (written < bytes.length) {
+          written += await this.#conn.write(written === 0 ? bytes : bytes.subarray(written));
+        }
       } catch (error: unknown) {
         this.#broken = true;
         const failed = [item, ...this.#queue];
@@ -258,7 +266,10 @@ export function frameLines(chunks: Uint8Array[]): Uint8Array {
       start = i + 1;
     }
   }
-  const out = new Uint8Array(size);
+  // Cut from a slab, as TCP's concatenated writes are: a typed array of its own per write is
+  // a backing store allocated (and later freed) outside V8's heap, which a join storm makes
+  // one per notice per member.
+  const out = allocate(size);
   let at = 0;
   for (const chunk of chunks) {
     let start = 0;

@@ -188,7 +188,7 @@ Deno.test("the page and its assets are served with their types and security fiel
     ["/favicon.svg", "image/svg+xml", "<svg"],
   ];
   for (const [path, type, start] of expected) {
-    const route = await routeRequest(head(`GET ${path}?v=1 HTTP/1.1\r\nHost: a\r\n\r\n`), {
+    const route = routeRequest(head(`GET ${path}?v=1 HTTP/1.1\r\nHost: a\r\n\r\n`), {
       assets: real,
     });
     assert.equal(route.kind, "respond");
@@ -226,21 +226,21 @@ Deno.test("the page holds no inline script, style or event handler", async () =>
   assert.doesNotMatch(html, /\son[a-z]+=/, "inline event handler");
 });
 
-Deno.test("other paths are 404 and other methods 405", async () => {
-  const missing = await routeRequest(head("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"), { assets });
+Deno.test("other paths are 404 and other methods 405", () => {
+  const missing = routeRequest(head("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"), { assets });
   assert.equal(missing.response.status, 404);
   assert.equal(decoder.decode(missing.response.body), "404 Not Found: no such page: /nope\n");
   assert.equal(field(missing.response, "X-Content-Type-Options"), "nosniff");
   for (const method of ["POST", "HEAD", "PUT", "DELETE", "OPTIONS", "get"]) {
-    const route = await routeRequest(head(`${method} / HTTP/1.1\r\nHost: a\r\n\r\n`), { assets });
+    const route = routeRequest(head(`${method} / HTTP/1.1\r\nHost: a\r\n\r\n`), { assets });
     assert.equal(route.kind, "respond");
     assert.equal(route.response.status, 405, method);
     assert.equal(field(route.response, "Allow"), "GET");
   }
 });
 
-Deno.test("a good upgrade is answered 101 with the accept key", async () => {
-  const route = await routeRequest(upgradeHead(), { assets });
+Deno.test("a good upgrade is answered 101 with the accept key", () => {
+  const route = routeRequest(upgradeHead(), { assets });
   assert.equal(route.kind, "upgrade");
   assert.equal(
     decoder.decode(serializeResponse(route.response)),
@@ -264,15 +264,15 @@ Deno.test("bad upgrades are refused with the status that fits", async (t) => {
     ["an origin of null", { Origin: "null" }, 403],
   ];
   for (const [name, change, status] of cases) {
-    await t.step(name, async () => {
-      const route = await routeRequest(upgradeHead(change), { assets });
+    await t.step(name, () => {
+      const route = routeRequest(upgradeHead(change), { assets });
       assert.equal(route.kind, "respond");
       assert.equal(route.response.status, status);
     });
   }
-  await t.step("a WebSocket over HTTP/1.0", async () => {
+  await t.step("a WebSocket over HTTP/1.0", () => {
     const text = UPGRADE.join("\r\n").replace("HTTP/1.1", "HTTP/1.0") + "\r\n\r\n";
-    const route = await routeRequest(head(text), { assets });
+    const route = routeRequest(head(text), { assets });
     assert.equal(route.response.status, 426);
   });
 });
@@ -283,18 +283,18 @@ Deno.test("the Origin check: own origin, the allowed list, no Origin at all", as
     assert.equal(originAllowed("https://localhost", "localhost:443", { secure: true }), true);
     assert.equal(originAllowed("http://localhost", "localhost", { secure: true }), false);
   });
-  await t.step("--web-origin allows another origin", async () => {
+  await t.step("--web-origin allows another origin", () => {
     const options = { assets, allowedOrigins: ["https://chat.example.org"] };
-    const allowed = await routeRequest(
+    const allowed = routeRequest(
       upgradeHead({ Origin: "https://chat.example.org" }),
       options,
     );
     assert.equal(allowed.kind, "upgrade");
-    const other = await routeRequest(upgradeHead({ Origin: "https://evil.example.org" }), options);
+    const other = routeRequest(upgradeHead({ Origin: "https://evil.example.org" }), options);
     assert.equal(other.response.status, 403);
   });
-  await t.step("no Origin is not a browser: allowed", async () => {
-    const route = await routeRequest(upgradeHead({ Origin: null }), { assets });
+  await t.step("no Origin is not a browser: allowed", () => {
+    const route = routeRequest(upgradeHead({ Origin: null }), { assets });
     assert.equal(route.kind, "upgrade");
   });
   await t.step("an Origin that is no URL is refused", () => {

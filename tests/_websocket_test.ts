@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import {
   acceptKey,
@@ -60,8 +61,17 @@ function hex(bytes: Uint8Array): string {
   return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join(" ");
 }
 
-Deno.test("acceptKey gives RFC 6455's example answer", async () => {
-  assert.equal(await acceptKey("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+Deno.test("acceptKey gives RFC 6455's example answer at once, not as a promise", () => {
+  // Synchronous: crypto.subtle's digest ran on a blocking-pool thread per handshake.
+  assert.equal(acceptKey("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+});
+
+Deno.test("acceptKey answers keys of any length and character, reused buffer or not", () => {
+  const expected = (key: string) =>
+    createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+  for (const key of ["x".repeat(200), "é".repeat(30), btoa("0123456789abcdef"), ""]) {
+    assert.equal(acceptKey(key), expected(key), key);
+  }
 });
 
 Deno.test("isValidWebSocketKey takes base64 of exactly 16 bytes", () => {
@@ -150,6 +160,15 @@ Deno.test("the decoder joins fragments, answers control frames between them, at 
       assert.deepEqual(decodeCut(bytes, [first, second]), expected, `cuts ${first} ${second}`);
     }
   }
+});
+
+Deno.test("the decoder unmasks a whole text frame in the caller's chunk, copying nothing", () => {
+  const text = "SAY " + "z".repeat(100);
+  const frame = clientFrame(Opcode.TEXT, text);
+  const decoder = new FrameDecoder();
+  assert.deepEqual(decoder.push(frame), [{ kind: "text", text }]);
+  // The payload was read in place (a copy per line was a backing store per line).
+  assert.equal(new TextDecoder().decode(frame.subarray(frame.length - text.length)), text);
 });
 
 Deno.test("a UTF-8 character split between fragments is one character", () => {
