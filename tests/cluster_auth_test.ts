@@ -60,7 +60,10 @@ Deno.test("a cluster URL's password or token is shown as *** and not given to ch
   assert.ok(!args.join(" ").includes("secret") && !args.join(" ").includes("t0ken"));
 });
 
-/** Two nodes of `nats` joined on `url`: their users see each other and exchange a direct message. */
+/**
+ * Two nodes joined to `nats` through `url`: their users see each other and exchange a direct
+ * message.
+ */
 async function twoNodesTalk(
   nats: NatsServer,
   url: string,
