@@ -21,6 +21,7 @@ import { Kvm } from "@nats-io/kv";
 import { natsAuth } from "../src/cluster.ts";
 import { configToArgs, DEFAULTS, redactClusterUrl } from "../src/config.ts";
 import { natsMissing, NatsServer } from "./_nats.ts";
+import { TwoNodes, untilReply } from "./_cluster.ts";
 import { makeCerts } from "./_certs.ts";
 
 const ignore = natsMissing();
@@ -59,33 +60,22 @@ Deno.test("a cluster URL's password or token is shown as *** and not given to ch
   assert.ok(!args.join(" ").includes("secret") && !args.join(" ").includes("t0ken"));
 });
 
-/** Two nodes on `url`: their users see each other and exchange a direct message. */
+/**
+ * Two nodes joined to `nats` through `url`: their users see each other and exchange a direct
+ * message.
+ */
 async function twoNodesTalk(
+  nats: NatsServer,
   url: string,
   options: { args?: string[]; env?: Record<string, string> } = {},
 ): Promise<void> {
-  const node = (name: string) =>
-    TestServer.start(
-      [
-        "--processes",
-        "1",
-        "--threads",
-        "2",
-        "--cluster",
-        url,
-        "--node-name",
-        name,
-        ...options.args ?? [],
-      ],
-      { env: options.env },
-    );
-  await using a = await node("na");
-  await using b = await node("nb");
-  await using alice = await joinAs(a, "alice");
-  await using bob = await joinAs(b, "bob");
+  await using nodes = await TwoNodes.start({ nats, url, processes: 1, threads: 2, ...options });
+  await using alice = await joinAs(nodes.a, "alice");
+  await using bob = await joinAs(nodes.b, "bob");
   assert.equal(await alice.readLine(), "JOINED bob");
-  await bob.send("WHO");
-  assert.equal(await bob.readLine(), "USERS 2 alice bob");
+  // Node nb learns of alice through NATS, a moment after her OK JOIN on na: perhaps only
+  // after bob's own OK JOIN, and then bob is told she joined.
+  await untilReply(bob, "WHO", "USERS 2 alice bob", { notices: ["JOINED alice"] });
   await alice.send("CHAT bob over nats");
   assert.equal(await bob.readLine(), "FROM alice over nats");
 }
@@ -121,7 +111,7 @@ Deno.test({
       config: `tls { cert_file: "${certs.certFile}", key_file: "${certs.keyFile}" }`,
     });
     assert.match(nats.url, /^tls:\/\/127\.0\.0\.1:\d+$/);
-    await twoNodesTalk(nats.url, { env: { DENO_CERT: certs.caCertFile } });
+    await twoNodesTalk(nats, nats.url, { env: { DENO_CERT: certs.caCertFile } });
   },
 });
 
@@ -143,7 +133,7 @@ Deno.test({
   ignore: ignore !== undefined,
   async fn() {
     await using nats = await NatsServer.start({ config: `authorization { token: "s3cr3t-t0k" }` });
-    await twoNodesTalk(`nats://s3cr3t-t0k@127.0.0.1:${nats.port}`);
+    await twoNodesTalk(nats, `nats://s3cr3t-t0k@127.0.0.1:${nats.port}`);
     const stderr = await refused(`nats://wrong-t0k@127.0.0.1:${nats.port}`);
     assert.doesNotMatch(stderr, /wrong-t0k/);
   },
@@ -156,7 +146,7 @@ Deno.test({
     await using nats = await NatsServer.start({
       config: `authorization { user: "chatd", password: "pa55-w0rd" }`,
     });
-    await twoNodesTalk(`nats://chatd:pa55-w0rd@127.0.0.1:${nats.port}`);
+    await twoNodesTalk(nats, `nats://chatd:pa55-w0rd@127.0.0.1:${nats.port}`);
     const stderr = await refused(`nats://chatd:bad-pa55@127.0.0.1:${nats.port}`);
     assert.doesNotMatch(stderr, /bad-pa55/);
     assert.match(stderr, /at nats:\/\/chatd:\*\*\*@127\.0\.0\.1:\d+: /);
@@ -232,7 +222,7 @@ Deno.test({
     try {
       const setup = await operatorSetup(dir);
       await using nats = await NatsServer.start({ config: setup.config });
-      await twoNodesTalk(nats.url, { args: ["--cluster-creds", setup.creds] });
+      await twoNodesTalk(nats, nats.url, { args: ["--cluster-creds", setup.creds] });
       await refused(nats.url, { args: ["--cluster-creds", setup.foreignCreds] });
       await refused(nats.url);
       // Bad input is refused, not a crash: a missing file, and one that is no creds file.

@@ -14,6 +14,7 @@ import {
 } from "./test_util.ts";
 import { Cluster, historySubject, parseHistoryMessage } from "../src/cluster.ts";
 import { natsMissing, NatsProxy, NatsServer } from "./_nats.ts";
+import { killNode, nodeArgs, TwoNodes, untilReply } from "./_cluster.ts";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -21,24 +22,20 @@ import { jetstreamManager } from "@nats-io/jetstream";
 const ignore = natsMissing();
 if (ignore) console.warn(`cluster tests skipped: ${ignore}`);
 
-function nodeArgs(nats: NatsServer, node: string): string[] {
-  return ["--processes", "2", "--threads", "2", "--cluster", nats.url, "--node-name", node];
-}
-
 Deno.test({
   name: "two nodes: WHO, direct messages both ways and lobby messages cross nodes",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { a, b } = nodes;
     await using alice = await joinAs(a, "alice");
     await using bob = await joinAs(b, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
     await alice.send("WHO");
     assert.equal(await alice.readLine(), "USERS 2 alice bob");
-    await bob.send("WHO");
-    assert.equal(await bob.readLine(), "USERS 2 alice bob");
+    // Node nb learns of alice through NATS, a moment after her OK JOIN on na: perhaps only
+    // after bob's own OK JOIN, and then bob is told she joined.
+    await untilReply(bob, "WHO", "USERS 2 alice bob", { notices: ["JOINED alice"] });
     await alice.send("CHAT bob hi");
     assert.equal(await bob.readLine(), "FROM alice hi");
     await bob.send("CHAT * hello all");
@@ -50,9 +47,8 @@ Deno.test({
   name: "two nodes: a JOIN race across nodes has exactly one winner, 20 rounds",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { a, b } = nodes;
     for (let round = 0; round < 20; round++) {
       await using x = await LineClient.connect(a.port);
       await using y = await LineClient.connect(b.port);
@@ -73,13 +69,13 @@ Deno.test({
   name: "two nodes: 2,000 direct messages each way arrive in order",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    const args = (node: string) => [...nodeArgs(nats, node), "--rate", "0"];
-    await using a = await TestServer.start(args("na"));
-    await using b = await TestServer.start(args("nb"));
+    await using nodes = await TwoNodes.start({ args: ["--rate", "0"] });
+    const { a, b } = nodes;
     await using alice = await joinAs(a, "alice");
     await using bob = await joinAs(b, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
+    // bob's messages need node nb to know alice, whose claim crosses NATS after her OK JOIN.
+    await untilReply(bob, "WHO", "USERS 2 alice bob", { notices: ["JOINED alice"] });
     const count = 2000;
     const burst = (to: string) =>
       new TextEncoder().encode(
@@ -99,9 +95,8 @@ Deno.test({
   name: "two nodes: kill -9 of a node gives LEFT for its users on the other within 5 s",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { a, b } = nodes;
     await using alice = await LineClient.connect(a.port);
     await using bob = await LineClient.connect(b.port);
     await using carol = await LineClient.connect(b.port);
@@ -112,14 +107,8 @@ Deno.test({
     assert.deepEqual(new Set(await alice.readLines(2)), new Set(["JOINED bob", "JOINED carol"]));
     await alice.send("WHO");
     assert.equal(await alice.readLine(), "USERS 3 alice bob carol");
-    const children = [...b.childPids().values()].flat();
     const killedAt = performance.now();
-    b.process.kill("SIGKILL");
-    for (const pid of children) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* gone with its supervisor */ }
-    }
+    await killNode(b);
     const left = await alice.readLines(2, 8000);
     const elapsed = performance.now() - killedAt;
     assert.deepEqual(new Set(left), new Set(["LEFT bob", "LEFT carol"]));
@@ -177,10 +166,8 @@ Deno.test({
     "two nodes: NATS down during traffic for longer than the node timeout and back: errors, not silence, then one directory",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    const args = (node: string) => [...nodeArgs(nats, node), "--rate", "0"];
-    await using a = await TestServer.start(args("na"));
-    await using b = await TestServer.start(args("nb"));
+    await using nodes = await TwoNodes.start({ args: ["--rate", "0"] });
+    const { nats, a, b } = nodes;
     await using alice = await LineClient.connect(a.port);
     await using dave = await LineClient.connect(a.port);
     await using bob = await LineClient.connect(b.port);
@@ -188,6 +175,8 @@ Deno.test({
     await join(alice, "alice");
     await join(bob, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
+    // Node nb shows alice before dave joins, so that bob's next line is about dave.
+    await untilReply(bob, "WHO", "USERS 2 alice bob", { notices: ["JOINED alice"] });
     await join(dave, "dave");
     assert.deepEqual(await Promise.all([alice.readLine(), bob.readLine()]), [
       "JOINED dave",
@@ -291,7 +280,7 @@ Deno.test({
   ignore: ignore !== undefined,
   async fn() {
     await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using a = await TestServer.start(nodeArgs(nats.url, "na"));
     await using alice = await LineClient.connect(a.port);
     await using bob = await LineClient.connect(a.port);
     await alice.hello();
@@ -321,9 +310,8 @@ Deno.test({
   name: "two nodes: JOINED comes before a remote user's first message and LEFT after its last",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { a, b } = nodes;
     await using alice = await LineClient.connect(a.port);
     await alice.hello();
     await join(alice, "alice");
@@ -345,12 +333,13 @@ Deno.test({
     "two nodes: a name held on both after a node was frozen past the timeout: the bucket's holder stays, the other gets ERR NAME_LOST",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { nats, a, b } = nodes;
     await using alice = await joinAs(a, "alice");
     await using bob = await joinAs(b, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
+    // Node nb must show alice before node na stops, or it has no alice to remove.
+    await untilReply(bob, "WHO", "USERS 2 alice bob", { notices: ["JOINED alice"] });
     // Node a's supervisor, its only link to NATS, stops (a long pause, a frozen VM): node b
     // judges it dead and frees alice, and a user of b takes the name. Node a's own directory
     // still has its alice: the same name is held on both nodes.
@@ -400,38 +389,24 @@ Deno.test({
     "two nodes: a node killed and restarted under the same name before the timeout inherits none of its users",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    const b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { nats, a, b } = nodes;
     await using alice = await LineClient.connect(a.port);
-    try {
-      await using bob = await LineClient.connect(b.port);
-      await using carol = await LineClient.connect(b.port);
-      for (const client of [alice, bob, carol]) await client.hello();
-      await join(alice, "alice");
-      await join(bob, "bob");
-      await join(carol, "carol");
-      assert.deepEqual(await alice.readLines(2), ["JOINED bob", "JOINED carol"]);
-    } finally {
-      const children = [...b.childPids().values()].flat();
-      b.process.kill("SIGKILL");
-      for (const pid of children) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone with its supervisor */ }
-      }
-      await b.status;
-    }
+    // bob and carol stay connected: node nb dies holding their names.
+    await using bob = await LineClient.connect(b.port);
+    await using carol = await LineClient.connect(b.port);
+    for (const client of [alice, bob, carol]) await client.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    await join(carol, "carol");
+    assert.deepEqual(await alice.readLines(2), ["JOINED bob", "JOINED carol"]);
+    await killNode(b);
     const killedAt = performance.now();
     const from = a.logs.length;
     // One process, one thread: it starts sooner than the node timeout (3 s).
-    await using b2 = await TestServer.start([
-      ...nodeArgs(nats, "nb").slice(4),
-      "--processes",
-      "1",
-      "--threads",
-      "1",
-    ]);
+    await using b2 = await TestServer.start(
+      nodeArgs(nats.url, "nb", { processes: 1, threads: 1 }),
+    );
     const restarted = performance.now() - killedAt;
     const left = await alice.readLines(2, 8000);
     const elapsed = performance.now() - killedAt;
@@ -514,9 +489,8 @@ Deno.test({
     "two nodes: NATS back without its storage: the nodes claim their users' names again and agree",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { nats, a, b } = nodes;
     await using alice = await LineClient.connect(a.port);
     await using bob = await LineClient.connect(b.port);
     await alice.hello();
@@ -533,6 +507,11 @@ Deno.test({
     }
     await join(bob, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
+    // Node nb shows alice before the outage: after it, her claim put again is no news to bob.
+    // (It may apply alice's claim, and carol's claim and release, only after bob's OK JOIN.)
+    await untilReply(bob, "WHO", "USERS 2 alice bob", {
+      notices: ["JOINED alice", "JOINED carol", "LEFT carol"],
+    });
     const marks = [a.logs.length, b.logs.length];
     await nats.stop();
     await nats.restart({ fresh: true });
@@ -563,28 +542,18 @@ Deno.test({
   name: "two nodes: a node that died during a NATS outage: its users get LEFT after recovery",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    const b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { nats, a, b } = nodes;
     await using alice = await LineClient.connect(a.port);
-    try {
-      await using bob = await LineClient.connect(b.port);
-      await alice.hello();
-      await bob.hello();
-      await join(alice, "alice");
-      await join(bob, "bob");
-      assert.equal(await alice.readLine(), "JOINED bob");
-      await nats.stop();
-    } finally {
-      const children = [...b.childPids().values()].flat();
-      b.process.kill("SIGKILL");
-      for (const pid of children) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone with its supervisor */ }
-      }
-      await b.status;
-    }
+    // bob stays connected: node nb dies holding his name.
+    await using bob = await LineClient.connect(b.port);
+    await alice.hello();
+    await bob.hello();
+    await join(alice, "alice");
+    await join(bob, "bob");
+    assert.equal(await alice.readLine(), "JOINED bob");
+    await nats.stop();
+    await killNode(b);
     const from = a.logs.length;
     await nats.restart();
     await a.waitForLog({ msg: "cluster reconnected" }, { from, timeoutMs: 20_000 });
@@ -609,14 +578,8 @@ Deno.test({
   async fn() {
     await using nats = await NatsServer.start();
     await using proxy = NatsProxy.start(nats);
-    await using a = await TestServer.start([
-      ...nodeArgs(nats, "na").slice(0, 4),
-      "--cluster",
-      proxy.url,
-      "--node-name",
-      "na",
-    ]);
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using a = await TestServer.start(nodeArgs(proxy.url, "na"));
+    await using b = await TestServer.start(nodeArgs(nats.url, "nb"));
     await using alice = await LineClient.connect(a.port);
     await using erin = await LineClient.connect(a.port);
     await using bob = await LineClient.connect(b.port);
@@ -624,6 +587,8 @@ Deno.test({
     await join(alice, "alice");
     await join(bob, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
+    // Node nb shows alice before erin joins, so that bob's next line is about erin.
+    await untilReply(bob, "WHO", "USERS 2 alice bob", { notices: ["JOINED alice"] });
     await join(erin, "erin");
     assert.equal(await bob.readLine(), "JOINED erin");
     assert.equal(await alice.readLine(), "JOINED erin");
@@ -679,12 +644,13 @@ Deno.test({
     "a node stopped with SIGTERM while NATS is down exits at once, and the other node removes its users once NATS is back",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { nats, a, b } = nodes;
     await using alice = await joinAs(a, "alice");
     await using bob = await joinAs(b, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
+    // Node nb must show alice before the outage, or it has no alice to remove after it.
+    await untilReply(bob, "WHO", "USERS 2 alice bob", { notices: ["JOINED alice"] });
     const marks = [a.logs.length, b.logs.length];
     await nats.stop();
     await b.waitForLog({ msg: "cluster disconnected" }, { from: marks[1], timeoutMs: 10_000 });
@@ -712,22 +678,25 @@ Deno.test({
   name: "two nodes: room messages and JOINED/LEFT #room notices cross nodes",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { a, b } = nodes;
     await using alice = await LineClient.connect(a.port);
     await using bob = await LineClient.connect(b.port);
     await using carol = await LineClient.connect(b.port);
     for (const client of [alice, bob, carol]) await client.hello();
     await join(carol, "carol");
     await join(alice, "alice");
+    // Each node applies the other's claims a moment after their OK JOIN: node na perhaps
+    // carol's only after alice's, and nb alice's only after bob's if bob joined now.
+    await untilReply(alice, "WHO", "USERS 2 alice carol", { notices: ["JOINED carol"] });
+    assert.deepEqual(await carol.readLines(1), ["JOINED alice"]);
     await join(bob, "bob");
     assert.deepEqual(await alice.readLines(1), ["JOINED bob"]);
-    assert.deepEqual(await carol.readLines(2), ["JOINED alice", "JOINED bob"]);
+    assert.deepEqual(await carol.readLines(1), ["JOINED bob"]);
     await alice.send("JOIN #Tea");
     assert.deepEqual(await alice.readLines(2), ["OK JOIN #Tea", "USERS #Tea 1 alice"]);
     // Node nb learns of alice's entry through NATS, a moment after her OK JOIN: wait for it.
-    await untilWho(carol, "#tea", "USERS #Tea 1 alice");
+    await untilReply(carol, "WHO #tea", "USERS #Tea 1 alice");
     // The room as its first member spelled it, on the other node too.
     await bob.send("JOIN #tea");
     assert.deepEqual(await bob.readLines(2), ["OK JOIN #Tea", "USERS #Tea 2 alice bob"]);
@@ -761,9 +730,8 @@ Deno.test({
     "two nodes: JOINED #room comes before a remote member's first room message and LEFT after its last",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { a, b } = nodes;
     await using alice = await LineClient.connect(a.port);
     await alice.hello();
     await join(alice, "alice");
@@ -773,6 +741,8 @@ Deno.test({
     await bob.hello();
     await join(bob, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
+    // bob enters a room node nb shows alice in: her entry crosses NATS after her OK JOIN.
+    await untilReply(bob, "WHO #tea", "USERS #tea 1 alice", { notices: ["JOINED alice"] });
     for (let round = 0; round < 10; round++) {
       await bob.send(`JOIN #tea\nCHAT #tea hi ${round}\nCHAT #tea bye ${round}\nPART #tea`);
       assert.deepEqual(await alice.readLines(4), [
@@ -794,14 +764,15 @@ Deno.test({
   name: "two nodes: kill -9 of a node takes its users out of rooms on the other, LEFT #room first",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using nodes = await TwoNodes.start();
+    const { a, b } = nodes;
     await using alice = await joinAs(a, "alice");
     await using bob = await joinAs(b, "bob");
     assert.equal(await alice.readLine(), "JOINED bob");
     await alice.send("JOIN #tea");
     assert.deepEqual(await alice.readLines(2), ["OK JOIN #tea", "USERS #tea 1 alice"]);
+    // bob enters a room node nb shows alice in: her entry crosses NATS after her OK JOIN.
+    await untilReply(bob, "WHO #tea", "USERS #tea 1 alice", { notices: ["JOINED alice"] });
     await bob.send("JOIN #tea\nJOIN #solo");
     assert.deepEqual(await bob.readLines(4), [
       "OK JOIN #tea",
@@ -819,13 +790,7 @@ Deno.test({
       10_000,
       "bob's #solo on node a",
     );
-    const children = [...b.childPids().values()].flat();
-    b.process.kill("SIGKILL");
-    for (const pid of children) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* gone with its supervisor */ }
-    }
+    await killNode(b);
     assert.deepEqual(await alice.readLines(2, 8000), ["LEFT #tea bob", "LEFT bob"]);
     await alice.send("ROOMS");
     assert.equal(await alice.readLine(), "ROOMS 1 #tea=1");
@@ -839,18 +804,18 @@ Deno.test({
   ignore: ignore !== undefined,
   async fn() {
     await using nats = await NatsServer.start();
-    await using a = await TestServer.start(nodeArgs(nats, "na"));
+    await using a = await TestServer.start(nodeArgs(nats.url, "na"));
     await using alice = await LineClient.connect(a.port);
     await alice.hello();
     await join(alice, "alice");
     await alice.send("JOIN #tea");
     assert.deepEqual(await alice.readLines(2), ["OK JOIN #tea", "USERS #tea 1 alice"]);
-    await using b = await TestServer.start(nodeArgs(nats, "nb"));
+    await using b = await TestServer.start(nodeArgs(nats.url, "nb"));
     await using bob = await LineClient.connect(b.port);
     await bob.hello();
     await join(bob, "bob");
     // Node a tells nb its members when it first hears nb's heartbeat: within a heartbeat.
-    await untilWho(bob, "#tea", "USERS #tea 1 alice");
+    await untilReply(bob, "WHO #tea", "USERS #tea 1 alice");
     await bob.send("JOIN #tea\nCHAT #tea hi");
     assert.deepEqual(await bob.readLines(2), ["OK JOIN #tea", "USERS #tea 2 alice bob"]);
     assert.deepEqual(await alice.readLines(3), [
@@ -860,20 +825,6 @@ Deno.test({
     ]);
   },
 });
-
-/**
- * Asks `WHO room` until the answer is `expected` (another node's room news crosses NATS a
- * moment later), for at most 5 s.
- */
-async function untilWho(client: LineClient, room: string, expected: string): Promise<void> {
-  const deadline = performance.now() + 5000;
-  let who = "";
-  while (who !== expected && performance.now() < deadline) {
-    await client.send(`WHO ${room}`);
-    who = await client.readLine();
-  }
-  assert.equal(who, expected);
-}
 
 /** `JOIN <what>` and the replies up to the end of its history, the history lines returned. */
 async function historyOf(client: LineClient, what: string): Promise<string[]> {
@@ -895,10 +846,8 @@ Deno.test({
     "two nodes: history is shared: a node that joins the room later replays lines said on the other, in one order everywhere",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    const args = (node: string) => [...nodeArgs(nats, node), "--history", "5"];
-    await using a = await TestServer.start(args("na"));
-    await using b = await TestServer.start(args("nb"));
+    await using nodes = await TwoNodes.start({ args: ["--history", "5"] });
+    const { nats, a, b } = nodes;
     await using alice = await LineClient.connect(a.port);
     await using bob = await LineClient.connect(b.port);
     await alice.hello();
@@ -907,6 +856,8 @@ Deno.test({
     assert.deepEqual(await historyOf(alice, "#tea"), []);
     assert.deepEqual(await historyOf(bob, "bob"), []);
     assert.equal(await alice.readLine(), "JOINED bob");
+    // bob's room lines reach alice once node nb shows her in #tea (her entry crosses NATS).
+    await untilReply(bob, "WHO #tea", "USERS #tea 1 alice", { notices: ["JOINED alice"] });
     await alice.send("CHAT * lobby 1");
     assert.equal(await bob.readLine(), "ALL alice lobby 1");
     // Six lines from alice on node a, then bob on node b enters: the last five are replayed.
@@ -931,6 +882,8 @@ Deno.test({
     const lobbyAtA = await historyOf(carol, "carol");
     const lobbyAtB = await historyOf(dave, "dave");
     assert.equal(await carol.readLine(), "JOINED dave");
+    // Node nb may apply carol's claim after dave's: then dave is told, before his #tea replay.
+    await untilReply(dave, "WHO", "USERS 4 alice bob carol dave", { notices: ["JOINED carol"] });
     assert.equal(lobbyAtA.length, 1);
     assert.match(lobbyAtA[0]!, /^HISTORY \* \S+ alice lobby 1$/);
     assert.deepEqual(lobbyAtB, lobbyAtA);
@@ -949,10 +902,8 @@ Deno.test({
     "two nodes: a replay waits until the node has read the stream as far as it went at the entry",
   ignore: ignore !== undefined,
   async fn() {
-    await using nats = await NatsServer.start();
-    const args = (node: string) => [...nodeArgs(nats, node), "--history", "3", "--rate", "0"];
-    await using a = await TestServer.start(args("na"));
-    await using b = await TestServer.start(args("nb"));
+    await using nodes = await TwoNodes.start({ args: ["--history", "3", "--rate", "0"] });
+    const { nats, a, b } = nodes;
     await using alice = await LineClient.connect(a.port);
     await using bob = await LineClient.connect(b.port);
     await alice.hello();
@@ -960,6 +911,8 @@ Deno.test({
     assert.deepEqual(await historyOf(alice, "alice"), []);
     assert.deepEqual(await historyOf(alice, "#tea"), []);
     assert.deepEqual(await historyOf(bob, "bob"), []);
+    // Node nb shows alice in #tea before it stops: her entry crosses NATS after her OK JOIN.
+    await untilReply(bob, "WHO #tea", "USERS #tea 1 alice", { notices: ["JOINED alice"] });
     // Node b's supervisor is stopped while the lines are said and bob asks to enter, so that
     // when it runs again it has the entry to handle and most of the lines still to read.
     const count = 20_000;
