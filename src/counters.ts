@@ -60,8 +60,9 @@ export class Counters {
 }
 
 /**
- * What each thread counts for `/metrics`, in the order of a thread's row. `open` and
- * `joined` are gauges the thread sets at each heartbeat; the others only grow.
+ * What each thread counts for `/metrics`, in the order of a thread's row. `open`, `joined`,
+ * `heap_used` and `heap_total` are gauges the thread sets at each heartbeat; the others only
+ * grow.
  */
 export const THREAD_METRICS = [
   "accepted",
@@ -81,6 +82,8 @@ export const THREAD_METRICS = [
   "slow_consumers",
   "datagrams_rejected",
   "records_dropped",
+  "heap_used",
+  "heap_total",
 ] as const;
 
 /** The name of a thread metric. */

@@ -108,6 +108,12 @@ const THREAD_FAMILIES: readonly [
   ["chatd_records_dropped_total", "counter", "Chat records dropped at a full outbox.", [
     ["records_dropped", {}],
   ]],
+  ["chatd_thread_heap_used_bytes", "gauge", "V8 heap in use by the thread (last heartbeat).", [
+    ["heap_used", {}],
+  ]],
+  ["chatd_thread_heap_total_bytes", "gauge", "V8 heap reserved by the thread (last heartbeat).", [
+    ["heap_total", {}],
+  ]],
 ];
 
 /** The `/metrics` text for `snapshot`. */

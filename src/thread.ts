@@ -480,6 +480,11 @@ export class Thread implements SessionHost {
     for (const session of this.#sessions.values()) if (session.state === "joined") joined++;
     this.#metrics[M.open] = this.#sessions.size;
     this.#metrics[M.joined] = joined;
+    // This thread's own V8 heap (each thread is an isolate): a join storm's garbage shows here
+    // first, before the process's resident memory.
+    const heap = Deno.memoryUsage();
+    this.#metrics[M.heap_used] = heap.heapUsed;
+    this.#metrics[M.heap_total] = heap.heapTotal;
   }
 
   /** Closes the listener, says `BYE shutting down` to every client and closes them. */

@@ -211,6 +211,10 @@ Deno.test("/metrics counts known traffic exactly; /healthz is 503 while a child 
   assert.equal(delta(after, "chatd_deliveries_total", where), 3);
   assert.equal(delta(after, "chatd_bytes_out_total", where), bytes);
   assert.ok(value(after, "chatd_process_resident_memory_bytes", { p_id: "0" }) > 10_000_000);
+  // A thread's isolate holds a few MiB of heap at least; its reserve is no less than its use.
+  const heapUsed = value(after, "chatd_thread_heap_used_bytes", where);
+  assert.ok(heapUsed > 1_000_000, String(heapUsed));
+  assert.ok(value(after, "chatd_thread_heap_total_bytes", where) >= heapUsed);
   assert.equal(value(after, "chatd_threads_serving", { p_id: "0" }), 1);
 
   // A child killed: /healthz says 503 until its replacement serves, and the restart counts.
