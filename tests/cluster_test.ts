@@ -97,13 +97,10 @@ Deno.test({
   async fn() {
     await using nodes = await TwoNodes.start();
     const { a, b } = nodes;
-    await using alice = await LineClient.connect(a.port);
-    await using bob = await LineClient.connect(b.port);
-    await using carol = await LineClient.connect(b.port);
-    for (const client of [alice, bob, carol]) await client.hello();
-    await join(alice, "alice");
-    await join(bob, "bob");
-    await join(carol, "carol");
+    await using alice = await joinAs(a, "alice");
+    // Held open until the end: node nb is killed with them on it.
+    await using _bob = await joinAs(b, "bob");
+    await using _carol = await joinAs(b, "carol");
     assert.deepEqual(new Set(await alice.readLines(2)), new Set(["JOINED bob", "JOINED carol"]));
     await alice.send("WHO");
     assert.equal(await alice.readLine(), "USERS 3 alice bob carol");
@@ -391,14 +388,10 @@ Deno.test({
   async fn() {
     await using nodes = await TwoNodes.start();
     const { nats, a, b } = nodes;
-    await using alice = await LineClient.connect(a.port);
+    await using alice = await joinAs(a, "alice");
     // bob and carol stay connected: node nb dies holding their names.
-    await using bob = await LineClient.connect(b.port);
-    await using carol = await LineClient.connect(b.port);
-    for (const client of [alice, bob, carol]) await client.hello();
-    await join(alice, "alice");
-    await join(bob, "bob");
-    await join(carol, "carol");
+    await using _bob = await joinAs(b, "bob");
+    await using _carol = await joinAs(b, "carol");
     assert.deepEqual(await alice.readLines(2), ["JOINED bob", "JOINED carol"]);
     await killNode(b);
     const killedAt = performance.now();
