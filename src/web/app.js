@@ -500,19 +500,28 @@ function renderAllRooms(rooms) {
     button.append(room, span("count", inIt ? `${users}, you are in it` : users));
     button.setAttribute("aria-label", `${inIt ? "Show" : "Join"} ${room}, ${users}`);
     button.addEventListener("click", () => {
-      if (state.rooms.has(key)) {
-        showRoom(key);
-        ui.text.focus();
-        return;
-      }
-      // As from the join-room form: the answer shows the room, or explains below the input.
-      state.joiningRoom = key;
-      showRoomError("");
-      send(`JOIN ${room}`);
+      enterRoom(room);
+      if (state.current === key) ui.text.focus();
     });
     item.append(button);
     return item;
   }));
+}
+
+/**
+ * Shows room `name` when one is in it; else asks the server to enter it, and its answer shows
+ * the room (`entered`) or is explained below the join-room input.
+ * @param {string} name
+ */
+function enterRoom(name) {
+  const key = roomKey(name);
+  showRoomError("");
+  if (state.rooms.has(key)) {
+    showRoom(key);
+    return;
+  }
+  state.joiningRoom = key;
+  send(`JOIN ${name}`);
 }
 
 /** @param {string} problem */
@@ -605,17 +614,10 @@ ui.roomForm.addEventListener("submit", (event) => {
   let name = ui.roomName.value.trim();
   if (name === "" || name === "#") return showRoomError("Type a room name, such as #tea.");
   if (!name.startsWith("#")) name = `#${name}`;
-  const key = roomKey(name);
-  if (state.rooms.has(key)) {
-    ui.roomName.value = "";
-    showRoomError("");
-    showRoom(key);
-    return;
-  }
-  // The server checks the name and explains a bad one (ERR BAD_ROOM), shown below the input.
-  state.joiningRoom = key;
-  showRoomError("");
-  send(`JOIN ${name}`);
+  // Cleared now when shown at once; else when the server's answer shows it (`entered`). The
+  // server checks the name and explains a bad one (ERR BAD_ROOM), shown below the input.
+  if (state.rooms.has(roomKey(name))) ui.roomName.value = "";
+  enterRoom(name);
 });
 
 ui.browse.addEventListener("toggle", refreshAllRooms);
